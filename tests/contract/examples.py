@@ -1,0 +1,228 @@
+"""One synthetic JSON-form payload per event type: obviously fake people, example.org, +33 6 00."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fake_id(n: int) -> str:
+    """A readable, obviously synthetic UUID (version 4 layout)."""
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+PRACTITIONER = fake_id(1)
+PATIENT = fake_id(2)
+CONNECTOR = fake_id(3)
+APPOINTMENT = fake_id(4)
+SLOT = fake_id(5)
+OTHER_SLOT = fake_id(6)
+PRINCIPAL = fake_id(7)
+INCIDENT = fake_id(8)
+DETECTION = fake_id(9)
+
+SEALED = {
+    "key_id": "patient-key-00000000-0000-4000-8000-000000000002",
+    "nonce": "AAAAAAAAAAAAAAAA",
+    "ciphertext": "c3ludGhldGljIGNpcGhlcnRleHQ=",
+}
+
+PATIENT_REGISTERED_V1: dict[str, Any] = {
+    "patient_id": PATIENT,
+    "name": "Test Patient",
+    "birth_date": "1990-01-01",
+    "gender": "unknown",
+    "email": "test.patient@example.org",
+    "phone": "+33 6 00 00 00 00",
+}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "PractitionerRegistered": {
+        "practitioner_id": PRACTITIONER,
+        "rpps": "10000000000",
+        "given_name": "Test",
+        "family_name": "Practitioner",
+        "specialty": "general practice",
+        "email": "test.practitioner@example.org",
+        "phone": "+33 6 00 00 00 01",
+    },
+    "PatientRegistered": {
+        "patient_id": PATIENT,
+        "given_name": "Test",
+        "family_name": "Patient",
+        "birth_date": "1990-01-01",
+        "gender": "unknown",
+        "email": "test.patient@example.org",
+        "phone": None,
+    },
+    "ConnectorRegistered": {
+        "connector_id": CONNECTOR,
+        "client_id": "test-connector",
+        "name": "Test Practice Software",
+        "vendor": "Example Vendor",
+        "contact_email": "support@example.org",
+        "registered_by": PRINCIPAL,
+    },
+    "ConnectorAuthorized": {
+        "grant_id": fake_id(10),
+        "connector_id": CONNECTOR,
+        "practitioner_id": PRACTITIONER,
+        "operations": ["read"],
+        "field_classes": ["administrative"],
+        "granted_by": PRACTITIONER,
+        "expires_at": None,
+    },
+    "TokenIssued": {
+        "token_id": fake_id(11),
+        "principal_id": CONNECTOR,
+        "connector_id": CONNECTOR,
+        "grant_type": "client_credentials",
+        "scopes": ["agenda:read"],
+        "field_classes": ["administrative"],
+        "expires_at": "2030-01-01T10:15:00+00:00",
+        "network_address": "192.0.2.10",
+    },
+    "AuthenticationFailed": {
+        "attempt_id": fake_id(12),
+        "client_id": "test-connector",
+        "connector_id": CONNECTOR,
+        "reason": "invalid_secret",
+        "network_address": "2001:db8::10",
+        "request_id": "req-0001",
+    },
+    "ConnectorSuspended": {
+        "connector_id": CONNECTOR,
+        "reason": "suspicious_access",
+        "suspended_by": None,
+        "detection_id": DETECTION,
+        "revoked_token_ids": [fake_id(11)],
+    },
+    "SlotsOpened": {
+        "schedule_id": fake_id(13),
+        "practitioner_id": PRACTITIONER,
+        "service_type": "consultation",
+        "slots": [
+            {
+                "slot_id": SLOT,
+                "start": "2030-01-02T09:00:00+01:00",
+                "end": "2030-01-02T09:20:00+01:00",
+            },
+            {
+                "slot_id": OTHER_SLOT,
+                "start": "2030-01-02T09:20:00+01:00",
+                "end": "2030-01-02T09:40:00+01:00",
+            },
+        ],
+    },
+    "AppointmentBooked": {
+        "appointment_id": APPOINTMENT,
+        "slot_id": SLOT,
+        "practitioner_id": PRACTITIONER,
+        "patient_id": PATIENT,
+        "start": "2030-01-02T09:00:00+01:00",
+        "end": "2030-01-02T09:20:00+01:00",
+        "service_type": "consultation",
+        "reason": SEALED,
+        "booked_by": PATIENT,
+        "connector_id": None,
+    },
+    "AppointmentRescheduled": {
+        "appointment_id": APPOINTMENT,
+        "practitioner_id": PRACTITIONER,
+        "patient_id": PATIENT,
+        "previous_slot_id": SLOT,
+        "previous_start": "2030-01-02T09:00:00+01:00",
+        "slot_id": OTHER_SLOT,
+        "start": "2030-01-02T09:20:00+01:00",
+        "end": "2030-01-02T09:40:00+01:00",
+        "rescheduled_by": CONNECTOR,
+        "connector_id": CONNECTOR,
+    },
+    "AppointmentCancelled": {
+        "appointment_id": APPOINTMENT,
+        "practitioner_id": PRACTITIONER,
+        "patient_id": PATIENT,
+        "slot_id": OTHER_SLOT,
+        "start": "2030-01-02T09:20:00+01:00",
+        "reason_code": "patient_request",
+        "note": None,
+        "cancelled_by": PATIENT,
+        "connector_id": None,
+    },
+    "AppointmentsAccessed": {
+        "access_id": fake_id(14),
+        "principal_id": CONNECTOR,
+        "connector_id": CONNECTOR,
+        "network_address": "198.51.100.7",
+        "request_id": "req-0002",
+        "operation": "search",
+        "purpose": "agenda_sync",
+        "appointment_ids": [APPOINTMENT],
+        "patient_ids": [PATIENT],
+        "field_classes": ["administrative"],
+    },
+    "NotificationSent": {
+        "notification_id": fake_id(15),
+        "source_event_id": fake_id(16),
+        "patient_id": PATIENT,
+        "channel": "email",
+        "template": "appointment_booked",
+        "attempt": 1,
+        "provider_message_id": "msg-0001@example.org",
+    },
+    "NotificationFailed": {
+        "notification_id": fake_id(17),
+        "source_event_id": fake_id(16),
+        "patient_id": PATIENT,
+        "channel": "sms",
+        "template": "appointment_booked",
+        "attempt": 2,
+        "error_code": "provider_unavailable",
+        "retryable": True,
+    },
+    "SuspiciousAccessDetected": {
+        "window_start": "2030-01-03T00:00:00+00:00",
+        "window_end": "2030-01-03T01:00:00+00:00",
+        "detection_id": DETECTION,
+        "rule": "volume_above_baseline",
+        "severity": "high",
+        "principal_id": CONNECTOR,
+        "connector_id": CONNECTOR,
+        "access_count": 6000,
+        "baseline": 40.5,
+        "access_ids": [fake_id(14)],
+        "recommended_action": "suspend_connector",
+    },
+    "IncidentOpened": {
+        "window_start": "2030-01-03T00:00:00+00:00",
+        "window_end": "2030-01-03T01:00:00+00:00",
+        "incident_id": INCIDENT,
+        "opened_by": PRINCIPAL,
+        "title": "Unusual read volume from a connector",
+        "connector_id": CONNECTOR,
+        "principal_id": None,
+        "detection_ids": [DETECTION],
+    },
+    "BreachNotificationRequested": {
+        "request_id": fake_id(18),
+        "incident_id": INCIDENT,
+        "patient_id": PATIENT,
+        "appointment_ids": [APPOINTMENT],
+        "field_classes": ["administrative"],
+        "first_access_at": "2030-01-03T00:05:00+00:00",
+        "last_access_at": "2030-01-03T00:55:00+00:00",
+        "channels": ["email"],
+        "template": "breach_notice_art34",
+        "locale": "fr-FR",
+    },
+    "LedgerCheckpointed": {
+        "checkpoint_id": fake_id(19),
+        "ledger_position": 1200,
+        "entry_count": 200,
+        "head_hash": "0" * 63 + "1",
+        "previous_checkpoint_id": fake_id(20),
+        "previous_head_hash": "0" * 64,
+        "algorithm": "ed25519",
+        "key_id": "ledger-signing-key-1",
+        "signature": "c3ludGhldGljIHNpZ25hdHVyZQ==",
+    },
+}
