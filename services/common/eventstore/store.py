@@ -1,0 +1,243 @@
+"""EventStore: optimistic, idempotent appends; stream reads; the gap-free global log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import args_row
+
+from services.common.eventstore import statements
+from services.common.eventstore.models import (
+    AppendResult,
+    ConcurrencyError,
+    IdempotencyConflict,
+    LogCursor,
+    NewEvent,
+    RecordedEvent,
+)
+
+Connection = psycopg.Connection[Any]
+
+# Raised by the unique keys when a concurrent append committed first: the world moved under
+# the statement's snapshot. A serializable session reports the same clash as 40001, and two
+# transactions appending to the same streams in opposite orders may deadlock: all mean retry.
+_CLASHES = (
+    psycopg.errors.UniqueViolation,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+STALE_XID = (
+    "this transaction wrote before the stream's head was committed, so its events would sort "
+    "before the head in the global log: retry in a new transaction"
+)
+CLASHED = "a concurrent append committed first; this transaction is aborted: retry it"
+
+
+@runtime_checkable
+class ConnectionSource(Protocol):
+    """What the store needs from a psycopg_pool.ConnectionPool."""
+
+    def connection(self) -> AbstractContextManager[Connection]: ...
+
+
+class _Factory:
+    """Adapts a zero-argument connection factory to the pool's interface."""
+
+    def __init__(self, factory: Callable[[], Connection]) -> None:
+        self._factory = factory
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self._factory() as conn:  # commits (or rolls back) and closes on exit
+            yield conn
+
+
+class EventStore:
+    """One service's events table: the truth and the outbox (DESIGN.md, principle 1).
+
+    ordering="xid" (the default) reads the global log by (transaction_id, position) below the
+    snapshot's xmin: gap-free with any number of concurrent writers. ordering="lock" takes a
+    writers' lock per schema and reads by position alone; it exists to be measured against.
+    Every writer and reader of a schema must use the same ordering.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionSource | Callable[[], Connection],
+        schema: str,
+        *,
+        ordering: statements.Ordering = "xid",
+        max_attempts: int = 5,
+    ) -> None:
+        self._pool: ConnectionSource = (
+            pool if isinstance(pool, ConnectionSource) else _Factory(pool)
+        )
+        self.schema = schema
+        self.ordering = ordering
+        self._sql = statements.build(schema, ordering)
+        self._max_attempts = max_attempts
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> AppendResult:
+        """Append in a transaction of its own; expected_version None = any, 0 = new stream.
+
+        Raises ConcurrencyError when the stream is not at expected_version, and
+        IdempotencyConflict when only some of the event ids are stored already. Appending
+        events that are all stored already returns their original positions.
+        """
+        params = _params(stream_id, events, expected_version)
+        for _ in range(self._max_attempts):
+            with self._pool.connection() as conn, _single_statement(conn):
+                try:
+                    row = conn.execute(self._sql.append, params).fetchone()
+                except _CLASHES:
+                    # Another append won the race on a unique key. Try again on a fresh
+                    # snapshot: it will see the winner and say whether this is an idempotent
+                    # retry (same ids), a version clash, or (expected None) the next version.
+                    continue
+            return _result(row, stream_id, expected_version)
+        raise ConcurrencyError(stream_id, expected_version, -1, reason=f"kept clashing: {CLASHED}")
+
+    def append_in(
+        self,
+        conn: Connection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+    ) -> AppendResult:
+        """Append inside the caller's transaction, e.g. with the processed_events row it justifies.
+
+        A version or idempotency refusal changes nothing and leaves the transaction usable. A
+        clash with a concurrent commit, or the rare stale-xid case (see STALE_XID), raises
+        ConcurrencyError: roll back and retry the whole unit of work in a new transaction.
+        """
+        params = _params(stream_id, events, expected_version)
+        try:
+            row = conn.execute(self._sql.append, params).fetchone()
+        except _CLASHES as exc:
+            raise ConcurrencyError(stream_id, expected_version, -1, reason=CLASHED) from exc
+        return _result(row, stream_id, expected_version)
+
+    def read_stream(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """A stream's events in version order; as_of keeps those recorded at or before it.
+
+        recorded_at is the insert time (clock_timestamp()), not the commit time.
+        """
+        params = {
+            "stream_id": stream_id,
+            "from_version": from_version,
+            "to_version": to_version,
+            "as_of": as_of,
+        }
+        return self._fetch_events(self._sql.read_stream, params)
+
+    def read_all(self, after: LogCursor, limit: int = 1000) -> list[RecordedEvent]:
+        """The next events of the global log after `after`, never skipping a late commit.
+
+        Under ordering="xid", events of transactions still running, or newer than the oldest
+        one still running, are held back until that one ends (ADR 0003): a long transaction
+        delays readers, it never makes them lose an event.
+        """
+        params = {
+            "transaction_id": after.transaction_id,
+            "position": after.position,
+            "limit": limit,
+        }
+        return self._fetch_events(self._sql.read_all, params)
+
+    def head(self) -> LogCursor:
+        """The cursor of the last event read_all can return now (start() when none)."""
+        with self._pool.connection() as conn, _single_statement(conn):
+            row = conn.execute(self._sql.head, prepare=False).fetchone()
+        return LogCursor(*row) if row else LogCursor.start()
+
+    def count_pending_after(self, cursor: LogCursor) -> int:
+        """Committed events after `cursor`, readable yet or held back: a reader's lag."""
+        params = {"transaction_id": cursor.transaction_id, "position": cursor.position}
+        with self._pool.connection() as conn, _single_statement(conn):
+            row = conn.execute(self._sql.count_after, params, prepare=False).fetchone()
+        return int(row[0]) if row else 0
+
+    def _fetch_events(self, query: str, params: dict[str, Any]) -> list[RecordedEvent]:
+        with (
+            self._pool.connection() as conn,
+            _single_statement(conn),
+            conn.cursor(row_factory=args_row(RecordedEvent)) as cur,
+        ):
+            # Not prepared: a generic plan made while the table was small would keep a
+            # sequential scan as it grows; planned each time, the index is chosen.
+            return cur.execute(query, params, prepare=False).fetchall()
+
+
+@contextmanager
+def _single_statement(conn: Connection) -> Iterator[None]:
+    """Run one statement as its own transaction: autocommit spares the BEGIN and COMMIT trips.
+
+    Every store operation is a single statement, hence atomic on its own.
+    """
+    if conn.autocommit:
+        yield
+        return
+    conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.autocommit = False
+
+
+def _params(
+    stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+) -> dict[str, Any]:
+    """Validate a batch and encode it: one JSON array, plus the ids as a uuid[] literal."""
+    if not events:
+        raise ValueError("nothing to append")
+    if expected_version is not None and expected_version < 0:
+        raise ValueError(f"expected_version must be None or >= 0, not {expected_version}")
+    ids = [e.event_id for e in events]
+    if not all(isinstance(i, UUID) for i in ids):
+        raise TypeError("event ids must be UUIDs")
+    if len(set(ids)) != len(ids):
+        raise ValueError("a batch cannot hold the same event id twice")
+    batch = [[str(e.event_id), e.event_type, e.schema_version, e.data, e.metadata] for e in events]
+    return {
+        "stream_id": stream_id,
+        "expected_version": expected_version,
+        "batch": json.dumps(batch, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+        "event_ids": "{" + ",".join(map(str, ids)) + "}",
+    }
+
+
+def _result(
+    row: tuple[Any, ...] | None, stream_id: str, expected_version: int | None
+) -> AppendResult:
+    """Turn append_events' (outcome, stream_version, positions) into a result or an exception."""
+    assert row is not None, "append_events always returns one row"
+    outcome, stream_version, positions = row
+    if outcome == "appended":
+        return AppendResult(tuple(positions), stream_version)
+    if outcome == "stored":
+        return AppendResult(tuple(positions), stream_version, already_stored=True)
+    if outcome == "partial":
+        raise IdempotencyConflict(
+            f"stream {stream_id!r}: some, not all, of the batch's event ids are stored already"
+        )
+    if outcome == "conflict":
+        raise ConcurrencyError(stream_id, expected_version, stream_version)
+    if outcome == "stale":
+        raise ConcurrencyError(stream_id, expected_version, stream_version, reason=STALE_XID)
+    raise RuntimeError(f"append_events answered {outcome!r}")
