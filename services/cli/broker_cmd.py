@@ -1,0 +1,38 @@
+"""`carnet broker setup`: policies and dead-letter topology from deploy/rabbitmq, in one step."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from services.common.broker import (
+    apply_policies,
+    declare_dead_letter_topology,
+    vhost_of,
+)
+from services.common.config import Settings
+
+
+@click.group()
+def broker() -> None:
+    """RabbitMQ topology shared by every service."""
+
+
+@broker.command("setup")
+@click.option("--amqp-uri", default=None, help="Defaults to $AMQP_URI.")
+@click.option(
+    "--management-url",
+    default=lambda: os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
+    show_default="$RABBITMQ_MANAGEMENT_URL or http://127.0.0.1:15672",
+)
+@click.option("--user", default=lambda: os.environ.get("RABBITMQ_USER", "guest"))
+@click.option("--password", default=lambda: os.environ.get("RABBITMQ_PASSWORD", "guest"))
+def setup(amqp_uri: str | None, management_url: str, user: str, password: str) -> None:
+    """Apply deploy/rabbitmq/policies.json and declare the dead-letter exchanges and queue."""
+    uri = amqp_uri or Settings.from_env().amqp_uri
+    names = apply_policies(uri, management_url.rstrip("/"), (user, password))
+    declare_dead_letter_topology(uri)
+    click.echo(
+        f"vhost {vhost_of(uri)!r}: policies {', '.join(names)}; dead-letter topology declared"
+    )

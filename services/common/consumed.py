@@ -1,0 +1,103 @@
+"""Decode an incoming AMQP message into a consumed event, or say exactly why it is poison."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from contracts.errors import ContractViolation, UnknownEventType, UnsupportedSchemaVersion
+from contracts.registry import REGISTRY, Registry
+
+JSON = "application/json"
+
+
+class PoisonMessage(Exception):
+    """A message no retry can fix: it goes to the dead-letter queue with `reason`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    """An event as a handler sees it: envelope from the properties, payload at latest version."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    producer: str
+    stream: str
+    stream_version: int
+    position: int
+    correlation_id: str
+    causation_id: str | None
+    occurred_at: str
+    payload: dict[str, Any]
+
+
+def _require(headers: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = headers.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise PoisonMessage("missing-envelope-field", f"header {key!r} must be {kind.__name__}")
+    return value
+
+
+def decode(
+    body: bytes,
+    content_type: str | None,
+    properties: Mapping[str, Any],
+    headers: Mapping[str, Any],
+    exchange: str,
+    registry: Registry = REGISTRY,
+) -> ConsumedEvent:
+    """Check every layer in turn: content type, JSON, envelope, producer, contract."""
+    if (content_type or "").split(";")[0].strip().lower() != JSON:
+        raise PoisonMessage("wrong-content-type", f"expected {JSON}, got {content_type!r}")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonMessage("malformed-json", type(exc).__name__) from exc
+    if not isinstance(payload, dict):
+        raise PoisonMessage("malformed-json", "body is not a JSON object")
+
+    message_id, event_type = properties.get("message_id"), properties.get("type")
+    producer = properties.get("app_id")
+    try:
+        event_id = UUID(str(message_id))
+    except ValueError as exc:
+        raise PoisonMessage("missing-envelope-field", "message_id is not a UUID") from exc
+    if not event_type:
+        raise PoisonMessage("missing-envelope-field", "no type property")
+    # A producer can only publish on its own exchange: app_id must name that exchange's owner.
+    if not producer or exchange != f"{producer}.events":
+        raise PoisonMessage("forged-producer", f"app_id {producer!r} on exchange {exchange!r}")
+    version = _require(headers, "schema_version", int)
+
+    try:
+        loaded = registry.load_payload(str(event_type), version, payload)
+    except UnknownEventType as exc:
+        raise PoisonMessage("unknown-event-type", str(event_type)) from exc
+    except UnsupportedSchemaVersion as exc:
+        raise PoisonMessage("unsupported-schema-version", str(exc)) from exc
+    except ContractViolation as exc:
+        fields = sorted(exc.messages) if isinstance(exc.messages, dict) else []
+        raise PoisonMessage("schema-invalid", f"{event_type} v{version} fields {fields}") from exc
+
+    return ConsumedEvent(
+        event_id=event_id,
+        event_type=str(event_type),
+        schema_version=version,
+        producer=str(producer),
+        stream=_require(headers, "stream", str),
+        stream_version=_require(headers, "stream_version", int),
+        position=_require(headers, "position", int),
+        correlation_id=str(properties.get("correlation_id") or event_id),
+        causation_id=headers.get("causation_id"),
+        occurred_at=str(headers.get("occurred_at", "")),
+        payload=loaded,
+    )

@@ -1,0 +1,72 @@
+"""Idempotent consumers: the event id is recorded in the same transaction as the effect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from services.common.eventstore.models import ConcurrencyError
+
+T = TypeVar("T")
+
+
+class Inbox:
+    """`once(event_id, effect)` runs `effect(conn)` at most once per (consumer, event id)."""
+
+    def __init__(
+        self, pool: ConnectionPool, schema: str, consumer: str, max_attempts: int = 5
+    ) -> None:
+        self.pool = pool
+        self.max_attempts = max_attempts
+        self.schema = schema
+        self.consumer = consumer
+        self._claim = sql.SQL(
+            "INSERT INTO {}.processed_events (consumer, event_id) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING 1"
+        ).format(sql.Identifier(schema))
+
+    def once(
+        self, event_id: UUID | str, effect: Callable[[psycopg.Connection], T]
+    ) -> tuple[bool, T | None]:
+        """(True, result) if the effect ran and committed now; (False, None) if done before.
+
+        The claim row and the effect commit or roll back together: a crash between them leaves
+        neither, so the redelivered message runs the effect again, exactly once in the end.
+        A concurrent duplicate blocks on the claim's unique key until the first commits.
+        The claim gives the transaction its id first, so an append in `effect` may meet the
+        store's stream-order guard (ADR 0003); the whole unit then reruns in a new transaction.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self.pool.connection() as conn, conn.transaction():
+                    claimed = conn.execute(self._claim, (self.consumer, str(event_id))).fetchone()
+                    if claimed is None:
+                        return False, None
+                    return True, effect(conn)
+            except ConcurrencyError:
+                if attempt == self.max_attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def seen(self, event_id: UUID | str) -> bool:
+        """True when this consumer has committed the effect of `event_id`."""
+        query = sql.SQL(
+            "SELECT 1 FROM {}.processed_events WHERE consumer = %s AND event_id = %s"
+        ).format(sql.Identifier(self.schema))
+        with self.pool.connection() as conn:
+            return conn.execute(query, (self.consumer, str(event_id))).fetchone() is not None
+
+
+def effect_count(conn: psycopg.Connection, schema: str, consumer: str) -> Any:
+    """How many events a consumer has handled (for lag metrics and tests)."""
+    return conn.execute(
+        sql.SQL("SELECT count(*) FROM {}.processed_events WHERE consumer = %s").format(
+            sql.Identifier(schema)
+        ),
+        (consumer,),
+    ).fetchone()[0]

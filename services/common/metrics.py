@@ -1,0 +1,28 @@
+"""Prometheus metrics shared by every service (one registry per process, scraped at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+RELAY_PUBLISHED = Counter(
+    "carnet_relay_published_events_total",
+    "Events the relay published and saw confirmed.",
+    ["service"],
+)
+RELAY_LAG_EVENTS = Gauge(
+    "carnet_relay_lag_events", "Committed events not yet published by the relay.", ["service"]
+)
+RELAY_LAG_SECONDS = Gauge(
+    "carnet_relay_lag_seconds", "Age of the oldest committed event not yet published.", ["service"]
+)
+RELAY_LEADER = Gauge(
+    "carnet_relay_is_leader", "1 when this process's relay holds the publishing lock.", ["service"]
+)
+MESSAGES_DEAD_LETTERED = Counter(
+    "carnet_messages_dead_lettered_total",
+    "Messages a consumer parked in its DLQ.",
+    ["queue", "reason"],
+)
+MESSAGES_REQUEUED = Counter(
+    "carnet_messages_requeued_total", "Messages requeued after a handler failure.", ["queue"]
+)

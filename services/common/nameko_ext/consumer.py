@@ -1,0 +1,235 @@
+"""`@consume_event`: a nameko entrypoint for contract events on quorum queues with dead-lettering.
+
+nameko's own `@event_handler` lets kombu decode bodies (garbage crashes the consumer loop),
+acks a message whose handler raised, and never dead-letters. This entrypoint takes raw
+bytes, decodes them through `services.common.consumed.decode`, and for each message either
+runs the worker, requeues it (a failure below `max_attempts`), or publishes it to its
+dead-letter queue with the reason in its headers and only then acks it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from kombu import Connection, Exchange, Queue, binding
+from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import Entrypoint
+from nameko.messaging import QueueConsumer
+
+from contracts.registry import REGISTRY
+from services.common.broker import (
+    DLX,
+    LIMIT_DLQ,
+    LIMIT_DLX,
+    dead_letter_queue_name,
+    queue_name,
+)
+from services.common.consumed import PoisonMessage, decode
+from services.common.logging import get_logger
+from services.common.metrics import MESSAGES_DEAD_LETTERED, MESSAGES_REQUEUED
+
+log = get_logger(__name__)
+ALL_EVENTS = "*"
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's shared queue consumer, minus kombu's decoding: poison bytes must reach us."""
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        """Called on every (re)connection: one kombu consumer per entrypoint, raw messages."""
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue], on_message=partial(self.handle_raw, provider)
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def handle_raw(self, provider: EventConsumer, message: Any) -> None:
+        """Each message is handled in its own managed thread, as nameko does."""
+        self.container.spawn_managed_thread(
+            partial(provider.handle_raw_message, message),
+            identifier=f"EventConsumer.handle[{provider.queue_name}]",
+        )
+
+
+class EventConsumer(Entrypoint):
+    """Consumes `<source>.events` for some event types into this service's own quorum queue."""
+
+    queue_consumer = RawQueueConsumer()
+
+    def __init__(
+        self,
+        source: str,
+        event_types: Sequence[str] | str,
+        max_attempts: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        self.source = source
+        self.event_types = [event_types] if isinstance(event_types, str) else list(event_types)
+        self.max_attempts = max_attempts
+        super().__init__(**kwargs)
+
+    def routing_keys(self) -> list[str]:
+        """The contract routing keys of the wanted types, or every key for `*`."""
+        if ALL_EVENTS in self.event_types:
+            return ["#"]
+        return sorted({REGISTRY.contract(t).routing_key for t in self.event_types})
+
+    def setup(self) -> None:
+        """Declare nothing yet (the broker may be down); describe the queue and register."""
+        service = self.container.service_name
+        self.queue_name = queue_name(service, self.method_name)
+        self.dlq_name = dead_letter_queue_name(service, self.method_name)
+        self.amqp_uri = self.container.config["AMQP_URI"]
+        exchange = Exchange(f"{self.source}.events", "topic", durable=True)
+        self.queue = Queue(
+            self.queue_name,
+            bindings=[binding(exchange, routing_key=rk) for rk in self.routing_keys()],
+            durable=True,
+            # Delivery limit and the backstop DLX come from the policy (deploy/rabbitmq).
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        self.dead_letter_queue = Queue(
+            self.dlq_name,
+            exchange=Exchange(DLX, "direct", durable=True),
+            routing_key=self.queue_name,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        self.queue_consumer.register_provider(self)
+
+    def start(self) -> None:
+        """Declare the dead-letter queue before the first message can need it."""
+        with Connection(self.amqp_uri) as conn:
+            conn.ensure_connection(
+                errback=lambda exc, interval: log.warning(
+                    "dependency.unavailable",
+                    dependency="rabbitmq",
+                    retry_in_s=interval,
+                    error=type(exc).__name__,
+                ),
+                max_retries=None,
+            )
+            channel = conn.default_channel
+            self.dead_letter_queue(channel).declare()
+            limit_queue(channel).declare()
+
+    def stop(self) -> None:
+        """Cancel our consumer; in-flight workers finish and ack first."""
+        self.queue_consumer.unregister_provider(self)
+
+    # -- message flow -------------------------------------------------------------------------
+    def handle_raw_message(self, message: Any) -> None:
+        """Decode; poison goes to the DLQ now, a valid event goes to a worker."""
+        try:
+            event = decode(
+                message.body,
+                message.content_type,
+                message.properties,
+                message.headers or {},
+                message.delivery_info.get("exchange", ""),
+            )
+        except PoisonMessage as poison:
+            self.dead_letter(message, poison.reason, poison.detail)
+            return
+        context = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
+        try:
+            self.container.spawn_worker(
+                self,
+                (event,),
+                {},
+                context_data=context,
+                handle_result=partial(self.handle_result, message),
+            )
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
+        """Ack on success; requeue a failure; dead-letter the last allowed failure."""
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        if attempts >= self.max_attempts:
+            error = exc_info[1]
+            self.dead_letter(
+                message, "handler-failed", f"{type(error).__name__} after {attempts} attempts"
+            )
+        else:
+            log.warning(
+                "message.requeued",
+                queue=self.queue_name,
+                attempt=attempts,
+                error=type(exc_info[1]).__name__,
+                event_id=message.properties.get("message_id"),
+            )
+            MESSAGES_REQUEUED.labels(self.queue_name).inc()
+            self.queue_consumer.requeue_message(message)
+        return result, exc_info
+
+    def dead_letter(self, message: Any, reason: str, detail: str) -> None:
+        """Publish the untouched body to our DLQ with the reason (confirmed), then ack."""
+        headers = {
+            **(message.headers or {}),
+            "x-carnet-reason": reason,
+            "x-carnet-detail": detail,
+            "x-carnet-queue": self.queue_name,
+            "x-carnet-original-exchange": message.delivery_info.get("exchange", ""),
+            "x-carnet-original-routing-key": message.delivery_info.get("routing_key", ""),
+            "x-carnet-dead-lettered-at": datetime.now(UTC).isoformat(),
+        }
+        props = message.properties
+        try:
+            with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+                conn.Producer().publish(
+                    message.body,
+                    exchange=DLX,
+                    routing_key=self.queue_name,
+                    headers=headers,
+                    content_type=message.content_type or "application/octet-stream",
+                    content_encoding=message.content_encoding or "binary",
+                    delivery_mode=2,
+                    message_id=props.get("message_id"),
+                    correlation_id=props.get("correlation_id"),
+                    type=props.get("type"),
+                    app_id=props.get("app_id"),
+                    retry=True,
+                    retry_policy={"max_retries": 5},
+                )
+        except Exception:
+            # Could not park it: leave it to the broker (requeue) rather than lose it.
+            log.error("message.dead_letter_failed", queue=self.queue_name, exc_info=sys.exc_info())
+            self.queue_consumer.requeue_message(message)
+            return
+        MESSAGES_DEAD_LETTERED.labels(self.queue_name, reason).inc()
+        log.error(
+            "message.dead_lettered",
+            queue=self.queue_name,
+            dlq=self.dlq_name,
+            reason=reason,
+            detail=detail,
+            event_id=props.get("message_id"),
+            event_type=props.get("type"),
+        )
+        self.queue_consumer.ack_message(message)
+
+
+def limit_queue(channel: Any) -> Queue:
+    """The broker's backstop: messages over the policy's delivery-limit, from any queue."""
+    return Queue(
+        LIMIT_DLQ,
+        exchange=Exchange(LIMIT_DLX, "fanout", durable=True),
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+        channel=channel,
+    )
+
+
+consume_event = EventConsumer.decorator

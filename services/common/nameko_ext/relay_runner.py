@@ -1,0 +1,59 @@
+"""Runs the service's store-to-bus relay inside the nameko container, as a managed thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+
+from services.common.eventstore.store import EventStore
+from services.common.nameko_ext.database import DatabasePool
+from services.common.relay.relay import Relay
+from services.common.relay.routing import routing_key_for
+
+
+class RelayRunner(DependencyProvider):
+    """Every replica runs one; the advisory lock lets exactly one of them publish."""
+
+    def __init__(self, batch_size: int = 500) -> None:
+        self.batch_size = batch_size
+        self.relay: Relay | None = None
+
+    def setup(self) -> None:
+        """Build the relay; it connects only when started."""
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Spawn the loop; it waits for the pool, since nameko starts extensions concurrently."""
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="relay")
+
+    def _run(self) -> None:
+        db = next(d for d in self.container.dependencies if isinstance(d, DatabasePool))
+        while (db.pool is None or db.pool.closed) and not self._stop.is_set():
+            self._stop.wait(0.1)
+        service = self.container.service_name
+        self.relay = Relay(
+            store=EventStore(db.pool, service),
+            database_url=self.container.config["DATABASE_URL"],
+            schema=service,
+            producer=service,
+            amqp_uri=self.container.config["AMQP_URI"],
+            routing_key_for=routing_key_for,
+            batch_size=self.batch_size,
+        )
+        self.relay.run(self._stop)
+
+    def stop(self) -> None:
+        """Finish the batch in flight; its confirmed position is saved before we return."""
+        self._stop.set()
+        if getattr(self, "_thread", None) is not None:
+            self._thread.wait()
+
+    def kill(self) -> None:
+        """Same as stop: a killed relay loses nothing, the next leader republishes."""
+        self._stop.set()
+
+    def get_dependency(self, worker_ctx: Any) -> Relay | None:
+        """Workers may read the relay's stats (health, metrics)."""
+        return self.relay

@@ -1,0 +1,1 @@
+"""Store-to-bus relay: publish committed events from the log, in log order, with confirms."""

@@ -1,0 +1,71 @@
+"""Turn a stored event into the AMQP message consumers and the audit ledger receive.
+
+The body is the payload alone (what a nameko-native handler expects); the envelope travels
+in the AMQP properties (message_id, type, correlation_id, timestamp, app_id) and headers
+(schema_version, causation_id, stream, stream_version, position, occurred_at), as
+`contracts.envelope.MessageHeadersSchema` documents.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pika
+
+from services.common.eventstore.models import RecordedEvent
+from services.common.relay.publisher import OutgoingMessage
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def default_routing_key(event_type: str) -> str:
+    """`AppointmentBooked` -> `appointment.booked`: the design's `<aggregate>.<past_verb>`."""
+    words = _CAMEL.sub(" ", event_type).lower().split()
+    return f"{words[0]}.{'_'.join(words[1:])}" if len(words) > 1 else words[0]
+
+
+def occurred_at(event: RecordedEvent) -> str:
+    """When the fact happened (metadata), else when it was recorded."""
+    value = event.metadata.get("occurred_at")
+    return str(value) if value else event.recorded_at.astimezone(UTC).isoformat()
+
+
+def to_message(event: RecordedEvent, producer: str, routing_key: str) -> OutgoingMessage:
+    """Persistent JSON message; message_id is the event id so consumers can deduplicate."""
+    meta = event.metadata
+    correlation_id = str(meta.get("correlation_id") or event.event_id)
+    causation_id = meta.get("causation_id")
+    headers: dict[str, object] = {
+        "schema_version": event.schema_version,
+        "correlation_id": correlation_id,
+        "stream": event.stream_id,
+        "stream_version": event.stream_version,
+        "position": event.position,
+        "transaction_id": event.transaction_id,
+        "occurred_at": occurred_at(event),
+        # nameko's header convention, so nameko-native handlers bind the same ids.
+        "nameko.correlation_id": correlation_id,
+        "nameko.causation_id": str(event.event_id),
+    }
+    if causation_id is not None:
+        headers["causation_id"] = str(causation_id)
+    properties = pika.BasicProperties(
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=2,
+        message_id=str(event.event_id),
+        correlation_id=correlation_id,
+        type=event.event_type,
+        timestamp=int(event.recorded_at.timestamp()),
+        app_id=producer,
+        headers=headers,
+    )
+    body = json.dumps(event.data, separators=(",", ":"), default=str).encode()
+    return OutgoingMessage(f"{producer}.events", routing_key, body, properties)
+
+
+def seconds_since(when: datetime) -> float:
+    """Age of a stored event, for the relay's lag in seconds."""
+    return max(0.0, (datetime.now(UTC) - when).total_seconds())

@@ -1,0 +1,241 @@
+"""The relay loop: one leader per service publishes the log in order and records how far it got."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import psycopg
+from psycopg import sql
+
+from services.common.eventstore.models import LogCursor, RecordedEvent
+from services.common.logging import get_logger
+from services.common.metrics import (
+    RELAY_LAG_EVENTS,
+    RELAY_LAG_SECONDS,
+    RELAY_LEADER,
+    RELAY_PUBLISHED,
+)
+from services.common.relay.messages import seconds_since, to_message
+from services.common.relay.publisher import ConfirmingPublisher
+from services.common.retry import backoff_delays
+
+log = get_logger(__name__)
+
+
+class StopSignal(Protocol):
+    """Anything with is_set()/wait(): threading.Event, eventlet Event adapters."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class EventLog(Protocol):
+    """The part of the event store the relay reads."""
+
+    def read_all(self, after: LogCursor, limit: int = 1000) -> list[RecordedEvent]: ...
+
+    def count_pending_after(self, cursor: LogCursor) -> int: ...
+
+
+@dataclass
+class RelayStats:
+    """What the relay has done, for logs, metrics and tests."""
+
+    published: int = 0
+    batches: int = 0
+    lag_events: int = 0
+    lag_seconds: float = 0.0
+    is_leader: bool = False
+
+
+class Leadership:
+    """Session advisory lock on a dedicated connection: held while the connection lives.
+
+    If the leader dies, PostgreSQL drops its session and the lock with it, so a standby's
+    next try succeeds: take-over time is the standby's poll interval plus the TCP timeout.
+    """
+
+    def __init__(self, database_url: str, schema: str) -> None:
+        self.database_url = database_url
+        self.key = f"carnet.relay.{schema}"
+        self.conn: psycopg.Connection | None = None
+
+    def try_acquire(self) -> bool:
+        """True if this process now holds the lock."""
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+        row = self.conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def still_held(self) -> bool:
+        """Cheap liveness check of the lock's session before each batch."""
+        try:
+            assert self.conn is not None
+            self.conn.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Closing the session releases the lock."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Relay:
+    """Publishes a service's committed events to `<service>.events`, never skipping one."""
+
+    def __init__(
+        self,
+        store: EventLog,
+        database_url: str,
+        schema: str,
+        producer: str,
+        amqp_uri: str,
+        routing_key_for: Callable[[str], str],
+        name: str = "relay",
+        batch_size: int = 500,
+        idle_wait: float = 0.2,
+        report_every: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.database_url = database_url
+        self.schema = schema
+        self.producer = producer
+        self.routing_key_for = routing_key_for
+        self.name = name
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.report_every = report_every
+        self.publisher = ConfirmingPublisher(amqp_uri)
+        self.leadership = Leadership(database_url, schema)
+        self.stats = RelayStats()
+        self.position_conn: psycopg.Connection | None = None
+
+    # -- position ---------------------------------------------------------------------------
+    def _pos_conn(self) -> psycopg.Connection:
+        if self.position_conn is None or self.position_conn.closed:
+            self.position_conn = psycopg.connect(self.database_url, autocommit=True)
+        return self.position_conn
+
+    def load_cursor(self) -> LogCursor:
+        """Where the last confirmed batch ended (the start of the log if never run)."""
+        row = (
+            self._pos_conn()
+            .execute(
+                sql.SQL(
+                    "SELECT transaction_id::text::bigint, position FROM {}.relay_position "
+                    "WHERE relay = %s"
+                ).format(sql.Identifier(self.schema)),
+                (self.name,),
+            )
+            .fetchone()
+        )
+        return LogCursor(row[0], row[1]) if row else LogCursor.start()
+
+    def save_cursor(self, cursor: LogCursor) -> None:
+        """Recorded only after the broker confirmed everything up to `cursor`."""
+        self._pos_conn().execute(
+            sql.SQL(
+                "INSERT INTO {}.relay_position (relay, transaction_id, position, updated_at) "
+                "VALUES (%s, %s::text::xid8, %s, now()) ON CONFLICT (relay) DO UPDATE SET "
+                "transaction_id = excluded.transaction_id, position = excluded.position, "
+                "updated_at = excluded.updated_at"
+            ).format(sql.Identifier(self.schema)),
+            (self.name, str(cursor.transaction_id), cursor.position),
+        )
+
+    # -- one step ---------------------------------------------------------------------------
+    def publish_once(self, cursor: LogCursor) -> LogCursor:
+        """Publish the next batch after `cursor`; return the new cursor (same if none)."""
+        events = self.store.read_all(cursor, limit=self.batch_size)
+        if not events:
+            self.stats.lag_seconds = 0.0
+            return cursor
+        messages = [
+            to_message(e, self.producer, self.routing_key_for(e.event_type)) for e in events
+        ]
+        self.publisher.publish_batch(messages)
+        new_cursor = events[-1].cursor
+        self.save_cursor(new_cursor)
+        self.stats.published += len(events)
+        self.stats.batches += 1
+        RELAY_PUBLISHED.labels(self.producer).inc(len(events))
+        # The oldest event not yet published is at most as old as the last one just sent.
+        self.stats.lag_seconds = seconds_since(events[-1].recorded_at)
+        return new_cursor
+
+    def measure_lag(self, cursor: LogCursor) -> None:
+        """Count what is committed but unpublished (a range scan: done every few seconds)."""
+        self.stats.lag_events = self.store.count_pending_after(cursor)
+        if not self.stats.lag_events:
+            self.stats.lag_seconds = 0.0
+        RELAY_LAG_EVENTS.labels(self.producer).set(self.stats.lag_events)
+        RELAY_LAG_SECONDS.labels(self.producer).set(self.stats.lag_seconds)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, stop: StopSignal, standby_poll: float = 1.0) -> None:
+        """Lead or wait; while leading, publish until stopped. Errors reconnect with backoff."""
+        delays = backoff_delays(first=0.2, cap=10.0)
+        while not stop.is_set():
+            try:
+                if not self.leadership.try_acquire():
+                    self.stats.is_leader = False
+                    stop.wait(standby_poll)
+                    continue
+                self.stats.is_leader = True
+                log.info("relay.leading", relay=self.name, schema=self.schema)
+                self._lead(stop)
+                delays = backoff_delays(first=0.2, cap=10.0)
+            except Exception as exc:
+                delay = next(delays)
+                log.warning(
+                    "relay.error",
+                    relay=self.name,
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    retry_in_s=delay,
+                )
+                self._drop_connections()
+                stop.wait(delay)
+        self._drop_connections()
+
+    def _lead(self, stop: StopSignal) -> None:
+        cursor = self.load_cursor()
+        RELAY_LEADER.labels(self.producer).set(1)
+        last_report = 0.0
+        while not stop.is_set():
+            if not self.leadership.still_held():
+                raise ConnectionError("lost the leadership connection")
+            new_cursor = self.publish_once(cursor)
+            now = time.monotonic()
+            if now - last_report > self.report_every:
+                self.measure_lag(new_cursor)
+                log.info(
+                    "relay.progress",
+                    relay=self.name,
+                    published=self.stats.published,
+                    position=new_cursor.position,
+                    lag_events=self.stats.lag_events,
+                    lag_seconds=round(self.stats.lag_seconds, 3),
+                )
+                last_report = now
+            if new_cursor == cursor:
+                stop.wait(self.idle_wait)
+            cursor = new_cursor
+
+    def _drop_connections(self) -> None:
+        self.stats.is_leader = False
+        RELAY_LEADER.labels(self.producer).set(0)
+        self.publisher.close()
+        self.leadership.release()
+        if self.position_conn is not None:
+            self.position_conn.close()
+            self.position_conn = None

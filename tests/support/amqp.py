@@ -1,0 +1,66 @@
+"""Small pika helpers for tests: declare a probe queue, drain it, publish raw messages."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pika
+
+
+def connect(amqp_uri: str) -> pika.BlockingConnection:
+    return pika.BlockingConnection(pika.URLParameters(amqp_uri))
+
+
+def probe_queue(amqp_uri: str, name: str, exchange: str, routing_key: str = "#") -> None:
+    """A durable quorum queue bound to `exchange`, declared before anything is published."""
+    with connect(amqp_uri) as conn:
+        ch = conn.channel()
+        ch.exchange_declare(exchange, "topic", durable=True)
+        ch.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_bind(name, exchange, routing_key)
+
+
+def queue_depth(amqp_uri: str, name: str) -> int:
+    with connect(amqp_uri) as conn:
+        return conn.channel().queue_declare(name, passive=True).method.message_count
+
+
+def drain(amqp_uri: str, name: str, until: int, timeout: float = 60.0) -> list[tuple[Any, bytes]]:
+    """Consume (and ack) until `until` messages arrived or `timeout`; return them in order."""
+    got: list[tuple[Any, bytes]] = []
+    deadline = time.monotonic() + timeout
+    with connect(amqp_uri) as conn:
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=1000)
+        for method, props, body in ch.consume(name, inactivity_timeout=0.5):
+            if method is not None:
+                got.append((props, body))
+                ch.basic_ack(method.delivery_tag)
+            if len(got) >= until or time.monotonic() > deadline:
+                break
+        ch.cancel()
+    return got
+
+
+def wait_for_depth(amqp_uri: str, name: str, at_least: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    depth = queue_depth(amqp_uri, name)
+    while depth < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+        depth = queue_depth(amqp_uri, name)
+    return depth
+
+
+def drain_until_ids(amqp_uri: str, name: str, ids: set[str], timeout: float = 60.0) -> list:
+    """Consume until every message id in `ids` has arrived (duplicates allowed) or timeout."""
+    got: list[tuple[Any, bytes]] = []
+    missing = set(ids)
+    deadline = time.monotonic() + timeout
+    while missing and time.monotonic() < deadline:
+        batch = drain(
+            amqp_uri, name, until=len(missing), timeout=max(0.5, deadline - time.monotonic())
+        )
+        got.extend(batch)
+        missing -= {p.message_id for p, _b in batch}
+    return got
