@@ -1,0 +1,48 @@
+# The README's two commands are `make demo` and `make test`; everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: help venv infra test lint unit demo up bench-store asyncapi clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)  ## create .venv and install the pinned dependencies
+
+infra:  ## start PostgreSQL and RabbitMQ if they are down, and wait until they answer
+	@scripts/ensure-infra.sh
+
+lint: venv  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv infra  ## the whole suite on the real PostgreSQL and RabbitMQ
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+unit: venv  ## pure-logic tests only (no infrastructure)
+	$(BIN)/pytest tests/unit tests/contract
+
+demo: venv infra  ## run the system and its demo
+	$(BIN)/carnet demo
+
+up: venv infra  ## run every service until Ctrl-C
+	$(BIN)/carnet up
+
+bench-store: venv infra  ## event store and relay against raw psycopg and pika
+	$(BIN)/python scripts/bench/store.py
+
+asyncapi: venv  ## write docs/asyncapi.yaml from the contract registry
+	$(BIN)/carnet contracts asyncapi --output docs/asyncapi.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Carnet's four services and their shared runtime; a service's surface is its service.py."""

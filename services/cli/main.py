@@ -1,0 +1,25 @@
+"""`carnet`: the operator's single entry point; every subcommand has --help."""
+
+from __future__ import annotations
+
+import click
+
+from services.cli.broker_cmd import broker
+from services.cli.contracts_cmd import contracts
+from services.cli.db_cmd import db
+from services.cli.relay_cmd import relay
+from services.cli.run_cmd import demo, up
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="carnet")
+def cli() -> None:
+    """Carnet: event-sourced backbone for medical appointments."""
+
+
+cli.add_command(broker)
+cli.add_command(contracts)
+cli.add_command(db)
+cli.add_command(relay)
+cli.add_command(up)
+cli.add_command(demo)

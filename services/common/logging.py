@@ -1,0 +1,192 @@
+"""structlog JSON logs for on-call: one event per line, ids bound, PII and secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+
+# A key is sensitive when any of its parts (split on _ - . and case) is one of these.
+SENSITIVE_KEY_PARTS: frozenset[str] = frozenset(
+    {
+        "name",
+        "names",
+        "given",
+        "family",
+        "firstname",
+        "lastname",
+        "surname",
+        "email",
+        "mail",
+        "phone",
+        "mobile",
+        "telecom",
+        "sms",
+        "birth",
+        "birthdate",
+        "dob",
+        "token",
+        "tokens",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "secrets",
+        "key",
+        "keys",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "medical",
+        "note",
+        "notes",
+        "comment",
+        "diagnosis",
+    }
+)
+# Keys whose parts look sensitive but whose values on-call needs and which carry no PII.
+SAFE_KEYS: frozenset[str] = frozenset(
+    {"event", "service", "routing_key", "key_id", "queue_name", "exchange_name", "logger_name"}
+)
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{8,15}|0\d(?:[ .]?\d{2}){4})(?![\w])")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+_SPLIT = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True when a field named `key` may hold personal data or a secret."""
+    if key in SAFE_KEYS:
+        return False
+    parts = {p.lower() for p in _SPLIT.split(key) if p}
+    return bool(parts & SENSITIVE_KEY_PARTS) or key.lower() in SENSITIVE_KEY_PARTS
+
+
+def scrub_text(text: str) -> str:
+    """Mask e-mail addresses, phone numbers and bearer credentials inside free text."""
+    text = _EMAIL.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _PHONE.sub(REDACTED, text)
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """Return `value` with sensitive keys masked and PII patterns scrubbed, recursively."""
+    if key is not None and is_sensitive_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [redact(v) for v in value]
+    return value
+
+
+def redaction_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: nothing sensitive leaves the process through a log line."""
+    for k in list(event_dict):
+        if k in ("timestamp", "level"):
+            continue
+        event_dict[k] = redact(event_dict[k], k)
+    return event_dict
+
+
+def _default_service(service: str) -> structlog.types.Processor:
+    def add_service(_l: Any, _m: str, ed: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        ed.setdefault("service", service)
+        ed.setdefault("correlation_id", None)
+        ed.setdefault("causation_id", None)
+        return ed
+
+    return add_service
+
+
+def _shared_processors(service: str) -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _default_service(service),
+        structlog.processors.format_exc_info,
+        redaction_processor,
+    ]
+
+
+def json_formatter(service: str = "carnet") -> logging.Formatter:
+    """A stdlib formatter that renders third-party log records (nameko, kombu) as our JSON."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors(service)],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+    )
+
+
+def configure_structlog(service: str) -> None:
+    """Make structlog loggers hand their events to stdlib logging, rendered by json_formatter."""
+    structlog.configure(
+        processors=[
+            *_shared_processors(service),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def has_json_handler() -> bool:
+    """True when the root logger already renders JSON (e.g. set by config.yaml's LOGGING)."""
+    return any(
+        isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+        for h in logging.getLogger().handlers
+    )
+
+
+def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Send structlog and stdlib logging to `stream` as one JSON object per line."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(json_formatter(service))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    configure_structlog(service)
+
+
+def bind_message_context(
+    correlation_id: str | None, causation_id: str | None = None, **extra: Any
+) -> None:
+    """Bind the ids of the message being handled to every log line of this worker."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        correlation_id=correlation_id, causation_id=causation_id, **extra
+    )
+
+
+def clear_message_context() -> None:
+    """Forget the handled message's ids, so the next worker does not inherit them."""
+    structlog.contextvars.clear_contextvars()
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; configuration happens once at process start, never at import."""
+    return structlog.stdlib.get_logger(name)
+
+
+def current_ids() -> dict[str, Any]:
+    """The correlation and causation ids bound to this worker (for event metadata)."""
+    bound = structlog.contextvars.get_contextvars()
+    return {k: bound.get(k) for k in ("correlation_id", "causation_id")}

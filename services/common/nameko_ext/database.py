@@ -1,0 +1,66 @@
+"""A psycopg connection pool per service container, opened after the database answers."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+from nameko.extensions import DependencyProvider
+from psycopg_pool import ConnectionPool
+
+from services.common.config import DEFAULT_DATABASE_URL
+from services.common.retry import wait_until_available
+
+
+def _ping(url: str) -> None:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        conn.execute("SELECT 1")
+
+
+class DatabasePool(DependencyProvider):
+    """Hands each worker the container's pool; waits (with backoff) for PostgreSQL at start."""
+
+    def __init__(self, min_size: int = 1, max_size: int = 10) -> None:
+        self.min_size = min_size
+        self.max_size = max_size
+        self.pool: ConnectionPool | None = None
+
+    def setup(self) -> None:
+        """Build the pool closed; nothing connects until start()."""
+        self.url = self.container.config.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+        self._stopping = threading.Event()
+        self.pool = ConnectionPool(
+            self.url,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            open=False,
+            name=f"{self.container.service_name}-db",
+            kwargs={"connect_timeout": 5},
+        )
+
+    def start(self) -> None:
+        """Block the container's start until the database answers, logging each retry."""
+        wait_until_available(
+            lambda: _ping(self.url),
+            "postgresql",
+            sleep=self._stopping.wait,
+            cancelled=self._stopping.is_set,
+        )
+        assert self.pool is not None
+        self.pool.open(wait=True, timeout=30)
+
+    def stop(self) -> None:
+        """Close every connection; in-flight workers have finished by now."""
+        self._stopping.set()
+        if self.pool is not None:
+            self.pool.close()
+
+    def kill(self) -> None:
+        """Same as stop: a killed container must not leak connections."""
+        self.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> ConnectionPool:
+        """The pool itself: handlers take a connection for exactly one transaction."""
+        assert self.pool is not None
+        return self.pool

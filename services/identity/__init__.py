@@ -1,0 +1,1 @@
+"""The identity service: its entrypoints live in service.py, its config in config.yaml."""

@@ -1,0 +1,95 @@
+"""`carnet up`/`make demo`: every service starts on the real PostgreSQL and RabbitMQ."""
+
+import json
+import os
+import socket
+
+import pytest
+import requests
+
+from services.cli.supervisor import Supervisor
+from services.common.config import SERVICES
+from services.common.eventstore.migrate import migrate
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def system(fresh_database_url, amqp_uri, tmp_path):
+    migrate(fresh_database_url)
+    env = {**os.environ, "DATABASE_URL": fresh_database_url, "AMQP_URI": amqp_uri}
+    env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
+    supervisor = Supervisor(env=env, log_dir=tmp_path)
+    supervisor.start()
+    yield supervisor
+    supervisor.stop()
+
+
+def test_every_service_becomes_ready_and_logs_json_only(system):
+    status = system.wait_ready(timeout=60)
+    assert {name: s.get("status") for name, s in status.items()} == dict.fromkeys(SERVICES, "ready")
+    for child in system.children:
+        live = requests.get(f"{child.url}/health/live", timeout=5)
+        assert live.status_code == 200 and live.json()["service"] == child.service
+    system.stop()
+    for child in system.children:
+        assert child.process.returncode is not None
+        lines = child.log_path.read_text().splitlines()
+        assert lines, child.service
+        for line in lines:
+            record = json.loads(line)  # every line is one JSON object
+            assert record["service"] == child.service
+
+
+def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigterm(
+    tmp_path, amqp_uri
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+
+    log = tmp_path / "booking.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/carnet_absent_database",
+        "AMQP_URI": amqp_uri,
+        "BOOKING_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
+        "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
+    }
+    nameko = str(Path(sys.executable).parent / "nameko")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                nameko,
+                "run",
+                "--config",
+                "services/booking/config.yaml",
+                "services.booking.service:BookingService",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while log.read_text().count("dependency.unavailable") < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    waits = [json.loads(x) for x in log.read_text().splitlines() if "dependency.unavailable" in x]
+    assert len(waits) >= 3
+    delays = [w["retry_in_s"] for w in waits]
+    assert delays == sorted(delays) and delays[1] > delays[0], "backoff grows"
+    assert all(w["dependency"] == "postgresql" for w in waits)

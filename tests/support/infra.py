@@ -1,0 +1,105 @@
+"""Fixtures for the real PostgreSQL and RabbitMQ: a fresh database and vhost per test run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import requests
+
+PG_ADMIN_URL = os.environ.get("CARNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_HOST = os.environ.get("CARNET_TEST_RABBIT_HOST", "127.0.0.1")
+RABBIT_MGMT = os.environ.get("CARNET_TEST_RABBIT_MGMT", f"http://{RABBIT_HOST}:15672")
+RABBIT_AUTH = ("guest", "guest")
+
+
+def database_url_for(name: str) -> str:
+    """The admin URL pointed at database `name`."""
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def create_database(prefix: str = "carnet_test") -> str:
+    """Create an empty uniquely named database and return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database_url_for(name)
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by create_database, closing whatever is still connected."""
+    name = url.rpartition("/")[2]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_vhost(prefix: str = "carnet-test") -> str:
+    """Create a RabbitMQ vhost for one test run and return its AMQP URI."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    q = quote(vhost, safe="")
+    r = requests.put(f"{RABBIT_MGMT}/api/vhosts/{q}", auth=RABBIT_AUTH, timeout=10)
+    r.raise_for_status()
+    r = requests.put(
+        f"{RABBIT_MGMT}/api/permissions/{q}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+        auth=RABBIT_AUTH,
+        timeout=10,
+    )
+    r.raise_for_status()
+    return f"amqp://guest:guest@{RABBIT_HOST}:5672/{q}"
+
+
+def delete_vhost(amqp_uri: str) -> None:
+    """Delete a vhost made by create_vhost, with its queues and exchanges."""
+    q = amqp_uri.rpartition("/")[2]
+    requests.delete(f"{RABBIT_MGMT}/api/vhosts/{q}", auth=RABBIT_AUTH, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def empty_database_url() -> Iterator[str]:
+    """A fresh database with no schema, dropped after the run."""
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def fresh_database_url() -> Iterator[str]:
+    """A fresh database for one test that needs the whole server to itself."""
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def amqp_uri() -> Iterator[str]:
+    """A fresh vhost, deleted after the run."""
+    uri = create_vhost()
+    yield uri
+    delete_vhost(uri)
+
+
+@pytest.fixture(scope="session")
+def broker(amqp_uri: str) -> str:
+    """The run's vhost with deploy/rabbitmq policies applied (DLX, delivery limit)."""
+    from services.common.broker import apply_policies, declare_dead_letter_topology
+
+    apply_policies(amqp_uri, RABBIT_MGMT, RABBIT_AUTH)
+    declare_dead_letter_topology(amqp_uri)
+    return amqp_uri
+
+
+@pytest.fixture(scope="module")
+def migrated_database_url() -> Iterator[str]:
+    """A fresh database with every service's migrations applied, per test module."""
+    from services.common.eventstore.migrate import migrate
+
+    url = create_database()
+    migrate(url)
+    yield url
+    drop_database(url)
