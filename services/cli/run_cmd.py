@@ -47,6 +47,16 @@ def _report(supervisor: Supervisor, status: dict[str, dict[str, object]]) -> boo
     return all_ready
 
 
+def _wait_for_interrupt(supervisor: Supervisor) -> None:
+    """Block until Ctrl-C, SIGTERM, or a child exiting on its own."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        if any(c.process.poll() is not None for c in supervisor.children):
+            click.echo("a service exited; stopping the others", err=True)
+            return
+
+
 @click.command()
 @click.option(
     "--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True
@@ -55,17 +65,12 @@ def _report(supervisor: Supervisor, status: dict[str, dict[str, object]]) -> boo
 def up(log_dir: Path, timeout: float) -> None:
     """Run all four services until Ctrl-C, printing where each listens."""
     supervisor = _prepare(log_dir)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         ready = _report(supervisor, supervisor.wait_ready(timeout))
         click.echo(
             "all services ready; Ctrl-C stops them" if ready else "some services are not ready"
         )
-        while not stop.wait(1.0):
-            if any(c.process.poll() is not None for c in supervisor.children):
-                click.echo("a service exited; stopping the others", err=True)
-                break
+        _wait_for_interrupt(supervisor)
     except KeyboardInterrupt:
         pass
     finally:
@@ -90,7 +95,7 @@ def demo(log_dir: Path, keep_running: bool, timeout: float) -> None:
         click.echo("every service is up and answers /health/ready (database and broker reachable)")
         if keep_running:
             click.echo("services left running; Ctrl-C stops them")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            _wait_for_interrupt(supervisor)
     except KeyboardInterrupt:
         pass
     finally:

@@ -62,3 +62,10 @@ def test_image_is_multi_stage_and_runs_as_non_root():
     assert dockerfile.count("FROM ") >= 2
     user_lines = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert user_lines and user_lines[-1].split()[1] not in ("root", "0")
+
+
+def test_the_migration_job_also_applies_the_broker_policies():
+    migrate = compose()["services"]["migrate"]
+    command = " ".join(migrate["command"])
+    assert "carnet db migrate" in command and "carnet broker setup" in command
+    assert migrate["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
