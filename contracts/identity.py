@@ -104,6 +104,25 @@ def patient_registered_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+
+@REGISTRY.event(SERVICE, "PatientRegistered", 3, "patient.registered")
+class PatientRegisteredV3(PatientRegisteredV2):
+    """V2 plus the language the patient wants to be written to in (notification needs it)."""
+
+    preferred_language = fields.String(
+        required=True, validate=validate.OneOf(LANGUAGES), metadata=ADMINISTRATIVE
+    )
+
+
+@REGISTRY.upcaster("PatientRegistered", from_version=2)
+def patient_registered_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """Patients registered before V3 chose no language: the platform's default (French)."""
+    return {**payload, "preferred_language": payload.get("preferred_language", DEFAULT_LANGUAGE)}
+
+
 @REGISTRY.event(SERVICE, "ConnectorRegistered", 1, "connector.registered")
 class ConnectorRegisteredV1(Schema):
     """Third-party practice software may now ask for grants; its secret never leaves identity."""

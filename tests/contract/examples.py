@@ -53,6 +53,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "gender": "unknown",
         "email": "test.patient@example.org",
         "phone": None,
+        "preferred_language": "en",
     },
     "ConnectorRegistered": {
         "connector_id": CONNECTOR,

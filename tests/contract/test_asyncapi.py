@@ -95,7 +95,7 @@ def test_every_version_is_a_message(document: dict[str, Any]) -> None:
     assert "PatientRegisteredV1" in messages
     assert "PatientRegisteredV2" in messages
     refs = document["channels"]["patient.registered"]["subscribe"]["message"]["oneOf"]
-    assert refs[0] == {"$ref": "#/components/messages/PatientRegisteredV2"}
+    assert refs[0] == {"$ref": "#/components/messages/PatientRegisteredV3"}
 
 
 def test_messages_carry_headers_and_correlation(document: dict[str, Any]) -> None:
@@ -148,7 +148,7 @@ def test_cli_lists_every_type() -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["TYPE", "VERSION", "EXCHANGE", "ROUTING", "KEY"]
-    assert ["PatientRegistered", "2", "identity.events", "patient.registered"] in [
+    assert ["PatientRegistered", "3", "identity.events", "patient.registered"] in [
         line.split() for line in lines
     ]
     assert len(lines) == 1 + len(REGISTRY.event_types())

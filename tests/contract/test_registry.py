@@ -123,15 +123,16 @@ def test_unknown_type_raises() -> None:
         REGISTRY.dump_payload("AppointmentTeleported", {})
 
 
-@pytest.mark.parametrize("version", [0, 3, 99, True])
+@pytest.mark.parametrize("version", [0, 4, 99, True])
 def test_unsupported_version_raises_for_dead_lettering(version: int) -> None:
     with pytest.raises(UnsupportedSchemaVersion) as caught:
         REGISTRY.load_payload("PatientRegistered", version, EXAMPLES["PatientRegistered"])
-    assert caught.value.latest == 2
+    assert caught.value.latest == 3
 
 
-def test_v1_patient_registered_loads_as_v2() -> None:
+def test_v1_patient_registered_loads_as_the_latest() -> None:
     loaded = REGISTRY.load_payload("PatientRegistered", 1, PATIENT_REGISTERED_V1)
+    assert loaded["preferred_language"] == "fr"  # V2 -> V3: the platform's default
     assert loaded["given_name"] == "Test"
     assert loaded["family_name"] == "Patient"
     assert "name" not in loaded
