@@ -12,4 +12,4 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
-pytest_plugins = ["tests.support.infra"]
+pytest_plugins = ["tests.support.infra", "tests.support.smtp_server"]

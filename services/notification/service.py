@@ -1,12 +1,20 @@
 """Notification entrypoints: confirmations, reminders and breach notices over SMTP (issue #7)."""
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
+from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.database import DatabasePool
 from services.common.nameko_ext.event_store import EventStoreProvider
 from services.common.nameko_ext.health import HealthEndpoints
+from services.common.nameko_ext.inbox_provider import InboxProvider
 from services.common.nameko_ext.logging_context import LoggingContext
 from services.common.nameko_ext.relay_runner import RelayRunner
+from services.notification import handlers
+from services.notification.channels import channels_from_config
+from services.notification.sender import Sender
+
+APPOINTMENT_EVENTS = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled")
 
 
 class NotificationService(HealthEndpoints):
@@ -18,3 +26,35 @@ class NotificationService(HealthEndpoints):
     log = LoggingContext()
     store = EventStoreProvider()
     relay = RelayRunner()
+    inbox = InboxProvider()
+
+    @consume_event("identity", "PatientRegistered")
+    def on_patient_registered(self, event):
+        """Contact details and language for later messages."""
+        handlers.on_patient_registered(self.inbox, event)
+
+    @consume_event("identity", "PractitionerRegistered")
+    def on_practitioner_registered(self, event):
+        """Practitioner names for messages."""
+        handlers.on_practitioner_registered(self.inbox, event)
+
+    @consume_event("booking", APPOINTMENT_EVENTS)
+    def on_appointment_event(self, event):
+        """Confirmation, reschedule or cancellation notice; reminder kept in step."""
+        handlers.on_appointment_event(self.inbox, event, handlers.reminder_lead(self.config))
+
+    @consume_event("audit", "BreachNotificationRequested")
+    def on_breach_notification_requested(self, event):
+        """One GDPR Art. 34 notice per affected patient and incident."""
+        handlers.on_breach_notification_requested(self.inbox, event)
+
+    @timer(interval=1.0)
+    def send_due(self):
+        """Deliver what is due; replicas share the work by lease (SKIP LOCKED)."""
+        sender = Sender(
+            self.db,
+            self.store,
+            channels_from_config(self.config),
+            handlers.settings_from_config(self.config),
+        )
+        sender.send_due()

@@ -210,7 +210,7 @@ class Relay:
     def _lead(self, stop: StopSignal) -> None:
         cursor = self.load_cursor()
         RELAY_LEADER.labels(self.producer).set(1)
-        last_report = 0.0
+        last_report, reported = 0.0, -1
         while not stop.is_set():
             if not self.leadership.still_held():
                 raise ConnectionError("lost the leadership connection")
@@ -218,6 +218,11 @@ class Relay:
             now = time.monotonic()
             if now - last_report > self.report_every:
                 self.measure_lag(new_cursor)
+                if self.stats.published == reported and not self.stats.lag_events:
+                    last_report = now
+                    cursor = new_cursor
+                    continue  # idle: nothing worth a log line
+                reported = self.stats.published
                 log.info(
                     "relay.progress",
                     relay=self.name,

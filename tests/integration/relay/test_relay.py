@@ -69,7 +69,7 @@ def test_relay_publishes_each_event_with_its_envelope(store, migrated_database_u
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(store, relays, broker, probe):
     appended = append_many(store, streams=20, per_stream=150)  # 3,000 events
-    proc, _log = relays.start("first", batch_size=10)  # small batches: a kill lands mid-way
+    proc, _log = relays.start("first", batch_size=1)  # one per confirm: a kill lands mid-way
     wait_for_depth(broker, probe, at_least=200, timeout=60)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -1,0 +1,74 @@
+"""A running notification service, its SMTP server and the producers it listens to."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from nameko.runners import ServiceRunner
+
+from services.common.logging import configure_logging
+from services.notification.service import NotificationService
+from tests.integration.notification.world import World
+
+
+@pytest.fixture
+def logs() -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging("test", stream=stream)
+    return stream
+
+
+def service_config(database_url: str, amqp_uri: str, smtp, tmp_path, **extra) -> dict:
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": database_url,
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": smtp.port,
+        "SMTP_TIMEOUT": 2,
+        "SMS_OUTBOX_PATH": str(tmp_path / "sms.jsonl"),
+        "NOTIFICATION_BACKOFF_SECONDS": 0.2,
+        "NOTIFICATION_MAX_ATTEMPTS": 3,
+        "NOTIFICATION_LEASE_SECONDS": 2,
+        "REMINDER_LEAD_MINUTES": 60,
+        "DPO_CONTACT": "dpo@example.org",
+        **extra,
+    }
+
+
+@pytest.fixture
+def world(fresh_database_url: str, broker: str) -> Iterator[World]:
+    from services.common.eventstore.migrate import migrate
+
+    migrate(fresh_database_url)
+    w = World(fresh_database_url, broker).start()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def notification(world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
+    config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path)
+    runner = ServiceRunner(config)
+    runner.add_service(NotificationService)
+    runner.start()
+    yield config
+    runner.stop()
+
+
+def notification_events(database_url: str, event_type: str) -> list[dict]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT data FROM notification.events WHERE event_type = %s ORDER BY position",
+            (event_type,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def outbox(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT template, state, due_at, attempts FROM notification.outbox ORDER BY created_at"
+        ).fetchall()
