@@ -26,3 +26,11 @@ MESSAGES_DEAD_LETTERED = Counter(
 MESSAGES_REQUEUED = Counter(
     "carnet_messages_requeued_total", "Messages requeued after a handler failure.", ["queue"]
 )
+NOTIFICATIONS_SENT = Counter(
+    "carnet_notifications_sent_total", "Messages accepted by a channel.", ["template", "channel"]
+)
+NOTIFICATIONS_FAILED = Counter(
+    "carnet_notifications_failed_total",
+    "Delivery failures; final=true when the notification was given up.",
+    ["template", "error_code", "final"],
+)

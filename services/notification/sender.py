@@ -21,6 +21,7 @@ from contracts.registry import REGISTRY
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.logging import current_ids, get_logger
+from services.common.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from services.notification.channels import Channel, DeliveryError, Message
 from services.notification.templates import render
 
@@ -182,6 +183,7 @@ class Sender:
             )
             self.append(conn, c, "NotificationSent", payload)
         window_ms = (time.monotonic() - accepted) * 1000  # … and closes at this commit
+        NOTIFICATIONS_SENT.labels(c.template, channel).inc()
         log.info(
             "notification.sent",
             notification_id=str(c.notification_id),
@@ -212,6 +214,7 @@ class Sender:
                 ("failed" if final else "pending", due, error.code, c.notification_id),
             )
             self.append(conn, c, "NotificationFailed", payload)
+        NOTIFICATIONS_FAILED.labels(c.template, error.code, str(final).lower()).inc()
         (log.error if final else log.warning)(
             "notification.failed",
             notification_id=str(c.notification_id),
