@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +38,8 @@ class ConsumedEvent:
     causation_id: str | None
     occurred_at: str
     payload: dict[str, Any]
+    raw_payload: dict[str, Any] = field(default_factory=dict)  # as received, before upcasting
+    headers: dict[str, Any] = field(default_factory=dict)  # AMQP headers as received
 
 
 def _require(headers: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -100,4 +102,6 @@ def decode(
         causation_id=headers.get("causation_id"),
         occurred_at=str(headers.get("occurred_at", "")),
         payload=loaded,
+        raw_payload=payload,
+        headers=dict(headers),
     )
