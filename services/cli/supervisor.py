@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,6 +18,26 @@ from services.common.config import SERVICES, http_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
+
+
+def with_dev_signing_key(env: dict[str, str], key_file: Path) -> dict[str, str]:
+    """Local runs only: give audit a signing key kept in var/ when none is configured.
+
+    Production sets AUDIT_SIGNING_KEY from a secret store; this file never leaves the
+    machine (var/ is git-ignored) and is created with mode 0600.
+    """
+    if env.get("AUDIT_SIGNING_KEY"):
+        return env
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.b64encode(secrets.token_bytes(32)).decode())
+    return {
+        **env,
+        "AUDIT_SIGNING_KEY": key_file.read_text().strip(),
+        "AUDIT_SIGNING_KEY_ID": env.get("AUDIT_SIGNING_KEY_ID", "local-dev"),
+    }
 
 
 @dataclass
@@ -45,6 +67,7 @@ class Supervisor:
     def start(self) -> None:
         """Spawn every service; each writes its JSON log lines to its own file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = with_dev_signing_key(self.env, self.log_dir.parent / "dev-audit-signing.key")
         for service in self.services:
             port = http_port(service, self.env)
             env = {

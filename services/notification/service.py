@@ -1,15 +1,10 @@
 """Notification entrypoints: confirmations, reminders and breach notices over SMTP (issue #7)."""
 
-from nameko.dependency_providers import Config
 from nameko.timer import timer
 
+from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
-from services.common.nameko_ext.database import DatabasePool
-from services.common.nameko_ext.event_store import EventStoreProvider
-from services.common.nameko_ext.health import HealthEndpoints
 from services.common.nameko_ext.inbox_provider import InboxProvider
-from services.common.nameko_ext.logging_context import LoggingContext
-from services.common.nameko_ext.relay_runner import RelayRunner
 from services.notification import handlers
 from services.notification.channels import channels_from_config
 from services.notification.sender import Sender
@@ -17,15 +12,10 @@ from services.notification.sender import Sender
 APPOINTMENT_EVENTS = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled")
 
 
-class NotificationService(HealthEndpoints):
+class NotificationService(CarnetService):
     """Sends each message at most once per triggering event."""
 
     name = "notification"
-    config = Config()
-    db = DatabasePool()
-    log = LoggingContext()
-    store = EventStoreProvider()
-    relay = RelayRunner()
     inbox = InboxProvider()
 
     @consume_event("identity", "PatientRegistered")
