@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from services.cli.audit_cmd import audit
 from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
@@ -17,6 +18,7 @@ def cli() -> None:
     """Carnet: event-sourced backbone for medical appointments."""
 
 
+cli.add_command(audit)
 cli.add_command(broker)
 cli.add_command(contracts)
 cli.add_command(db)

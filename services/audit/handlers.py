@@ -1,0 +1,60 @@
+"""What the audit entrypoints do: ingest into the ledger, checkpoint, verify on request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.audit import ledger
+from services.audit.checkpoint import Checkpoint, LedgerCorrupt, checkpoint
+from services.audit.settings import AuditSettings
+from services.audit.signing import Signer, verification_keys
+from services.audit.verify import VerifyReport, verify_database
+from services.common.consumed import ConsumedEvent
+from services.common.eventstore.store import EventStore
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def record(pool: Any, event: ConsumedEvent) -> int | None:
+    """Ledger the event once; a redelivery or a second replica's copy adds nothing."""
+    seq = ledger.ingest(pool, ledger.from_consumed(event))
+    if seq is None:
+        log.info("ledger.duplicate_ignored", event_id=str(event.event_id), source=event.producer)
+    else:
+        log.info(
+            "ledger.appended",
+            seq=seq,
+            event_id=str(event.event_id),
+            source=event.producer,
+            event_type=event.event_type,
+        )
+    return seq
+
+
+def checkpoint_now(pool: Any, store: EventStore, signer: Signer) -> Checkpoint | None:
+    """Sign a new tree head if there are new entries; a broken chain is reported, not signed."""
+    try:
+        return checkpoint(pool, store, signer)
+    except LedgerCorrupt as exc:
+        log.error("ledger.checkpoint_refused", reason=str(exc))
+        return None
+
+
+def verify_report(config: Mapping[str, Any], signer: Signer | None) -> VerifyReport:
+    """The full verify, as the HTTP endpoint serves it (read access to every schema needed)."""
+    settings = AuditSettings.from_config(config)
+    report = verify_database(
+        settings.verify_database_url,
+        verification_keys(config, signer),
+        grace_seconds=settings.verify_grace_seconds,
+    )
+    log.info(
+        "ledger.verified",
+        ok=report.ok,
+        ledger_size=report.ledger_size,
+        first_bad_seq=report.first_bad_seq,
+        findings=len(report.findings),
+    )
+    return report

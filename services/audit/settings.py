@@ -1,0 +1,60 @@
+"""The audit service's own settings, read from the nameko config (environment-backed)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.config import DEFAULT_DATABASE_URL
+
+DEFAULT_CHECKPOINT_SECONDS = 10.0
+DEFAULT_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Checkpoint cadence, verify's database and grace period, the admin token."""
+
+    checkpoint_seconds: float
+    verify_database_url: str
+    verify_grace_seconds: float
+    admin_token: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AuditSettings:
+        """Defaults for what is unset; numbers may arrive as strings from the environment."""
+        return cls(
+            checkpoint_seconds=_number(
+                config, "LEDGER_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS
+            ),
+            verify_database_url=str(
+                config.get("AUDIT_VERIFY_DATABASE_URL")
+                or config.get("DATABASE_URL")
+                or DEFAULT_DATABASE_URL
+            ),
+            verify_grace_seconds=_number(
+                config, "AUDIT_VERIFY_GRACE_SECONDS", DEFAULT_GRACE_SECONDS
+            ),
+            admin_token=str(config.get("AUDIT_ADMIN_TOKEN") or ""),
+        )
+
+
+def _number(config: Mapping[str, Any], key: str, default: float) -> float:
+    """A number from the config; unset or empty means the default (0 stays 0)."""
+    value = config.get(key)
+    return default if value is None or value == "" else float(value)
+
+
+def bearer_token_ok(authorization: str | None, expected: str) -> bool:
+    """`Authorization: Bearer <token>` equal to `expected`, compared in constant time.
+
+    An empty expected token matches nothing: an unconfigured endpoint stays closed.
+    """
+    if not expected or not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(token.strip().encode(), expected.encode())

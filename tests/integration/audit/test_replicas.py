@@ -1,0 +1,125 @@
+"""Two `nameko run` audit processes consuming at once still build one gap-free chain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from tests.integration.audit.conftest import verify
+from tests.integration.audit.test_service import free_port
+from tests.integration.audit.world import KEY_ID, World
+
+NAMEKO = str(Path(sys.executable).parent / "nameko")
+HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
+
+
+def start_audit(world: World, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": world.database_url,
+        "AMQP_URI": world.amqp_uri,
+        "AUDIT_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AUDIT_SIGNING_KEY": world.seed,
+        "AUDIT_SIGNING_KEY_ID": KEY_ID,
+        "LEDGER_CHECKPOINT_SECONDS": "1",
+        "MAX_WORKERS": "10",
+        "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
+    }
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [
+                NAMEKO,
+                "run",
+                "--config",
+                "services/audit/config.yaml",
+                "services.audit.service:AuditService",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 60.0) -> None:
+    import pika
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+                conn.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def source_ids(url: str) -> set:
+    with psycopg.connect(url) as conn:
+        return {
+            r[0]
+            for s in ("identity", "booking", "notification", "audit")
+            for r in conn.execute(f"SELECT event_id FROM {s}.events")
+        }
+
+
+@pytest.fixture
+def replica_world(fresh_database_url, broker):
+    from services.common.eventstore.migrate import migrate
+
+    migrate(fresh_database_url)
+    w = World(fresh_database_url, broker)
+    yield w
+    w.close()
+
+
+def test_two_audit_processes_ledger_each_event_once_in_one_chain(replica_world, tmp_path):
+    world = replica_world
+    logs = [tmp_path / "audit-1.log", tmp_path / "audit-2.log"]
+    procs = [start_audit(world, log) for log in logs]
+    try:
+        for handler in HANDLERS:
+            wait_for_queue(world.amqp_uri, f"carnet.q.audit.{handler}")
+        time.sleep(2)  # both processes consuming before the burst
+        world.start_relays(("identity", "booking", "notification"))
+        emitted = world.emit_many(300)
+        url = world.database_url
+        deadline = time.monotonic() + 120
+        while True:
+            with psycopg.connect(url) as conn:
+                ledgered = {r[0] for r in conn.execute("SELECT event_id FROM audit.ledger")}
+            if {e.event_id for e in emitted} <= ledgered and source_ids(url) == ledgered:
+                report = verify(world)
+                if report.ok:
+                    break
+            assert time.monotonic() < deadline, "ledger never caught up"
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    with psycopg.connect(url) as conn:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM audit.ledger ORDER BY seq")]
+        ids = conn.execute("SELECT count(DISTINCT event_id) FROM audit.ledger").fetchone()[0]
+    assert seqs == list(range(1, len(seqs) + 1)) and ids == len(seqs) >= 300
+    assert report.checkpoints_checked >= 1 and report.first_bad_seq is None
+    appended = [log.read_text().count('"ledger.appended"') for log in logs]
+    assert all(n > 0 for n in appended), appended  # both replicas did sequence rows
+    print(
+        f"ledger {len(seqs)} entries; appended per replica {appended}; "
+        f"checkpoints {report.checkpoints_checked}"
+    )

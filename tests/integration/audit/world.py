@@ -1,0 +1,140 @@
+"""Producers for audit tests: real stores of all four services, their relays, a signing key."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import args_row
+from psycopg_pool import ConnectionPool
+
+from contracts.registry import REGISTRY
+from services.audit import ledger
+from services.audit.signing import Signer, new_seed, signer_from_config
+from services.common.consumed import ConsumedEvent, decode
+from services.common.eventstore.models import NewEvent, RecordedEvent
+from services.common.eventstore.store import EventStore
+from services.common.relay.messages import to_message
+from services.common.relay.relay import Relay
+from services.common.relay.routing import routing_key_for
+from tests.contract.examples import EXAMPLES
+
+SOURCES = ("identity", "booking", "notification", "audit")
+KEY_ID = "audit-test-1"
+# Example event types per producer, LedgerCheckpointed left to the audit service itself.
+TYPES = {
+    s: [
+        c.event_type
+        for c in REGISTRY.latest_contracts()
+        if c.producer == s and c.event_type != "LedgerCheckpointed"
+    ]
+    for s in SOURCES
+}
+
+
+def consumed(event: RecordedEvent, producer: str) -> ConsumedEvent:
+    """What the audit consumer would receive for this stored event: relay encoding, decode."""
+    message = to_message(event, producer, routing_key_for(event.event_type))
+    props = message.properties
+    properties = {
+        "message_id": props.message_id,
+        "type": props.type,
+        "app_id": props.app_id,
+        "correlation_id": props.correlation_id,
+    }
+    return decode(message.body, props.content_type, properties, props.headers, message.exchange)
+
+
+class World:
+    """Appends example events as each service would; optionally relays them to the broker."""
+
+    def __init__(self, database_url: str, amqp_uri: str | None = None) -> None:
+        self.database_url, self.amqp_uri = database_url, amqp_uri
+        self.pool = ConnectionPool(database_url, min_size=1, max_size=8, open=True)
+        self.stores = {s: EventStore(self.pool, s) for s in SOURCES}
+        self.seed = new_seed()
+        self.signer: Signer = signer_from_config(
+            {"AUDIT_SIGNING_KEY": self.seed, "AUDIT_SIGNING_KEY_ID": KEY_ID}
+        )
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._n = itertools.count()
+
+    def start_relays(self, services: tuple[str, ...] = SOURCES) -> World:
+        """Publish each store's log to `<service>.events`, as the services' relays do."""
+        assert self.amqp_uri
+        for service in services:
+            relay = Relay(
+                self.stores[service],
+                self.database_url,
+                service,
+                service,
+                self.amqp_uri,
+                routing_key_for,
+                idle_wait=0.05,
+            )
+            t = threading.Thread(target=relay.run, args=(self.stop,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+        self.pool.close()
+
+    def emit(self, service: str, event_type: str | None = None) -> NewEvent:
+        """One example event of `service` (types in rotation) on a stream of its own."""
+        n = next(self._n)
+        types = TYPES[service]
+        event_type = event_type or types[n % len(types)]
+        event = NewEvent(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            schema_version=REGISTRY.latest_version(event_type),
+            data=REGISTRY.dump_payload(event_type, EXAMPLES[event_type]),
+            metadata={"correlation_id": f"corr-{n}"},
+        )
+        self.stores[service].append(f"test-{service}-{n}", [event], expected_version=None)
+        return event
+
+    def emit_many(self, count: int) -> list[NewEvent]:
+        """`count` events, the four producers in turn."""
+        return [self.emit(SOURCES[i % len(SOURCES)]) for i in range(count)]
+
+    def stored(self, service: str) -> list[RecordedEvent]:
+        """Every committed event of a store, by position.
+
+        Not read_all: that holds back events while any writing transaction older than them
+        runs anywhere on the (shared) server, and these tests need all of them now.
+        """
+        with psycopg.connect(self.database_url) as conn:
+            cur = conn.cursor(row_factory=args_row(RecordedEvent))
+            return cur.execute(
+                sql.SQL(
+                    "SELECT position, transaction_id::text::bigint, stream_id, stream_version,"
+                    " event_id, event_type, schema_version, data, metadata, recorded_at"
+                    " FROM {} ORDER BY position"
+                ).format(sql.Identifier(service, "events"))
+            ).fetchall()
+
+    def ingest_all(self) -> list[int | None]:
+        """Ledger every stored event directly, as the consumer would (no broker needed)."""
+        seqs: list[int | None] = []
+        for service in self.stores:
+            for event in self.stored(service):
+                seqs.append(
+                    ledger.ingest(self.pool, ledger.from_consumed(consumed(event, service)))
+                )
+        return seqs
+
+    def sql(self, statement: str, params: Any = None) -> list[tuple]:
+        """As the database superuser, in a transaction of its own."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else []
