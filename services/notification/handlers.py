@@ -22,7 +22,11 @@ def settings_from_config(config: Mapping[str, Any]) -> SenderSettings:
     return SenderSettings(
         max_attempts=int(config.get("NOTIFICATION_MAX_ATTEMPTS", 5)),
         backoff_first_s=float(config.get("NOTIFICATION_BACKOFF_SECONDS", 2.0)),
-        lease_s=float(config.get("NOTIFICATION_LEASE_SECONDS", 60.0)),
+        # A lease shorter than a send could let a second sender take the row mid-send.
+        lease_s=max(
+            float(config.get("NOTIFICATION_LEASE_SECONDS", 60.0)),
+            2 * float(config.get("SMTP_TIMEOUT", 10.0)) + 1,
+        ),
         organisation=str(config.get("ORGANISATION_NAME", "Carnet")),
         dpo_contact=str(config.get("DPO_CONTACT", "dpo@carnet.invalid")),
         measures_taken=str(config.get("BREACH_MEASURES_TAKEN", "")),

@@ -176,11 +176,16 @@ class Sender:
             "provider_message_id": provider_id,
         }
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute(
+            held = conn.execute(
                 "UPDATE notification.outbox SET state = 'sent', lease_until = NULL, "
-                "last_error = NULL, updated_at = now() WHERE notification_id = %s",
-                (c.notification_id,),
-            )
+                "last_error = NULL, updated_at = now() "
+                "WHERE notification_id = %s AND state = 'pending' AND attempts = %s",
+                (c.notification_id, c.attempt),
+            ).rowcount
+            if not held:
+                # Our lease ran out and another sender took the row: it records the outcome.
+                log.warning("notification.lease_lost", notification_id=str(c.notification_id))
+                return
             self.append(conn, c, "NotificationSent", payload)
         window_ms = (time.monotonic() - accepted) * 1000  # … and closes at this commit
         NOTIFICATIONS_SENT.labels(c.template, channel).inc()
@@ -208,11 +213,15 @@ class Sender:
             "retryable": not final,
         }
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute(
+            held = conn.execute(
                 "UPDATE notification.outbox SET state = %s, due_at = %s, lease_until = NULL, "
-                "last_error = %s, updated_at = now() WHERE notification_id = %s",
-                ("failed" if final else "pending", due, error.code, c.notification_id),
-            )
+                "last_error = %s, updated_at = now() "
+                "WHERE notification_id = %s AND state = 'pending' AND attempts = %s",
+                ("failed" if final else "pending", due, error.code, c.notification_id, c.attempt),
+            ).rowcount
+            if not held:
+                log.warning("notification.lease_lost", notification_id=str(c.notification_id))
+                return
             self.append(conn, c, "NotificationFailed", payload)
         NOTIFICATIONS_FAILED.labels(c.template, error.code, str(final).lower()).inc()
         (log.error if final else log.warning)(

@@ -32,7 +32,8 @@ def start_service(world, smtp, log: Path, fault: str | None) -> subprocess.Popen
         "NOTIFICATION_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         "SMTP_HOST": smtp.host,
         "SMTP_PORT": str(smtp.port),
-        "NOTIFICATION_LEASE_SECONDS": "2",
+        "NOTIFICATION_LEASE_SECONDS": "3",
+        "SMTP_TIMEOUT": "1",
         "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
     }
     env.pop("CARNET_FAULT", None)
