@@ -97,8 +97,9 @@ def breakdown_section(rows: list[Any], b: Breakdown) -> str:
         "",
         f"Raw {_f(rd['raw_per_s'])}/s; read_all's own SQL with plain tuple rows on a plain "
         f"connection {_f(rd['sql_per_s'])}/s; `read_all` {_f(rd['carnet_per_s'])}/s. "
-        f"Building one frozen `RecordedEvent`: {_f(rd['object_us'], 1)} µs (a slots, non-frozen "
-        f"dataclass: {_f(rd['slots_object_us'], 1)} µs); decoding data + metadata, paid by both "
+        f"Building one `RecordedEvent` (a NamedTuple, as the store's row maker does): "
+        f"{_f(rd['object_us'], 1)} µs (a slots, non-frozen dataclass: "
+        f"{_f(rd['slots_object_us'], 1)} µs); decoding data + metadata, paid by both "
         f"sides: {_f(rd['decode_us'], 1)} µs per event (tight loops).",
         "",
         "### Relay, µs per message (one more pass of each, one after the other)",
@@ -232,12 +233,10 @@ def _read_note(rd: dict[str, float]) -> str:
             f"alone takes {_f(rd['decode_us'], 1)} µs of the raw side's "
             f"{_f(1e6 / rd['raw_per_s'], 1)} µs, and both sides pay it.",
             f"`read_all` took {_f(gap_us, 1)} µs per event more than its own SQL on tuples: "
-            f"a frozen `RecordedEvent` per row ({_f(rd['object_us'], 1)} µs each in a tight "
-            "loop: a frozen dataclass sets each of its 10 fields through `object.__setattr__`), "
-            "`args_row`'s call per row, and a pool checkout per page.",
-            "What would close it: make `RecordedEvent` a slots, non-frozen dataclass (or a "
-            f"NamedTuple), {_f(rd['slots_object_us'], 1)} µs per row, which on these figures "
-            f"brings read_all to about {_f(predicted)}/s. A ratio of 1.0 against bare tuples "
+            f"a `RecordedEvent` per row ({_f(rd['object_us'], 1)} µs each in a tight loop: a "
+            "NamedTuple built by `tuple.__new__` from the row) and a pool checkout per page.",
+            f"A slots, non-frozen dataclass would bring read_all to about {_f(predicted)}/s on "
+            "these figures, at the cost of mutable events. A ratio of 1.0 against bare tuples "
             "needs the objects to cost nothing; short of that, the fair baseline builds the same "
             "objects, or this row's target should leave room for them.",
         ]
@@ -250,14 +249,15 @@ def _relay_note(rl: dict[str, float]) -> str:
     return "\n\n".join(
         [
             f"Per message the relay does {_f(own)} µs of work that the raw publisher does not "
-            f"(read {_f(rl['relay_read_us'])}: query, JSON decode, RecordedEvent; convert "
-            f"{_f(rl['relay_convert_us'])}: `to_message` builds headers and properties and "
-            f"re-encodes the body, about {_f(rl['encode_us'], 1)} µs of json.dumps alone; save "
-            f"{_f(rl['relay_save_us'])}), all in series with the broker's confirms: it waits "
-            f"{_f(rl['relay_wait_us'])} µs per message for them and does nothing meanwhile.",
-            "What would close it: overlap the two, reading and converting batch n+1 while the "
-            "broker confirms batch n (the position is still saved only after n is confirmed, so "
-            "nothing is skipped); and send the stored JSON text as the body (select "
-            "`data::text`) instead of decoding it into a dict and encoding it again.",
+            f"(read {_f(rl['relay_read_us'])}: query, metadata decode, the data kept as its "
+            f"stored JSON text; convert {_f(rl['relay_convert_us'])}: `to_message` builds "
+            f"headers and properties; save {_f(rl['relay_save_us'])}). Reading and converting "
+            "batch n+1 happen after batch n is sent, before waiting for its confirms "
+            f"({_f(rl['relay_wait_us'])} µs per message, against {_f(rl['raw_wait_us'])} for "
+            "raw). The overlap can hide that work only while a core is idle; on 2 shared cores the "
+            "broker, PostgreSQL and the relay compete for them.",
+            "What could close it: publish batch n+1 before batch n is confirmed (pipelined "
+            "confirms: positions saved batch by batch as their confirms arrive, in order), or "
+            "cheaper message properties; measure before assuming either.",
         ]
     )

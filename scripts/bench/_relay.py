@@ -43,7 +43,7 @@ def relay_messages(database_url: str, schema: str) -> list[OutgoingMessage]:
     """The very messages the relay sends for this log, built once, outside any timing."""
     with pooled_store(database_url, schema) as store:
         messages, cursor = [], LogCursor.start()
-        while events := store.read_all(cursor, limit=PAGE):
+        while events := store.read_all_raw(cursor, limit=PAGE):
             messages += [to_message(e, PRODUCER, routing_key_for(e.event_type)) for e in events]
             cursor = events[-1].cursor
     return messages

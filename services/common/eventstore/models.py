@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 
@@ -61,9 +61,14 @@ class LogCursor:
         return cls(0, 0)
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    """An event as stored: immutable, with its place in its stream and in the global log."""
+class RecordedEvent(NamedTuple):
+    """An event as stored: immutable, with its place in its stream and in the global log.
+
+    A NamedTuple rather than a frozen dataclass: the store builds one per row read, and a
+    frozen dataclass pays object.__setattr__ per field (2.1 µs a row, against 0.3 µs for a
+    tuple built straight from the row, see `row_maker`), which was most of read_all's cost
+    above its SQL. It stays immutable; being a tuple, it also compares equal to its values.
+    """
 
     position: int
     transaction_id: int
@@ -73,6 +78,30 @@ class RecordedEvent:
     event_type: str
     schema_version: int
     data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @property
+    def cursor(self) -> LogCursor:
+        """The cursor just after this event."""
+        return LogCursor(self.transaction_id, self.position)
+
+
+class RawRecordedEvent(NamedTuple):
+    """A RecordedEvent whose data is the stored JSON text, undecoded: what the relay reads.
+
+    The relay sends the payload as the message body; decoding it only to encode it again
+    cost it about a fifth of its time per message. Fields as RecordedEvent's.
+    """
+
+    position: int
+    transaction_id: int
+    stream_id: str
+    stream_version: int
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: str
     metadata: dict[str, Any]
     recorded_at: datetime
 

@@ -16,6 +16,8 @@ RECORDED_COLUMNS = (
     "position, transaction_id::text::int8, stream_id, stream_version, event_id, event_type,"
     " schema_version, data, metadata, recorded_at"
 )
+# The same with the data as its stored JSON text (RawRecordedEvent), for the relay.
+RAW_COLUMNS = RECORDED_COLUMNS.replace(" data,", " data::text,")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Statements:
     append: str
     read_stream: str
     read_all: str
+    read_all_raw: str
     head: str
     count_after: str
 
@@ -37,6 +40,10 @@ def build(schema: str, ordering: Ordering) -> Statements:
         raise ValueError(f"unknown ordering {ordering!r}")
     events = f'"{schema}".events'
     writers_lock = "true" if ordering == "lock" else "false"
+    read_all = (
+        f"FROM {events} e WHERE {_after(ordering)}"
+        f" {_readable(ordering)} ORDER BY {_order(ordering)} LIMIT %(limit)s"
+    )
     return Statements(
         # The checks and the insert live in <schema>.append_events (deploy/migrations/0001):
         # one round trip, and plans that cannot degrade into sequential scans.
@@ -52,10 +59,8 @@ def build(schema: str, ordering: Ordering) -> Statements:
             " AND recorded_at <= coalesce(%(as_of)s::timestamptz, 'infinity')"
             " ORDER BY stream_version"
         ),
-        read_all=(
-            f"SELECT {RECORDED_COLUMNS} FROM {events} e WHERE {_after(ordering)}"
-            f" {_readable(ordering)} ORDER BY {_order(ordering)} LIMIT %(limit)s"
-        ),
+        read_all=f"SELECT {RECORDED_COLUMNS} {read_all}",
+        read_all_raw=f"SELECT {RAW_COLUMNS} {read_all}",
         head=(
             f"SELECT transaction_id::text::int8, position FROM {events} e"
             f" WHERE true {_readable(ordering)} ORDER BY {_order(ordering, 'DESC')} LIMIT 1"

@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from functools import partial
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import args_row
+from psycopg.rows import RowMaker
 
 from services.common.eventstore import statements
 from services.common.eventstore.models import (
@@ -19,8 +20,11 @@ from services.common.eventstore.models import (
     IdempotencyConflict,
     LogCursor,
     NewEvent,
+    RawRecordedEvent,
     RecordedEvent,
 )
+
+Row = TypeVar("Row", bound=tuple[Any, ...])
 
 Connection = psycopg.Connection[Any]
 
@@ -159,6 +163,19 @@ class EventStore:
         }
         return self._fetch_events(self._sql.read_all, params)
 
+    def read_all_raw(self, after: LogCursor, limit: int = 1000) -> list[RawRecordedEvent]:
+        """read_all, with each event's data as its stored JSON text: what the relay sends.
+
+        The relay publishes the payload as the body, so it skips decoding it into a dict and
+        encoding it again (jsonb's text form: key order and spacing are PostgreSQL's).
+        """
+        params = {
+            "transaction_id": after.transaction_id,
+            "position": after.position,
+            "limit": limit,
+        }
+        return self._fetch_events(self._sql.read_all_raw, params, RawRecordedEvent)
+
     def head(self) -> LogCursor:
         """The cursor of the last event read_all can return now (start() when none)."""
         with self._pool.connection() as conn, _single_statement(conn):
@@ -172,15 +189,26 @@ class EventStore:
             row = conn.execute(self._sql.count_after, params, prepare=False).fetchone()
         return int(row[0]) if row else 0
 
-    def _fetch_events(self, query: str, params: dict[str, Any]) -> list[RecordedEvent]:
+    def _fetch_events(
+        self, query: str, params: dict[str, Any], row: type[Row] = RecordedEvent
+    ) -> list[Row]:
         with (
             self._pool.connection() as conn,
             _single_statement(conn),
-            conn.cursor(row_factory=args_row(RecordedEvent)) as cur,
+            conn.cursor(row_factory=partial(_tuple_rows, row)) as cur,
         ):
             # Not prepared: a generic plan made while the table was small would keep a
             # sequential scan as it grows; planned each time, the index is chosen.
             return cur.execute(query, params, prepare=False).fetchall()
+
+
+def _tuple_rows(row: type[Row], _cursor: object) -> RowMaker[Row]:
+    """Row factory building a NamedTuple from the row's values with tuple.__new__, in C.
+
+    The columns are the NamedTuple's fields in order; skipping its Python-level __new__
+    (and args_row's call per row) makes a row cost about what a plain tuple costs.
+    """
+    return partial(tuple.__new__, row)
 
 
 @contextmanager

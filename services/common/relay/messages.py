@@ -1,6 +1,7 @@
 """Turn a stored event into the AMQP message consumers and the audit ledger receive.
 
-The body is the payload alone (what a nameko-native handler expects); the envelope travels
+The body is the payload alone (what a nameko-native handler expects): for a RawRecordedEvent,
+the stored JSON text byte for byte, unparsed; the envelope travels
 in the AMQP properties (message_id, type, correlation_id, timestamp, app_id) and headers
 (schema_version, causation_id, stream, stream_version, position, occurred_at), as
 `contracts.envelope.MessageHeadersSchema` documents.
@@ -14,10 +15,12 @@ from datetime import UTC, datetime
 
 import pika
 
-from services.common.eventstore.models import RecordedEvent
+from services.common.eventstore.models import RawRecordedEvent, RecordedEvent
 from services.common.relay.publisher import OutgoingMessage
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+AnyRecordedEvent = RecordedEvent | RawRecordedEvent
 
 
 def default_routing_key(event_type: str) -> str:
@@ -26,16 +29,17 @@ def default_routing_key(event_type: str) -> str:
     return f"{words[0]}.{'_'.join(words[1:])}" if len(words) > 1 else words[0]
 
 
-def occurred_at(event: RecordedEvent) -> str:
+def occurred_at(event: AnyRecordedEvent) -> str:
     """When the fact happened (metadata), else when it was recorded."""
     value = event.metadata.get("occurred_at")
     return str(value) if value else event.recorded_at.astimezone(UTC).isoformat()
 
 
-def to_message(event: RecordedEvent, producer: str, routing_key: str) -> OutgoingMessage:
+def to_message(event: AnyRecordedEvent, producer: str, routing_key: str) -> OutgoingMessage:
     """Persistent JSON message; message_id is the event id so consumers can deduplicate."""
     meta = event.metadata
-    correlation_id = str(meta.get("correlation_id") or event.event_id)
+    event_id = str(event.event_id)
+    correlation_id = str(meta.get("correlation_id") or event_id)
     causation_id = meta.get("causation_id")
     headers: dict[str, object] = {
         "schema_version": event.schema_version,
@@ -47,7 +51,7 @@ def to_message(event: RecordedEvent, producer: str, routing_key: str) -> Outgoin
         "occurred_at": occurred_at(event),
         # nameko's header convention, so nameko-native handlers bind the same ids.
         "nameko.correlation_id": correlation_id,
-        "nameko.causation_id": str(event.event_id),
+        "nameko.causation_id": event_id,
     }
     if causation_id is not None:
         headers["causation_id"] = str(causation_id)
@@ -55,14 +59,19 @@ def to_message(event: RecordedEvent, producer: str, routing_key: str) -> Outgoin
         content_type="application/json",
         content_encoding="utf-8",
         delivery_mode=2,
-        message_id=str(event.event_id),
+        message_id=event_id,
         correlation_id=correlation_id,
         type=event.event_type,
         timestamp=int(event.recorded_at.timestamp()),
         app_id=producer,
         headers=headers,
     )
-    body = json.dumps(event.data, separators=(",", ":"), default=str).encode()
+    data = event.data
+    body = (
+        data.encode()  # already JSON: the relay reads data::text (EventStore.read_all_raw)
+        if isinstance(data, str)
+        else json.dumps(data, separators=(",", ":"), default=str).encode()
+    )
     return OutgoingMessage(f"{producer}.events", routing_key, body, properties)
 
 

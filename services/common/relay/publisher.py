@@ -89,12 +89,23 @@ class ConfirmingPublisher:
 
     def publish_batch(self, messages: Sequence[OutgoingMessage], timeout: float = 30.0) -> None:
         """Publish all, then block until the broker confirms all; raise if any is refused."""
+        self.send(messages)
+        self.wait_for_confirms(timeout)
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Publish all without waiting for the confirms: wait_for_confirms() collects them.
+
+        Split from the wait so that the relay can read its next batch meanwhile. pika only
+        buffers what basic_publish frames; one pass of the I/O loop hands it to the socket,
+        so the broker works on the batch while the caller does something else.
+        """
         if self.connection is None or self.connection.is_closed:
             self.connect()
         assert self.connection is not None
         for message in messages:
             self.declare_exchange(message.exchange)
         impl = self.channel._impl
+        pending = self.tracker.pending
         for message in messages:
             impl.basic_publish(
                 exchange=message.exchange,
@@ -102,8 +113,13 @@ class ConfirmingPublisher:
                 body=message.body,
                 properties=message.properties,
             )
-            self.tracker.pending.add(self.next_tag)
+            pending.add(self.next_tag)
             self.next_tag += 1
+        self.connection.process_data_events(time_limit=0)
+
+    def wait_for_confirms(self, timeout: float = 30.0) -> None:
+        """Block until the broker confirmed everything sent; raise if it refused any."""
+        assert self.connection is not None
         deadline = time.monotonic() + timeout
         while self.tracker.pending and not self.tracker.nacked:
             if time.monotonic() > deadline:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import psycopg
 from psycopg import sql
 
-from services.common.eventstore.models import LogCursor, RecordedEvent
+from services.common.eventstore.models import LogCursor, RawRecordedEvent
 from services.common.logging import get_logger
 from services.common.metrics import (
     RELAY_LAG_EVENTS,
@@ -19,7 +20,7 @@ from services.common.metrics import (
     RELAY_PUBLISHED,
 )
 from services.common.relay.messages import seconds_since, to_message
-from services.common.relay.publisher import ConfirmingPublisher
+from services.common.relay.publisher import ConfirmingPublisher, OutgoingMessage
 from services.common.retry import backoff_delays
 
 log = get_logger(__name__)
@@ -36,7 +37,7 @@ class StopSignal(Protocol):
 class EventLog(Protocol):
     """The part of the event store the relay reads."""
 
-    def read_all(self, after: LogCursor, limit: int = 1000) -> list[RecordedEvent]: ...
+    def read_all_raw(self, after: LogCursor, limit: int = 1000) -> list[RawRecordedEvent]: ...
 
     def count_pending_after(self, cursor: LogCursor) -> int: ...
 
@@ -50,6 +51,16 @@ class RelayStats:
     lag_events: int = 0
     lag_seconds: float = 0.0
     is_leader: bool = False
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Messages ready to send: the events of the log right after `after`, up to `cursor`."""
+
+    after: LogCursor
+    cursor: LogCursor
+    messages: list[OutgoingMessage]
+    last_recorded_at: datetime
 
 
 class Leadership:
@@ -118,6 +129,7 @@ class Relay:
         self.leadership = Leadership(database_url, schema)
         self.stats = RelayStats()
         self.position_conn: psycopg.Connection | None = None
+        self._prefetched: _Batch | None = None
 
     # -- position ---------------------------------------------------------------------------
     def _pos_conn(self) -> psycopg.Connection:
@@ -154,23 +166,48 @@ class Relay:
 
     # -- one step ---------------------------------------------------------------------------
     def publish_once(self, cursor: LogCursor) -> LogCursor:
-        """Publish the next batch after `cursor`; return the new cursor (same if none)."""
-        events = self.store.read_all(cursor, limit=self.batch_size)
-        if not events:
+        """Publish the next batch after `cursor`; return the new cursor (same if none).
+
+        While the broker confirms this batch, the next one is read and converted, so that
+        work overlaps the wait instead of following it. It is only published by the next
+        call, once this batch is confirmed and its cursor saved: batches go out in log
+        order, and the saved position never passes an unconfirmed message.
+        """
+        batch = self._take_prefetched(cursor) or self._read_batch(cursor)
+        if batch is None:
             self.stats.lag_seconds = 0.0
             return cursor
+        self.publisher.send(batch.messages)
+        upcoming = self._read_batch(batch.cursor)
+        self.publisher.wait_for_confirms()
+        self.save_cursor(batch.cursor)
+        self._prefetched = upcoming
+        self.stats.published += len(batch.messages)
+        self.stats.batches += 1
+        RELAY_PUBLISHED.labels(self.producer).inc(len(batch.messages))
+        # The oldest event not yet published is at most as old as the last one just sent.
+        self.stats.lag_seconds = seconds_since(batch.last_recorded_at)
+        return batch.cursor
+
+    def _read_batch(self, cursor: LogCursor) -> _Batch | None:
+        """The next events after `cursor` as messages; the data goes out as stored (JSON text)."""
+        events = self.store.read_all_raw(cursor, limit=self.batch_size)
+        if not events:
+            return None
         messages = [
             to_message(e, self.producer, self.routing_key_for(e.event_type)) for e in events
         ]
-        self.publisher.publish_batch(messages)
-        new_cursor = events[-1].cursor
-        self.save_cursor(new_cursor)
-        self.stats.published += len(events)
-        self.stats.batches += 1
-        RELAY_PUBLISHED.labels(self.producer).inc(len(events))
-        # The oldest event not yet published is at most as old as the last one just sent.
-        self.stats.lag_seconds = seconds_since(events[-1].recorded_at)
-        return new_cursor
+        return _Batch(cursor, events[-1].cursor, messages, events[-1].recorded_at)
+
+    def _take_prefetched(self, cursor: LogCursor) -> _Batch | None:
+        """The batch read ahead after `cursor`, if any; read earlier, it is still exact.
+
+        It held every readable event after `cursor`, up to batch_size, when it was read. Rows
+        below the snapshot's xmin never change and none appear among them later (ADR 0003),
+        so a fresh read would return the same events, perhaps followed by newer ones.
+        """
+        batch, self._prefetched = self._prefetched, None
+        return batch if batch is not None and batch.after == cursor else None
 
     def measure_lag(self, cursor: LogCursor) -> None:
         """Count what is committed but unpublished (a range scan: done every few seconds)."""
@@ -238,6 +275,7 @@ class Relay:
 
     def _drop_connections(self) -> None:
         self.stats.is_leader = False
+        self._prefetched = None
         RELAY_LEADER.labels(self.producer).set(0)
         self.publisher.close()
         self.leadership.release()

@@ -45,3 +45,13 @@ def pool(migrated_database_url: str) -> Iterator[ConnectionPool]:
 @pytest.fixture(scope="module")
 def store(pool: ConnectionPool) -> EventStore:
     return EventStore(pool, SCHEMA)
+
+
+def wait_until_readable(store: EventStore, position: int, timeout: float = 30.0) -> None:
+    """Committed is not yet readable while an older writing transaction runs anywhere on the
+    server (ADR 0003): other test runs on a shared server can hold readers back briefly."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while store.head().position < position and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -15,7 +15,13 @@ from services.common.eventstore import (
     LogCursor,
 )
 from services.common.eventstore.store import STALE_XID
-from tests.integration.eventstore.conftest import SCHEMA, connect, event, stream
+from tests.integration.eventstore.conftest import (
+    SCHEMA,
+    connect,
+    event,
+    stream,
+    wait_until_readable,
+)
 
 
 def test_a_new_stream_starts_at_version_one_with_rising_positions(store: EventStore) -> None:
@@ -145,8 +151,9 @@ def test_a_transaction_older_than_the_stream_head_must_retry(
         assert stale.value.reason == STALE_XID
         consumer.rollback()
         # Retried in a new transaction, it follows the head in both orders.
-        store.append_in(consumer, s, [event()], expected_version=1)
+        retried = store.append_in(consumer, s, [event()], expected_version=1)
         consumer.commit()
+    wait_until_readable(store, retried.positions[-1])
     log = store.read_all(LogCursor(0, head.positions[0] - 1))
     assert [e.stream_version for e in log if e.stream_id == s] == [1, 2]
 

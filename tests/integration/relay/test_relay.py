@@ -124,3 +124,74 @@ def test_two_relays_one_leader_and_take_over_when_it_dies(store, relays, broker,
     wanted = {str(e) for _s, _v, e in more}
     messages = drain_until_ids(broker, probe, wanted, timeout=30)
     assert wanted <= {p.message_id for p, _b in messages}
+
+
+def test_the_body_is_the_stored_json_text_byte_for_byte(
+    store, migrated_database_url, broker, probe
+):
+    """read_all_raw feeds the relay data::text, which it sends as is (no decode, no re-encode)."""
+    start = store.head()
+    appended = append_many(store, streams=2, per_stream=3)
+    relay = Relay(
+        store,
+        migrated_database_url,
+        "booking",
+        "booking",
+        broker,
+        routing_key_for,
+        name=f"body-{uuid.uuid4().hex[:8]}",
+        batch_size=4,
+    )
+    try:
+        cursor = start
+        while (new_cursor := relay.publish_once(cursor)) != cursor:
+            cursor = new_cursor
+            # saved only once confirmed, and only up to the batch it returned
+            assert relay.load_cursor() == cursor
+        messages = drain(broker, probe, until=len(appended), timeout=30)
+        with store._pool.connection() as conn:
+            stored = dict(
+                conn.execute(
+                    "SELECT event_id::text, convert_to(data::text, 'UTF8') FROM booking.events"
+                    " WHERE event_id = ANY(%s)",
+                    ([e for _s, _v, e in appended],),
+                ).fetchall()
+            )
+    finally:
+        relay._drop_connections()
+    assert_complete_and_ordered(messages, appended)
+    assert len(messages) == len(appended)
+    for props, body in messages:
+        assert body == stored[props.message_id]
+
+
+def test_a_batch_read_ahead_is_used_only_after_its_own_cursor(
+    store, migrated_database_url, broker, probe
+):
+    """The relay reads batch n+1 while n is confirmed; restarting elsewhere discards it."""
+    start = store.head()
+    appended = append_many(store, streams=1, per_stream=6)
+    relay = Relay(
+        store,
+        migrated_database_url,
+        "booking",
+        "booking",
+        broker,
+        routing_key_for,
+        name=f"ahead-{uuid.uuid4().hex[:8]}",
+        batch_size=2,
+    )
+    try:
+        after_first = relay.publish_once(start)
+        assert relay._prefetched is not None and relay._prefetched.after == after_first
+        # A new leader may resume from an older saved cursor: the read-ahead must not be sent.
+        again = relay.publish_once(start)
+        assert again == after_first
+        cursor = again
+        while (new_cursor := relay.publish_once(cursor)) != cursor:
+            cursor = new_cursor
+        assert relay._prefetched is None
+        messages = drain(broker, probe, until=len(appended) + 2, timeout=30)
+    finally:
+        relay._drop_connections()
+    assert [p.headers["stream_version"] for p, _b in messages] == [1, 2, 1, 2, 3, 4, 5, 6]
