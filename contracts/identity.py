@@ -192,20 +192,86 @@ class ConnectorSuspendedV1(Schema):
     revoked_token_ids = fields.List(fields.UUID(), required=True, validate=Unique())
 
 
+STAFF_ROLES = ("admin", "investigator")
+PRINCIPAL_KINDS = ("connector", "practitioner", "patient", "staff", "service")
+GRANT_TYPES_V2 = (*GRANT_TYPES, "password")
+
+
+@REGISTRY.event(SERVICE, "StaffRegistered", 1, "staff.registered")
+class StaffRegisteredV1(Schema):
+    """A platform staff member exists with one role; audit needs the role to trust investigators."""
+
+    staff_id = fields.UUID(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    display_name = _name(min_length=1)
+    email = _contact_email()
+    registered_by = fields.UUID(required=True)
+
+
+@REGISTRY.event(SERVICE, "ConnectorAuthorizationRevoked", 1, "connector.authorization_revoked")
+class ConnectorAuthorizationRevokedV1(Schema):
+    """A grant is gone: caches must stop serving this practitioner's agenda to the connector."""
+
+    grant_id = fields.UUID(required=True)
+    connector_id = fields.UUID(required=True)
+    practitioner_id = fields.UUID(required=True)
+    revoked_by = fields.UUID(required=True)
+
+
+@REGISTRY.event(SERVICE, "ConnectorSecretRotated", 1, "connector.secret_rotated")
+class ConnectorSecretRotatedV1(Schema):
+    """The old client secret no longer works and the tokens it obtained are revoked."""
+
+    connector_id = fields.UUID(required=True)
+    rotated_by = fields.UUID(required=True)
+    revoked_token_ids = fields.List(fields.UUID(), required=True, validate=Unique())
+
+
+@REGISTRY.event(SERVICE, "ConnectorReinstated", 1, "connector.reinstated")
+class ConnectorReinstatedV1(Schema):
+    """A suspended connector may ask for tokens again (an explicit act, never a timeout)."""
+
+    connector_id = fields.UUID(required=True)
+    reinstated_by = fields.UUID(required=True)
+
+
+@REGISTRY.event(SERVICE, "TokenIssued", 2, "token.issued")
+class TokenIssuedV2(TokenIssuedV1):
+    """V1 plus the principal's kind and the password grant (people sign in, not only connectors)."""
+
+    principal_kind = fields.String(required=True, validate=validate.OneOf(PRINCIPAL_KINDS))
+    grant_type = fields.String(required=True, validate=validate.OneOf(GRANT_TYPES_V2))
+
+
+@REGISTRY.upcaster("TokenIssued", from_version=1)
+def token_issued_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """V1 tokens named a connector when one got them; otherwise the holder was a practitioner."""
+    kind = "connector" if payload.get("connector_id") else "practitioner"
+    return {**payload, "principal_kind": payload.get("principal_kind", kind)}
+
+
 __all__ = [
     "AUTH_FAILURE_REASONS",
     "EXCHANGE",
     "FIELD_CLASSES",
     "GENDERS",
     "GRANT_TYPES",
+    "PRINCIPAL_KINDS",
     "SERVICE",
+    "STAFF_ROLES",
     "AuthenticationFailedV1",
+    "ConnectorAuthorizationRevokedV1",
     "ConnectorAuthorizedV1",
     "ConnectorRegisteredV1",
+    "ConnectorReinstatedV1",
+    "ConnectorSecretRotatedV1",
     "ConnectorSuspendedV1",
     "PatientRegisteredV1",
     "PatientRegisteredV2",
     "PractitionerRegisteredV1",
+    "StaffRegisteredV1",
     "TokenIssuedV1",
+    "TokenIssuedV2",
     "patient_registered_v1_to_v2",
+    "token_issued_v1_to_v2",
 ]

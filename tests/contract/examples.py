@@ -81,6 +81,29 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "field_classes": ["administrative"],
         "expires_at": "2030-01-01T10:15:00+00:00",
         "network_address": "192.0.2.10",
+        "principal_kind": "connector",
+    },
+    "StaffRegistered": {
+        "staff_id": PRINCIPAL,
+        "role": "investigator",
+        "display_name": "Test Investigator",
+        "email": "test.investigator@example.org",
+        "registered_by": fake_id(14),
+    },
+    "ConnectorAuthorizationRevoked": {
+        "grant_id": fake_id(10),
+        "connector_id": CONNECTOR,
+        "practitioner_id": PRACTITIONER,
+        "revoked_by": PRACTITIONER,
+    },
+    "ConnectorSecretRotated": {
+        "connector_id": CONNECTOR,
+        "rotated_by": PRINCIPAL,
+        "revoked_token_ids": [fake_id(11)],
+    },
+    "ConnectorReinstated": {
+        "connector_id": CONNECTOR,
+        "reinstated_by": PRINCIPAL,
     },
     "AuthenticationFailed": {
         "attempt_id": fake_id(12),

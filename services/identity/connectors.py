@@ -1,0 +1,139 @@
+"""Connector lifecycle: suspension (revoking tokens in the same transaction), reinstatement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from services.common.consumed import ConsumedEvent
+from services.common.inbox import Inbox
+from services.common.logging import get_logger
+from services.identity import readmodels as rm
+from services.identity.context import Actor, Ctx, new_events, retrying
+from services.identity.credentials import hash_secret, new_client_secret
+from services.identity.domain import DomainError
+from services.identity.handlers import load_connector, require_admin
+
+log = get_logger(__name__)
+
+
+def _suspend_in(
+    ctx: Ctx, conn: Any, connector_id: UUID, reason: str, by: UUID | None, detection_id: UUID | None
+) -> int | None:
+    """Suspend inside the caller's transaction; the number of revoked tokens, None if no change."""
+    connector = load_connector(ctx, connector_id)
+    # The status update row-locks the principal first: a concurrent token issue (holding
+    # FOR SHARE on it) either committed before, and its token is in live_token_ids below,
+    # or waits and then sees `suspended`.
+    rm.set_status(conn, connector_id, "suspended")
+    token_ids = rm.live_token_ids(conn, connector_id)
+    decided = connector.suspend(reason, by, detection_id, token_ids)
+    if decided:
+        events = new_events(decided, ctx.causation_id)
+        ctx.store.append_in(conn, f"connector-{connector_id}", events, connector.version)
+    rm.revoke_tokens(conn, connector_id)
+    return len(token_ids) if decided else None
+
+
+def _log_suspended(
+    connector_id: UUID, reason: str, detection_id: UUID | None, revoked: int
+) -> None:
+    log.warning(
+        "connector.suspended",
+        connector_id=str(connector_id),
+        reason=reason,
+        detection_id=str(detection_id) if detection_id else None,
+        revoked_tokens=revoked,
+    )
+
+
+def suspend(
+    ctx: Ctx, connector_id: UUID, reason: str, by: UUID | None, detection_id: UUID | None = None
+) -> dict[str, Any]:
+    """Suspend and revoke every live token, in the transaction that appends ConnectorSuspended."""
+
+    def work() -> int | None:
+        with ctx.pool.connection() as conn, conn.transaction():
+            return _suspend_in(ctx, conn, connector_id, reason, by, detection_id)
+
+    revoked = retrying(work)
+    if revoked is not None:
+        _log_suspended(connector_id, reason, detection_id, revoked)
+    return {
+        "connector_id": str(connector_id),
+        "status": "suspended",
+        "changed": revoked is not None,
+    }
+
+
+def on_suspicious_access(ctx: Ctx, inbox: Inbox, event: ConsumedEvent) -> bool:
+    """Audit's detection suspends the connector when policy says so for its rule; once per event."""
+    data = event.payload
+    connector_id, rule = data.get("connector_id"), data["rule"]
+    if connector_id is None or rule not in ctx.settings.suspend_on_rules:
+        log.info("suspicious_access.ignored", rule=rule, detection_id=str(data["detection_id"]))
+        return False
+    cid, detection = UUID(str(connector_id)), UUID(str(data["detection_id"]))
+    ctx.causation_id = str(event.event_id)
+    try:
+        ran, revoked = inbox.once(
+            event.event_id,
+            lambda conn: _suspend_in(ctx, conn, cid, "suspicious_access", None, detection),
+        )
+    except DomainError:  # a connector identity never registered: nothing to suspend
+        log.warning("suspicious_access.unknown_connector", connector_id=str(cid))
+        return False
+    if ran and revoked is not None:
+        _log_suspended(cid, "suspicious_access", detection, revoked)
+    return ran
+
+
+def suspend_by_operator(
+    ctx: Ctx, actor: Actor, connector_id: UUID, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """POST /v1/connectors/{id}/suspend: an admin stops a connector."""
+    require_admin(actor)
+    return suspend(ctx, connector_id, data.get("reason", "operator_request"), actor.principal_id)
+
+
+def reinstate(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
+    """An admin lets a suspended connector ask for tokens again; old tokens stay revoked."""
+    require_admin(actor)
+
+    def work() -> dict[str, Any]:
+        connector = load_connector(ctx, connector_id)
+        decided = connector.reinstate(actor.principal_id)
+        if decided:
+            with ctx.pool.connection() as conn, conn.transaction():
+                events = new_events(decided, ctx.causation_id)
+                ctx.store.append_in(conn, f"connector-{connector_id}", events, connector.version)
+                rm.set_status(conn, connector_id, "active")
+            log.info("connector.reinstated", connector_id=str(connector_id))
+        return {"connector_id": str(connector_id), "status": "active", "changed": bool(decided)}
+
+    return retrying(work)
+
+
+def rotate_secret(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
+    """A new client secret, shown once; the old one and the tokens it got stop working."""
+    require_admin(actor)
+    secret = new_client_secret()
+    hashed = ctx.offload(hash_secret, secret)  # slow: before the transaction
+
+    def work() -> None:
+        connector = load_connector(ctx, connector_id)
+        with ctx.pool.connection() as conn, conn.transaction():
+            rm.lock_principal(conn, connector_id)
+            token_ids = rm.live_token_ids(conn, connector_id)
+            decided = connector.rotate_secret(actor.principal_id, token_ids)
+            events = new_events(decided, ctx.causation_id)
+            ctx.store.append_in(conn, f"connector-{connector_id}", events, connector.version)
+            rm.put_secret_hash(conn, connector_id, hashed)
+            rm.revoke_tokens(conn, connector_id)
+
+    retrying(work)
+    log.info("connector.secret_rotated", connector_id=str(connector_id))
+    with ctx.pool.connection() as conn:
+        client_id = rm.get_principal(conn, connector_id).client_id  # type: ignore[union-attr]
+    return {"connector_id": str(connector_id), "client_id": client_id, "client_secret": secret}

@@ -1,0 +1,211 @@
+"""Identity's aggregates: pure decisions (command -> events) and state (events -> state), no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+APPOINTMENT_READ = "appointment:read"
+APPOINTMENT_WRITE = "appointment:write"
+APPOINTMENT_READ_MEDICAL = "appointment:read-medical"
+CONNECTOR_SCOPES = (APPOINTMENT_READ, APPOINTMENT_WRITE, APPOINTMENT_READ_MEDICAL)
+SUSPENSION_REASONS = ("suspicious_access", "operator_request", "contract_ended")
+
+# (event type, JSON-ready payload): what a decision returns; handlers append it.
+Decided = tuple[str, dict[str, Any]]
+
+
+class DomainError(Exception):
+    """A command the current state refuses; `code` becomes the HTTP error, `status` its code."""
+
+    def __init__(self, code: str, detail: str, status: int = 409) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.status = code, detail, status
+
+
+def normalise_scopes(scopes: Iterable[str]) -> list[str]:
+    """Known connector scopes in canonical order; medical reading needs administrative reading."""
+    wanted = set(scopes)
+    unknown = wanted - set(CONNECTOR_SCOPES)
+    if unknown:
+        raise DomainError("invalid_scope", f"unknown scopes: {sorted(unknown)}", 400)
+    if not wanted:
+        raise DomainError("invalid_scope", "at least one scope is required", 400)
+    if APPOINTMENT_READ_MEDICAL in wanted and APPOINTMENT_READ not in wanted:
+        raise DomainError(
+            "invalid_scope", f"{APPOINTMENT_READ_MEDICAL} needs {APPOINTMENT_READ}", 400
+        )
+    return [s for s in CONNECTOR_SCOPES if s in wanted]
+
+
+def scopes_to_grant(scopes: Sequence[str]) -> tuple[list[str], list[str]]:
+    """ConnectorAuthorized V1 speaks operations x field classes; scopes map onto them exactly."""
+    operations = [
+        op for op, s in (("read", APPOINTMENT_READ), ("write", APPOINTMENT_WRITE)) if s in scopes
+    ]
+    classes = ["administrative"] + (["medical"] if APPOINTMENT_READ_MEDICAL in scopes else [])
+    return operations, classes
+
+
+def grant_to_scopes(operations: Sequence[str], field_classes: Sequence[str]) -> list[str]:
+    """The inverse of scopes_to_grant, used when state is rebuilt from events."""
+    scopes = set()
+    if "read" in operations:
+        scopes.add(APPOINTMENT_READ)
+        if "medical" in field_classes:
+            scopes.add(APPOINTMENT_READ_MEDICAL)
+    if "write" in operations:
+        scopes.add(APPOINTMENT_WRITE)
+    return [s for s in CONNECTOR_SCOPES if s in scopes]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one practitioner lets one connector do on their agenda."""
+
+    grant_id: UUID
+    scopes: tuple[str, ...]
+
+
+@dataclass
+class Connector:
+    """Third-party software: its status and, per practitioner, the scopes granted to it."""
+
+    connector_id: UUID
+    version: int = 0
+    client_id: str | None = None
+    status: str = "new"
+    grants: dict[UUID, Grant] = field(default_factory=dict)
+
+    @classmethod
+    def from_events(
+        cls, connector_id: UUID, events: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> Connector:
+        """Replay the connector's stream."""
+        connector = cls(connector_id)
+        for event_type, data in events:
+            connector.apply(event_type, data)
+        return connector
+
+    def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Fold one event into the state; unknown types only move the version."""
+        self.version += 1
+        if event_type == "ConnectorRegistered":
+            self.client_id, self.status = str(data["client_id"]), "active"
+        elif event_type == "ConnectorAuthorized":
+            scopes = grant_to_scopes(data["operations"], data["field_classes"])
+            self.grants[UUID(str(data["practitioner_id"]))] = Grant(
+                UUID(str(data["grant_id"])), tuple(scopes)
+            )
+        elif event_type == "ConnectorAuthorizationRevoked":
+            self.grants.pop(UUID(str(data["practitioner_id"])), None)
+        elif event_type == "ConnectorSuspended":
+            self.status = "suspended"
+        elif event_type == "ConnectorReinstated":
+            self.status = "active"
+
+    def _require_exists(self) -> None:
+        if self.status == "new":
+            raise DomainError("not_found", "no such connector", 404)
+
+    def register(
+        self, client_id: str, name: str, vendor: str, contact_email: str, by: UUID
+    ) -> list[Decided]:
+        """A new connector; registering twice is refused (ids are never reused)."""
+        if self.status != "new":
+            raise DomainError("conflict", "connector already registered")
+        payload = {
+            "connector_id": str(self.connector_id),
+            "client_id": client_id,
+            "name": name,
+            "vendor": vendor,
+            "contact_email": contact_email,
+            "registered_by": str(by),
+        }
+        return [("ConnectorRegistered", payload)]
+
+    def authorize(
+        self, practitioner_id: UUID, scopes: Sequence[str], by: UUID, grant_id: UUID
+    ) -> list[Decided]:
+        """Grant (or replace) scopes; the same scopes again decide nothing (idempotent)."""
+        self._require_exists()
+        wanted = tuple(normalise_scopes(scopes))
+        current = self.grants.get(practitioner_id)
+        if current is not None and current.scopes == wanted:
+            return []
+        operations, classes = scopes_to_grant(wanted)
+        payload = {
+            "grant_id": str(grant_id),
+            "connector_id": str(self.connector_id),
+            "practitioner_id": str(practitioner_id),
+            "operations": operations,
+            "field_classes": classes,
+            "granted_by": str(by),
+            "expires_at": None,
+        }
+        return [("ConnectorAuthorized", payload)]
+
+    def revoke(self, practitioner_id: UUID, by: UUID) -> list[Decided]:
+        """Withdraw a practitioner's grant; no grant, nothing to decide."""
+        self._require_exists()
+        current = self.grants.get(practitioner_id)
+        if current is None:
+            return []
+        payload = {
+            "grant_id": str(current.grant_id),
+            "connector_id": str(self.connector_id),
+            "practitioner_id": str(practitioner_id),
+            "revoked_by": str(by),
+        }
+        return [("ConnectorAuthorizationRevoked", payload)]
+
+    def suspend(
+        self, reason: str, by: UUID | None, detection_id: UUID | None, token_ids: Sequence[UUID]
+    ) -> list[Decided]:
+        """Stop the connector and revoke its live tokens; already suspended, nothing to do."""
+        self._require_exists()
+        if reason not in SUSPENSION_REASONS:
+            raise DomainError(
+                "invalid_request", f"reason must be one of {list(SUSPENSION_REASONS)}", 400
+            )
+        if self.status == "suspended":
+            return []
+        payload = {
+            "connector_id": str(self.connector_id),
+            "reason": reason,
+            "suspended_by": str(by) if by else None,
+            "detection_id": str(detection_id) if detection_id else None,
+            "revoked_token_ids": sorted(str(t) for t in token_ids),
+        }
+        return [("ConnectorSuspended", payload)]
+
+    def reinstate(self, by: UUID) -> list[Decided]:
+        """An explicit act lets a suspended connector back in; an active one is left alone."""
+        self._require_exists()
+        if self.status != "suspended":
+            return []
+        return [
+            (
+                "ConnectorReinstated",
+                {"connector_id": str(self.connector_id), "reinstated_by": str(by)},
+            )
+        ]
+
+    def rotate_secret(self, by: UUID, token_ids: Sequence[UUID]) -> list[Decided]:
+        """A new secret always rotates (the caller may fear a leak); old tokens go with it."""
+        self._require_exists()
+        payload = {
+            "connector_id": str(self.connector_id),
+            "rotated_by": str(by),
+            "revoked_token_ids": sorted(str(t) for t in token_ids),
+        }
+        return [("ConnectorSecretRotated", payload)]
+
+    def reach(self, token_scopes: Sequence[str]) -> dict[str, list[str]]:
+        """Per scope of the token, the practitioners whose grant includes it."""
+        return {
+            scope: sorted(str(p) for p, g in self.grants.items() if scope in g.scopes)
+            for scope in token_scopes
+        }

@@ -1,0 +1,59 @@
+"""GET views of identity's resources, from the read models, for whoever may see them."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from services.identity import readmodels as rm
+from services.identity.context import Actor, Ctx
+from services.identity.domain import DomainError
+from services.identity.errors import Forbidden
+
+
+def _may_see(actor: Actor, principal_id: UUID) -> None:
+    """Admins see everyone; a person sees themself."""
+    if not (actor.is_admin or actor.principal_id == principal_id):
+        raise Forbidden("admins, or the person themself, only")
+
+
+def person(ctx: Ctx, actor: Actor, kind: str, principal_id: UUID) -> dict[str, Any]:
+    """A practitioner, patient or staff member as registered (never their credential)."""
+    _may_see(actor, principal_id)
+    with ctx.pool.connection() as conn:
+        found = rm.get_principal(conn, principal_id, kind)
+    if found is None:
+        raise DomainError("not_found", f"no such {kind}", 404)
+    return {
+        f"{kind}_id": str(principal_id),
+        **found.profile,
+        "password_set": _has_secret(ctx, principal_id),
+    }
+
+
+def _has_secret(ctx: Ctx, principal_id: UUID) -> bool:
+    with ctx.pool.connection() as conn:
+        return rm.secret_hash(conn, principal_id) is not None
+
+
+def connector(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
+    """A connector, its status and its grants (admins only)."""
+    if not actor.is_admin:
+        raise Forbidden("admins only")
+    with ctx.pool.connection() as conn:
+        found = rm.get_principal(conn, connector_id, "connector")
+        grants = rm.grants_of(conn, connector_id) if found else {}
+    if found is None:
+        raise DomainError("not_found", "no such connector", 404)
+    profile = {k: v for k, v in found.profile.items() if k != "registered_by"}
+    return {"connector_id": str(connector_id), **profile, "status": found.status, "grants": grants}
+
+
+def grants_of_practitioner(ctx: Ctx, actor: Actor, practitioner_id: UUID) -> dict[str, Any]:
+    """Which connectors a practitioner granted what."""
+    _may_see(actor, practitioner_id)
+    with ctx.pool.connection() as conn:
+        if rm.get_principal(conn, practitioner_id, "practitioner") is None:
+            raise DomainError("not_found", "no such practitioner", 404)
+        grants = rm.grants_by(conn, practitioner_id)
+    return {"practitioner_id": str(practitioner_id), "grants": grants}

@@ -1,0 +1,160 @@
+"""Identity's use cases on the real database: grants, tokens, suspension, rotation, at rest."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from services.identity import connectors, handlers, tokens
+from services.identity.context import Actor
+from services.identity.errors import AuthenticationError, Forbidden, OAuthError
+from tests.integration.identity.conftest import identity_events
+
+ADDRESS = "192.0.2.7"
+
+
+def practitioner(ctx, admin, password=None):
+    data = {
+        "given_name": "Test",
+        "family_name": "Practitioner",
+        "specialty": "general practice",
+        "email": f"p-{uuid.uuid4().hex[:8]}@example.org",
+        "password": password,
+    }
+    return handlers.register_practitioner(ctx, admin, data)
+
+
+def connector(ctx, admin):
+    data = {"name": "Soft", "vendor": "Vendor", "contact_email": "ops@example.org"}
+    return handlers.register_connector(ctx, admin, data)
+
+
+def token_for(ctx, c, scope=None):
+    return tokens.client_credentials(ctx, c["client_id"], c["client_secret"], scope, ADDRESS, "r1")
+
+
+def test_client_credentials_reach_follows_grants(ctx, admin):
+    p, c = practitioner(ctx, admin), connector(ctx, admin)
+    access = token_for(ctx, c)
+    assert access["token_type"] == "Bearer" and access["expires_in"] == 900
+    principal = tokens.authenticate(ctx, access["access_token"])
+    assert principal["kind"] == "connector" and principal["id"] == c["connector_id"]
+    assert principal["reach"] == {s: [] for s in principal["scopes"]}  # no grant, no reach
+
+    me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
+    handlers.grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]), ["appointment:read"])
+    reach = tokens.authenticate(ctx, access["access_token"])["reach"]
+    assert reach["appointment:read"] == [p["practitioner_id"]]
+    assert reach["appointment:write"] == [] and reach["appointment:read-medical"] == []
+
+    handlers.revoke_grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]))
+    assert tokens.authenticate(ctx, access["access_token"])["reach"]["appointment:read"] == []
+
+
+def test_practitioner_cannot_grant_on_anothers_agenda(ctx, admin):
+    p, other, c = practitioner(ctx, admin), practitioner(ctx, admin), connector(ctx, admin)
+    me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
+    with pytest.raises(Forbidden):
+        handlers.grant(
+            ctx,
+            me,
+            uuid.UUID(other["practitioner_id"]),
+            uuid.UUID(c["connector_id"]),
+            ["appointment:read"],
+        )
+
+
+def test_wrong_secret_is_invalid_client_and_an_event_without_the_secret(
+    ctx, admin, migrated_database_url
+):
+    c = connector(ctx, admin)
+    with pytest.raises(OAuthError) as error:
+        tokens.client_credentials(ctx, c["client_id"], "wrong-secret-xyz", None, ADDRESS, "r2")
+    assert (error.value.error, error.value.status) == ("invalid_client", 401)
+    failed = identity_events(migrated_database_url, "AuthenticationFailed")[-1]
+    assert failed["reason"] == "invalid_secret" and failed["connector_id"] == c["connector_id"]
+    assert "wrong-secret-xyz" not in str(failed)
+
+
+def test_suspension_revokes_tokens_and_reinstatement_is_explicit(ctx, admin):
+    c = connector(ctx, admin)
+    access = token_for(ctx, c)
+    cid = uuid.UUID(c["connector_id"])
+    result = connectors.suspend(ctx, cid, "suspicious_access", None, uuid.uuid4())
+    assert result["changed"]
+    with pytest.raises(AuthenticationError) as error:
+        tokens.authenticate(ctx, access["access_token"])
+    assert error.value.reason == "suspended"
+    with pytest.raises(OAuthError):
+        token_for(ctx, c)
+    connectors.reinstate(ctx, admin, cid)
+    with pytest.raises(AuthenticationError) as error:  # old tokens stay revoked
+        tokens.authenticate(ctx, access["access_token"])
+    assert error.value.reason == "revoked"
+    assert tokens.authenticate(ctx, token_for(ctx, c)["access_token"])["kind"] == "connector"
+
+
+def test_rotation_invalidates_old_secret_and_tokens(ctx, admin):
+    c = connector(ctx, admin)
+    access = token_for(ctx, c)
+    rotated = connectors.rotate_secret(ctx, admin, uuid.UUID(c["connector_id"]))
+    with pytest.raises(OAuthError):
+        token_for(ctx, c)
+    with pytest.raises(AuthenticationError):
+        tokens.authenticate(ctx, access["access_token"])
+    assert token_for(ctx, {**c, "client_secret": rotated["client_secret"]})["access_token"]
+
+
+def test_password_sign_in_by_email_and_hashes_at_rest(ctx, admin, migrated_database_url):
+    p = practitioner(ctx, admin, password="correct horse battery")
+    access = tokens.password(ctx, p["email"].upper(), "correct horse battery", None, ADDRESS, "r3")
+    principal = tokens.authenticate(ctx, access["access_token"])
+    assert principal["kind"] == "practitioner"
+    assert principal["reach"]["appointment:read"] == [p["practitioner_id"]]
+    with pytest.raises(OAuthError) as error:
+        tokens.password(ctx, p["email"], "wrong", None, ADDRESS, "r4")
+    assert error.value.error == "invalid_grant"
+    with psycopg.connect(migrated_database_url) as conn:
+        hashes = [r[0] for r in conn.execute("SELECT secret_hash FROM identity.credentials")]
+        digests = [bytes(r[0]) for r in conn.execute("SELECT token_hash FROM identity.tokens")]
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    assert all(len(d) == 32 for d in digests)
+    assert access["access_token"].encode() not in digests
+
+
+def test_unknown_and_expired_tokens(ctx, admin):
+    with pytest.raises(AuthenticationError) as error:
+        tokens.authenticate(ctx, "no-such-token")
+    assert error.value.reason == "unknown"
+    c = connector(ctx, admin)
+    access = token_for(ctx, c)
+    later = ctx.clock() + timedelta(hours=1)
+    ctx.clock = lambda: later
+    with pytest.raises(AuthenticationError) as error:
+        tokens.authenticate(ctx, access["access_token"])
+    assert error.value.reason == "expired"
+
+
+def test_no_token_issued_concurrently_with_a_suspension_survives_it(ctx, admin):
+    c = connector(ctx, admin)
+    issued: list[str] = [token_for(ctx, c)["access_token"]]
+
+    def issue() -> None:
+        for _ in range(4):
+            with contextlib.suppress(OAuthError):  # refused once the suspension committed
+                issued.append(token_for(ctx, c)["access_token"])
+
+    threads = [threading.Thread(target=issue) for _ in range(3)]
+    for t in threads:
+        t.start()
+    connectors.suspend(ctx, uuid.UUID(c["connector_id"]), "operator_request", admin.principal_id)
+    for t in threads:
+        t.join(60)
+    for token in issued:
+        with pytest.raises(AuthenticationError):
+            tokens.authenticate(ctx, token)
