@@ -103,3 +103,15 @@ def migrated_database_url() -> Iterator[str]:
     migrate(url)
     yield url
     drop_database(url)
+
+
+@pytest.fixture
+def fresh_broker() -> Iterator[str]:
+    """A vhost for one test, with policies: no queue or message left by another test."""
+    from services.common.broker import apply_policies, declare_dead_letter_topology
+
+    uri = create_vhost()
+    apply_policies(uri, RABBIT_MGMT, RABBIT_AUTH)
+    declare_dead_letter_topology(uri)
+    yield uri
+    delete_vhost(uri)

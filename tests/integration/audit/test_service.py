@@ -37,14 +37,14 @@ def count(url: str, query: str) -> int:
 
 
 @pytest.fixture
-def service_world(fresh_database_url, broker):
+def service_world(fresh_database_url, fresh_broker):
     from services.common.eventstore.migrate import migrate
 
     migrate(fresh_database_url)
-    w = World(fresh_database_url, broker)
+    w = World(fresh_database_url, fresh_broker)
     port = free_port()
     config = {
-        "AMQP_URI": broker,
+        "AMQP_URI": fresh_broker,
         "DATABASE_URL": fresh_database_url,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "AUDIT_SIGNING_KEY": w.seed,
