@@ -2,66 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
 from tests.integration.audit.conftest import verify
-from tests.integration.audit.test_service import free_port
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.processes import nameko_run, wait_for_queue
 
-NAMEKO = str(Path(sys.executable).parent / "nameko")
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
 
 
 def start_audit(world: World, log: Path) -> subprocess.Popen:
     env = {
-        **os.environ,
         "DATABASE_URL": world.database_url,
         "AMQP_URI": world.amqp_uri,
-        "AUDIT_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         "AUDIT_SIGNING_KEY": world.seed,
         "AUDIT_SIGNING_KEY_ID": KEY_ID,
         "LEDGER_CHECKPOINT_SECONDS": "1",
         "MAX_WORKERS": "10",
-        "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
     }
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                NAMEKO,
-                "run",
-                "--config",
-                "services/audit/config.yaml",
-                "services.audit.service:AuditService",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 60.0) -> None:
-    import pika
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
-                conn.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return nameko_run("audit", env, log)
 
 
 def source_ids(url: str) -> set:

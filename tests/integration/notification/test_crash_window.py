@@ -3,72 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
 from tests.integration.notification.conftest import notification_events
-
-NAMEKO = str(Path(sys.executable).parent / "nameko")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.processes import nameko_run, wait_for_queue
 
 
 def start_service(world, smtp, log: Path, fault: str | None) -> subprocess.Popen:
     env = {
-        **os.environ,
         "DATABASE_URL": world.database_url,
         "AMQP_URI": world.amqp_uri,
-        "NOTIFICATION_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         "SMTP_HOST": smtp.host,
         "SMTP_PORT": str(smtp.port),
         "NOTIFICATION_LEASE_SECONDS": "3",
         "SMTP_TIMEOUT": "1",
-        "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
+        "CARNET_FAULT": fault or "",
     }
-    env.pop("CARNET_FAULT", None)
-    if fault:
-        env["CARNET_FAULT"] = fault
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                NAMEKO,
-                "run",
-                "--config",
-                "services/notification/config.yaml",
-                "services.notification.service:NotificationService",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 30.0) -> None:
-    """The service declares its queues at start; events published before that miss it."""
-    import pika
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
-                conn.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return nameko_run("notification", env, log)
 
 
 def test_kill_between_send_and_record_sends_one_duplicate_with_the_same_message_id(

@@ -1,0 +1,62 @@
+"""Run a service as a real `nameko run` process, and wait until its queues exist."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pika
+
+from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+
+NAMEKO = str(Path(sys.executable).parent / "nameko")
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for the service's HTTP address)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start services/<service> as `nameko run` would in production, logging to `log`."""
+    full_env = {
+        **os.environ,
+        f"{service.upper()}_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
+        "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
+        **env,
+    }
+    cls = f"{service.capitalize()}Service"
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [
+                NAMEKO,
+                "run",
+                "--config",
+                f"services/{service}/config.yaml",
+                f"services.{service}.service:{cls}",
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 60.0) -> None:
+    """A service declares its queues at start; events published before that would miss it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+                conn.channel().queue_declare(queue, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
