@@ -9,6 +9,7 @@ from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
 from services.cli.relay_cmd import relay
+from services.cli.replay_cmd import replay
 from services.cli.run_cmd import demo, up
 
 
@@ -23,5 +24,6 @@ cli.add_command(broker)
 cli.add_command(contracts)
 cli.add_command(db)
 cli.add_command(relay)
+cli.add_command(replay)
 cli.add_command(up)
 cli.add_command(demo)
