@@ -8,6 +8,7 @@ from services.cli.audit_cmd import audit
 from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
+from services.cli.dlq_cmd import dlq
 from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.run_cmd import demo, up
@@ -23,6 +24,7 @@ cli.add_command(audit)
 cli.add_command(broker)
 cli.add_command(contracts)
 cli.add_command(db)
+cli.add_command(dlq)
 cli.add_command(relay)
 cli.add_command(replay)
 cli.add_command(up)

@@ -1,0 +1,36 @@
+"""Every metric an alert rule reads is one the services export, and every alert has a runbook."""
+
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from services.common import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+METRIC = re.compile(r"\bcarnet_[a-z_]+\b")
+
+
+def exported() -> set[str]:
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            names |= {family.name for family in value.describe()}
+    # Counters are exposed with a _total suffix.
+    return names | {f"{n}_total" for n in names}
+
+
+def test_alert_rules_use_exported_metrics_and_link_the_runbook():
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    runbook = (ROOT / "docs/runbook.md").read_text()
+    anchors = {
+        "#" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^## (.+)$", runbook, re.M)
+    }
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            used = set(METRIC.findall(rule["expr"]))
+            assert used and used <= exported(), (rule["alert"], used - exported())
+            link = rule["annotations"]["runbook"]
+            assert link.startswith("docs/runbook.md#") and link[len("docs/runbook.md") :] in anchors
