@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 from nameko.web.handlers import http
@@ -11,12 +10,9 @@ from services.audit import handlers
 from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, AuditSettings, bearer_token_ok
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
+from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import ALL_EVENTS, consume_event
-from services.common.nameko_ext.database import DatabasePool
-from services.common.nameko_ext.event_store import EventStoreProvider
-from services.common.nameko_ext.health import HealthEndpoints, json_response
-from services.common.nameko_ext.logging_context import LoggingContext
-from services.common.nameko_ext.relay_runner import RelayRunner
+from services.common.nameko_ext.health import json_response
 
 
 class LedgerSigner(DependencyProvider):
@@ -48,15 +44,10 @@ class ConfiguredTimer(Timer):
         self.interval = self.default if value in (None, "") else float(value)
 
 
-class AuditService(HealthEndpoints):
+class AuditService(CarnetService):
     """Keeps every event of every service in a hash-chained ledger."""
 
     name = "audit"
-    config = Config()
-    db = DatabasePool()
-    log = LoggingContext()
-    store = EventStoreProvider()
-    relay = RelayRunner()
     signer = LedgerSigner()
 
     @consume_event("identity", ALL_EVENTS)

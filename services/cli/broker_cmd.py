@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
+from services.cli.options import management_options
 from services.common.broker import (
     apply_policies,
     declare_dead_letter_topology,
@@ -21,13 +20,7 @@ def broker() -> None:
 
 @broker.command("setup")
 @click.option("--amqp-uri", default=None, help="Defaults to $AMQP_URI.")
-@click.option(
-    "--management-url",
-    default=lambda: os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
-    show_default="$RABBITMQ_MANAGEMENT_URL or http://127.0.0.1:15672",
-)
-@click.option("--user", default=lambda: os.environ.get("RABBITMQ_USER", "guest"))
-@click.option("--password", default=lambda: os.environ.get("RABBITMQ_PASSWORD", "guest"))
+@management_options
 def setup(amqp_uri: str | None, management_url: str, user: str, password: str) -> None:
     """Apply deploy/rabbitmq/policies.json and declare the dead-letter exchanges and queue."""
     uri = amqp_uri or Settings.from_env().amqp_uri

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
+from services.cli.options import management_options
 from services.common.config import Settings
 from services.common.dead_letters import (
     DeadLetter,
@@ -46,13 +46,7 @@ def dlq() -> None:
 
 @dlq.command("list")
 @amqp_option
-@click.option(
-    "--management-url",
-    default=lambda: os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
-    show_default="$RABBITMQ_MANAGEMENT_URL or http://127.0.0.1:15672",
-)
-@click.option("--user", default=lambda: os.environ.get("RABBITMQ_USER", "guest"))
-@click.option("--password", default=lambda: os.environ.get("RABBITMQ_PASSWORD", "guest"))
+@management_options
 def list_cmd(amqp_uri: str | None, management_url: str, user: str, password: str) -> None:
     """Every carnet.dlq.* queue of the vhost with how many messages wait in it."""
     queues = list_dead_letter_queues(_uri(amqp_uri), management_url, (user, password))

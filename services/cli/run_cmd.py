@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
 from services.common.broker import apply_policies, declare_dead_letter_topology
 from services.common.config import Settings
@@ -22,8 +23,7 @@ def _prepare(log_dir: Path) -> Supervisor:
     settings = Settings.from_env()
     ensure_database(settings.database_url)
     migrate(settings.database_url)
-    management_url = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
-    apply_policies(settings.amqp_uri, management_url, ("guest", "guest"))
+    apply_policies(settings.amqp_uri, management_url(), management_auth())
     declare_dead_letter_topology(settings.amqp_uri)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "AMQP_URI": settings.amqp_uri}
     env.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")

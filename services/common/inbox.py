@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import psycopg
@@ -52,21 +52,3 @@ class Inbox:
                 if attempt == self.max_attempts:
                     raise
         raise AssertionError("unreachable")
-
-    def seen(self, event_id: UUID | str) -> bool:
-        """True when this consumer has committed the effect of `event_id`."""
-        query = sql.SQL(
-            "SELECT 1 FROM {}.processed_events WHERE consumer = %s AND event_id = %s"
-        ).format(sql.Identifier(self.schema))
-        with self.pool.connection() as conn:
-            return conn.execute(query, (self.consumer, str(event_id))).fetchone() is not None
-
-
-def effect_count(conn: psycopg.Connection, schema: str, consumer: str) -> Any:
-    """How many events a consumer has handled (for lag metrics and tests)."""
-    return conn.execute(
-        sql.SQL("SELECT count(*) FROM {}.processed_events WHERE consumer = %s").format(
-            sql.Identifier(schema)
-        ),
-        (consumer,),
-    ).fetchone()[0]

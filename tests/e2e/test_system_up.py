@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 
 import pytest
 import requests
@@ -10,12 +9,7 @@ import requests
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.processes import free_port
 
 
 @pytest.fixture

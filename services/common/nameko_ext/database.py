@@ -64,3 +64,9 @@ class DatabasePool(DependencyProvider):
         """The pool itself: handlers take a connection for exactly one transaction."""
         assert self.pool is not None
         return self.pool
+
+
+def pool_of(container: Any) -> ConnectionPool | None:
+    """The pool of a container's DatabasePool (other providers share it, never open their own)."""
+    db = next(d for d in container.dependencies if isinstance(d, DatabasePool))
+    return db.pool

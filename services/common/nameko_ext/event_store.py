@@ -7,7 +7,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from services.common.eventstore.store import EventStore
-from services.common.nameko_ext.database import DatabasePool
+from services.common.nameko_ext.database import pool_of
 
 
 class EventStoreProvider(DependencyProvider):
@@ -17,6 +17,6 @@ class EventStoreProvider(DependencyProvider):
         """Built on first use: by then every extension, the pool included, has started."""
         store = getattr(self, "store", None)
         if store is None:
-            pool = next(d for d in self.container.dependencies if isinstance(d, DatabasePool)).pool
+            pool = pool_of(self.container)
             store = self.store = EventStore(pool, self.container.service_name)
         return store

@@ -7,7 +7,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from services.common.inbox import Inbox
-from services.common.nameko_ext.database import DatabasePool
+from services.common.nameko_ext.database import pool_of
 
 
 class InboxProvider(DependencyProvider):
@@ -15,6 +15,6 @@ class InboxProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> Inbox:
         """The consumer name is `<service>.<method>`: one idempotency scope per handler."""
-        pool = next(d for d in self.container.dependencies if isinstance(d, DatabasePool)).pool
+        pool = pool_of(self.container)
         service = self.container.service_name
         return Inbox(pool, service, f"{service}.{worker_ctx.entrypoint.method_name}")

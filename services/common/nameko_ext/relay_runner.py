@@ -8,7 +8,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from services.common.eventstore.store import EventStore
-from services.common.nameko_ext.database import DatabasePool
+from services.common.nameko_ext.database import pool_of
 from services.common.relay.relay import Relay
 from services.common.relay.routing import routing_key_for
 
@@ -29,12 +29,13 @@ class RelayRunner(DependencyProvider):
         self._thread = self.container.spawn_managed_thread(self._run, identifier="relay")
 
     def _run(self) -> None:
-        db = next(d for d in self.container.dependencies if isinstance(d, DatabasePool))
-        while (db.pool is None or db.pool.closed) and not self._stop.is_set():
+        while (pool := pool_of(self.container)) is None or pool.closed:
+            if self._stop.is_set():
+                return
             self._stop.wait(0.1)
         service = self.container.service_name
         self.relay = Relay(
-            store=EventStore(db.pool, service),
+            store=EventStore(pool, service),
             database_url=self.container.config["DATABASE_URL"],
             schema=service,
             producer=service,

@@ -252,26 +252,26 @@ class Relay:
             if not self.leadership.still_held():
                 raise ConnectionError("lost the leadership connection")
             new_cursor = self.publish_once(cursor)
-            now = time.monotonic()
-            if now - last_report > self.report_every:
-                self.measure_lag(new_cursor)
-                if self.stats.published == reported and not self.stats.lag_events:
-                    last_report = now
-                    cursor = new_cursor
-                    continue  # idle: nothing worth a log line
-                reported = self.stats.published
-                log.info(
-                    "relay.progress",
-                    relay=self.name,
-                    published=self.stats.published,
-                    position=new_cursor.position,
-                    lag_events=self.stats.lag_events,
-                    lag_seconds=round(self.stats.lag_seconds, 3),
-                )
-                last_report = now
+            if time.monotonic() - last_report > self.report_every:
+                reported = self._report(new_cursor, reported)
+                last_report = time.monotonic()
             if new_cursor == cursor:
                 stop.wait(self.idle_wait)
             cursor = new_cursor
+
+    def _report(self, cursor: LogCursor, reported: int) -> int:
+        """Refresh the lag metrics; log progress only when something moved or is waiting."""
+        self.measure_lag(cursor)
+        if self.stats.published != reported or self.stats.lag_events:
+            log.info(
+                "relay.progress",
+                relay=self.name,
+                published=self.stats.published,
+                position=cursor.position,
+                lag_events=self.stats.lag_events,
+                lag_seconds=round(self.stats.lag_seconds, 3),
+            )
+        return self.stats.published
 
     def _drop_connections(self) -> None:
         self.stats.is_leader = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import psycopg
@@ -13,14 +12,9 @@ from nameko.runners import ServiceRunner
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.processes import free_port
 
 TOKEN = "test-admin-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout=30.0, what="condition"):

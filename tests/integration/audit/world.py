@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import uuid
 from typing import Any
 
@@ -19,9 +18,9 @@ from services.common.consumed import ConsumedEvent, decode
 from services.common.eventstore.models import NewEvent, RecordedEvent
 from services.common.eventstore.store import EventStore
 from services.common.relay.messages import to_message
-from services.common.relay.relay import Relay
 from services.common.relay.routing import routing_key_for
 from tests.contract.examples import EXAMPLES
+from tests.support.relays import RelayThreads
 
 SOURCES = ("identity", "booking", "notification", "audit")
 KEY_ID = "audit-test-1"
@@ -60,32 +59,17 @@ class World:
         self.signer: Signer = signer_from_config(
             {"AUDIT_SIGNING_KEY": self.seed, "AUDIT_SIGNING_KEY_ID": KEY_ID}
         )
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
+        self.relays = RelayThreads(database_url, amqp_uri or "")
         self._n = itertools.count()
 
     def start_relays(self, services: tuple[str, ...] = SOURCES) -> World:
         """Publish each store's log to `<service>.events`, as the services' relays do."""
         assert self.amqp_uri
-        for service in services:
-            relay = Relay(
-                self.stores[service],
-                self.database_url,
-                service,
-                service,
-                self.amqp_uri,
-                routing_key_for,
-                idle_wait=0.05,
-            )
-            t = threading.Thread(target=relay.run, args=(self.stop,), daemon=True)
-            t.start()
-            self.threads.append(t)
+        self.relays.start((service, self.stores[service]) for service in services)
         return self
 
     def close(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+        self.relays.close()
         self.pool.close()
 
     def emit(self, service: str, event_type: str | None = None) -> NewEvent:

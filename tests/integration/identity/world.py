@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import time
 import uuid
@@ -22,15 +21,10 @@ from services.common.relay.routing import routing_key_for
 from services.identity.service import IdentityService
 from tests.contract.examples import EXAMPLES
 from tests.support.amqp import drain, probe_queue
+from tests.support.processes import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 PROBE = "test.probe.identity"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> Any:

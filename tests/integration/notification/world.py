@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +11,8 @@ from psycopg_pool import ConnectionPool
 from contracts.registry import REGISTRY
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
-from services.common.relay.relay import Relay
-from services.common.relay.routing import routing_key_for
 from tests.contract.examples import EXAMPLES
+from tests.support.relays import RelayThreads
 
 
 class World:
@@ -24,29 +22,14 @@ class World:
         self.database_url, self.amqp_uri = database_url, amqp_uri
         self.pool = ConnectionPool(database_url, min_size=1, max_size=6)
         self.stores = {s: EventStore(self.pool, s) for s in ("identity", "booking", "audit")}
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
+        self.relays = RelayThreads(database_url, amqp_uri)
 
     def start(self) -> World:
-        for service, store in self.stores.items():
-            relay = Relay(
-                store,
-                self.database_url,
-                service,
-                service,
-                self.amqp_uri,
-                routing_key_for,
-                idle_wait=0.05,
-            )
-            t = threading.Thread(target=relay.run, args=(self.stop,), daemon=True)
-            t.start()
-            self.threads.append(t)
+        self.relays.start(self.stores.items())
         return self
 
     def close(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+        self.relays.close()
         self.pool.close()
 
     def emit(self, service: str, stream: str, event_type: str, payload: dict[str, Any]) -> NewEvent:

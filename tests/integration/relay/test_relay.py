@@ -99,7 +99,9 @@ def test_rabbitmq_restart_mid_stream_loses_nothing(store, relays, broker, probe)
     messages = drain_until_ids(broker, probe, wanted, timeout=120)
     # Complete; order is not promised here: a batch cut by the broker's restart may have
     # lost one message and kept a later one, which the relay's republish then fills in.
-    assert wanted == {p.message_id for p, _b in messages}
+    # Every event at least once. Extra ids are allowed: events an earlier test's relay had
+    # published but not yet recorded when it was killed are published again (at-least-once).
+    assert wanted <= {p.message_id for p, _b in messages}
 
 
 def test_two_relays_one_leader_and_take_over_when_it_dies(store, relays, broker, probe):
