@@ -8,9 +8,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from contracts.common import (
     ADMINISTRATIVE,
+    FIELD_CLASSES,
     SENSITIVE,
     IPAddress,
     Nested,
+    Unique,
     encrypted,
     field_classes,
     uuid_list,
@@ -28,7 +30,13 @@ CANCELLATION_REASONS = (
     "other",
 )
 ACCESS_OPERATIONS = ("read", "search", "export")
+ACCESS_OPERATIONS_V2 = ("read", "search", "export", "create", "update")
 ACCESS_PURPOSES = ("care", "agenda_sync", "patient_self_service", "investigation", "support")
+ACCESS_OUTCOMES = ("success", "denied")
+ACCESSOR_KINDS = ("connector", "practitioner", "patient", "staff", "service", "unknown")
+STATUS_CHANGES = ("arrived", "fulfilled", "noshow")
+APPOINTMENT_STATUSES = ("booked", "arrived", "fulfilled", "cancelled", "noshow")
+RELEASE_CAUSES = ("cancelled", "rescheduled")
 
 
 def _when() -> fields.AwareDateTime:
@@ -130,16 +138,122 @@ class AppointmentsAccessedV1(Schema):
     field_classes = field_classes(required=True)
 
 
+@REGISTRY.event(SERVICE, "AppointmentsAccessed", 2, "appointments.accessed")
+class AppointmentsAccessedV2(Schema):
+    """V1 plus what an investigator needs to replay a read: who (kind), the query as received,
+    the client software, whether medical fields were decrypted, and refusals (outcome denied).
+    """
+
+    access_id = fields.UUID(required=True)
+    principal_kind = fields.String(required=True, validate=validate.OneOf(ACCESSOR_KINDS))
+    principal_id = fields.UUID(required=True)
+    connector_id = fields.UUID(required=True, allow_none=True)
+    network_address = fields.String(required=True, validate=IPAddress())
+    user_agent = fields.String(required=True, allow_none=True, validate=validate.Length(max=500))
+    request_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    operation = fields.String(required=True, validate=validate.OneOf(ACCESS_OPERATIONS_V2))
+    query = fields.String(required=True, validate=validate.Length(max=2000))
+    purpose = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(ACCESS_PURPOSES)
+    )
+    appointment_ids = uuid_list(required=True)
+    patient_ids = uuid_list(required=True)
+    practitioner_ids = uuid_list(required=True)
+    # Empty when nothing was returned (a refusal, an empty page).
+    field_classes = fields.List(
+        fields.String(validate=validate.OneOf(FIELD_CLASSES)),
+        required=True,
+        validate=[validate.Length(max=len(FIELD_CLASSES)), Unique()],
+    )
+    medical_decrypted = fields.Boolean(required=True)
+    result_count = fields.Integer(required=True, validate=validate.Range(min=0))
+    outcome = fields.String(required=True, validate=validate.OneOf(ACCESS_OUTCOMES))
+    denial_reason = fields.String(
+        required=True, allow_none=True, validate=validate.Length(max=500)
+    )
+
+
+@REGISTRY.upcaster("AppointmentsAccessed", from_version=1)
+def appointments_accessed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """V1 records were successful reads; what they did not say is marked unknown, not guessed."""
+    return {
+        **payload,
+        "principal_kind": "connector" if payload.get("connector_id") else "unknown",
+        "user_agent": None,
+        "query": "",
+        "practitioner_ids": [],
+        "medical_decrypted": "medical" in payload.get("field_classes", []),
+        "result_count": len(payload.get("appointment_ids", [])),
+        "outcome": "success",
+        "denial_reason": None,
+    }
+
+
+@REGISTRY.event(SERVICE, "SlotHeld", 1, "slot.held")
+class SlotHeldV1(Schema):
+    """A slot is taken by an appointment: the slot's own stream makes double booking impossible."""
+
+    slot_id = fields.UUID(required=True)
+    appointment_id = fields.UUID(required=True)
+    practitioner_id = fields.UUID(required=True)
+
+
+@REGISTRY.event(SERVICE, "SlotReleased", 1, "slot.released")
+class SlotReleasedV1(Schema):
+    """A slot is free again because its appointment was cancelled or moved."""
+
+    slot_id = fields.UUID(required=True)
+    appointment_id = fields.UUID(required=True)
+    practitioner_id = fields.UUID(required=True)
+    cause = fields.String(required=True, validate=validate.OneOf(RELEASE_CAUSES))
+
+
+@REGISTRY.event(SERVICE, "AppointmentStatusChanged", 1, "appointment.status_changed")
+class AppointmentStatusChangedV1(Schema):
+    """The patient arrived, was seen, or did not come (FHIR arrived, fulfilled, noshow)."""
+
+    appointment_id = fields.UUID(required=True)
+    practitioner_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_CHANGES))
+    previous_status = fields.String(
+        required=True, validate=validate.OneOf(APPOINTMENT_STATUSES)
+    )
+    changed_by = fields.UUID(required=True)
+    connector_id = fields.UUID(required=True, allow_none=True)
+
+
+@REGISTRY.event(SERVICE, "PatientMedicalKeyDestroyed", 1, "patient_key.destroyed")
+class PatientMedicalKeyDestroyedV1(Schema):
+    """A patient's data key is gone: every sealed medical field of theirs is unreadable."""
+
+    patient_id = fields.UUID(required=True)
+    key_id = fields.String(required=True, allow_none=True, validate=validate.Length(max=200))
+    destroyed_by = fields.UUID(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 __all__ = [
+    "ACCESSOR_KINDS",
     "ACCESS_OPERATIONS",
+    "ACCESS_OPERATIONS_V2",
+    "ACCESS_OUTCOMES",
     "ACCESS_PURPOSES",
+    "APPOINTMENT_STATUSES",
     "CANCELLATION_REASONS",
     "EXCHANGE",
+    "RELEASE_CAUSES",
     "SERVICE",
+    "STATUS_CHANGES",
     "AppointmentBookedV1",
     "AppointmentCancelledV1",
     "AppointmentRescheduledV1",
+    "AppointmentStatusChangedV1",
     "AppointmentsAccessedV1",
+    "AppointmentsAccessedV2",
+    "PatientMedicalKeyDestroyedV1",
+    "SlotHeldV1",
+    "SlotReleasedV1",
     "SlotV1",
     "SlotsOpenedV1",
 ]

@@ -20,6 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
 
 
+def _dev_key(key_file: Path) -> str:
+    """32 random bytes, base64, kept in a 0600 file under var/ (git-ignored)."""
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.b64encode(secrets.token_bytes(32)).decode())
+    return key_file.read_text().strip()
+
+
 def with_dev_signing_key(env: dict[str, str], key_file: Path) -> dict[str, str]:
     """Local runs only: give audit a signing key kept in var/ when none is configured.
 
@@ -28,16 +38,18 @@ def with_dev_signing_key(env: dict[str, str], key_file: Path) -> dict[str, str]:
     """
     if env.get("AUDIT_SIGNING_KEY"):
         return env
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(base64.b64encode(secrets.token_bytes(32)).decode())
     return {
         **env,
-        "AUDIT_SIGNING_KEY": key_file.read_text().strip(),
+        "AUDIT_SIGNING_KEY": _dev_key(key_file),
         "AUDIT_SIGNING_KEY_ID": env.get("AUDIT_SIGNING_KEY_ID", "local-dev"),
     }
+
+
+def with_dev_master_key(env: dict[str, str], key_file: Path) -> dict[str, str]:
+    """Local runs only: booking's master key from var/ when none is configured (as above)."""
+    if env.get("BOOKING_MASTER_KEY"):
+        return env
+    return {**env, "BOOKING_MASTER_KEY": _dev_key(key_file)}
 
 
 @dataclass
@@ -68,6 +80,7 @@ class Supervisor:
         """Spawn every service; each writes its JSON log lines to its own file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = with_dev_signing_key(self.env, self.log_dir.parent / "dev-audit-signing.key")
+        self.env = with_dev_master_key(self.env, self.log_dir.parent / "dev-booking-master.key")
         for service in self.services:
             port = http_port(service, self.env)
             env = {

@@ -176,6 +176,11 @@ def bind_message_context(
     )
 
 
+def bind_context(**ids: Any) -> None:
+    """Add ids (request id, principal) to this worker's log lines, keeping those bound."""
+    structlog.contextvars.bind_contextvars(**ids)
+
+
 def clear_message_context() -> None:
     """Forget the handled message's ids, so the next worker does not inherit them."""
     structlog.contextvars.clear_contextvars()

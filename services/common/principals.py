@@ -48,15 +48,22 @@ class PrincipalCache:
         # or a principal fetched just before a suspension would be cached after it.
         self._generation = 0
 
-    def get(self, token: str) -> dict[str, Any]:
-        """The principal for `token`, from cache when fresh; identity's error propagates."""
+    def get(
+        self, token: str, authenticate: Callable[[str], dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The principal for `token`, from cache when fresh; identity's error propagates.
+
+        `authenticate` overrides the constructor's for this miss (a nameko worker passes its
+        own RPC proxy, which is bound to that worker).
+        """
         key, now = _key(token), self._clock()
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0] > now:
                 return hit[1]
             generation = self._generation
-        principal = self._authenticate(token)  # outside the lock: an RPC may take a while
+        # Outside the lock: an RPC may take a while.
+        principal = (authenticate or self._authenticate)(token)
         with self._lock:
             if generation == self._generation:
                 if len(self._entries) >= self._max:

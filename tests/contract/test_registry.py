@@ -38,6 +38,10 @@ EXPECTED_ROUTES = {
     "AppointmentRescheduled": ("booking.events", "appointment.rescheduled"),
     "AppointmentCancelled": ("booking.events", "appointment.cancelled"),
     "AppointmentsAccessed": ("booking.events", "appointments.accessed"),
+    "AppointmentStatusChanged": ("booking.events", "appointment.status_changed"),
+    "SlotHeld": ("booking.events", "slot.held"),
+    "SlotReleased": ("booking.events", "slot.released"),
+    "PatientMedicalKeyDestroyed": ("booking.events", "patient_key.destroyed"),
     "NotificationSent": ("notification.events", "notification.sent"),
     "NotificationFailed": ("notification.events", "notification.failed"),
     "SuspiciousAccessDetected": ("audit.events", "suspicious_access.detected"),
@@ -116,8 +120,33 @@ def test_missing_field_is_a_violation_with_field_messages() -> None:
     payload = dict(EXAMPLES["AppointmentsAccessed"])
     del payload["request_id"]
     with pytest.raises(ContractViolation) as caught:
-        REGISTRY.load_payload("AppointmentsAccessed", 1, payload)
+        REGISTRY.load_payload("AppointmentsAccessed", 2, payload)
     assert caught.value.messages == {"request_id": ["Missing data for required field."]}
+
+
+def test_access_record_v1_upcasts_to_v2_without_guessing() -> None:
+    v1 = {
+        k: v
+        for k, v in EXAMPLES["AppointmentsAccessed"].items()
+        if k
+        not in {
+            "principal_kind",
+            "user_agent",
+            "query",
+            "practitioner_ids",
+            "medical_decrypted",
+            "result_count",
+            "outcome",
+            "denial_reason",
+        }
+    }
+    version, v2 = REGISTRY.upcast("AppointmentsAccessed", 1, v1)
+    assert version == 2
+    assert v2["principal_kind"] == "connector"
+    assert v2["outcome"] == "success"
+    assert v2["result_count"] == len(v1["appointment_ids"])
+    assert v2["medical_decrypted"] is False
+    REGISTRY.load_payload("AppointmentsAccessed", 2, v2)
 
 
 def test_unknown_type_raises() -> None:
@@ -203,7 +232,7 @@ def test_authentication_failed_cannot_carry_a_secret() -> None:
     ("change", "field"),
     [
         ({"field_classes": ["administrative", "genetic"]}, "field_classes"),
-        ({"field_classes": []}, "field_classes"),
+        ({"outcome": "maybe"}, "outcome"),
         ({"field_classes": ["medical", "medical"]}, "field_classes"),
         ({"network_address": "not-an-ip"}, "network_address"),
         ({"appointment_ids": ["nope"]}, "appointment_ids"),

@@ -1,0 +1,146 @@
+"""Every read is an event: the access record is committed before any appointment data leaves.
+
+`AccessRecorder.record` appends one AppointmentsAccessed event in a transaction of its own and
+returns only once it is committed; any failure raises RecordingFailed and the caller answers
+503 with no data (fail closed). Refusals are recorded too (outcome denied).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from prometheus_client import Counter
+
+from contracts.registry import REGISTRY
+from services.booking.reach import Principal
+from services.common.eventstore.models import NewEvent
+from services.common.eventstore.store import EventStore
+from services.common.logging import current_ids, get_logger
+
+log = get_logger(__name__)
+ACCESS_RECORDS = Counter(
+    "carnet_booking_access_records_total",
+    "Access records committed before serving, by operation and outcome.",
+    ["operation", "outcome"],
+)
+ACCESS_RECORD_FAILURES = Counter(
+    "carnet_booking_access_record_failures_total",
+    "Reads refused with 503 because their access record could not be committed.",
+)
+
+
+class RecordingFailed(Exception):
+    """The access record could not be committed: the read must not be served."""
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where a read came from and what it asked, as received."""
+
+    network_address: str
+    user_agent: str | None
+    request_id: str
+    query: str
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a response is about to disclose."""
+
+    appointment_ids: tuple[UUID, ...]
+    patient_ids: tuple[UUID, ...]
+    practitioner_ids: tuple[UUID, ...]
+    field_classes: frozenset[str]
+    medical_decrypted: bool
+
+
+NOTHING = Served((), (), (), frozenset(), False)
+
+
+def _unique(ids: Iterable[UUID]) -> list[str]:
+    return [str(i) for i in dict.fromkeys(ids)]
+
+
+class AccessRecorder:
+    """Commits AppointmentsAccessed to booking's store, one stream per record."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def record(
+        self,
+        principal: Principal,
+        info: RequestInfo,
+        operation: str,
+        served: Served,
+        outcome: str = "success",
+        denial_reason: str | None = None,
+    ) -> UUID:
+        """Commit the record (or raise RecordingFailed); its id goes in the response headers."""
+        access_id = uuid.uuid4()
+        payload = {
+            "access_id": str(access_id),
+            "principal_kind": principal.kind,
+            "principal_id": str(principal.id),
+            "connector_id": str(principal.connector_id) if principal.connector_id else None,
+            "network_address": info.network_address,
+            "user_agent": (info.user_agent or None) and info.user_agent[:500],
+            "request_id": info.request_id[:200] or "unknown",
+            "operation": operation,
+            "query": info.query[:2000],
+            "purpose": info.purpose,
+            "appointment_ids": _unique(served.appointment_ids),
+            "patient_ids": _unique(served.patient_ids),
+            "practitioner_ids": _unique(served.practitioner_ids),
+            "field_classes": sorted(served.field_classes),
+            "medical_decrypted": served.medical_decrypted,
+            "result_count": len(set(served.appointment_ids)),
+            "outcome": outcome,
+            "denial_reason": denial_reason,
+        }
+        try:
+            event = NewEvent(
+                event_id=access_id,
+                event_type="AppointmentsAccessed",
+                schema_version=REGISTRY.latest_version("AppointmentsAccessed"),
+                data=REGISTRY.dump_payload("AppointmentsAccessed", payload),
+                metadata=dict(current_ids()),
+            )
+            self.store.append(f"access-{access_id}", [event], 0)
+        except Exception as error:
+            ACCESS_RECORD_FAILURES.inc()
+            log.error(
+                "access.record_failed",
+                error_type=type(error).__name__,
+                operation=operation,
+                access_id=str(access_id),
+            )
+            raise RecordingFailed(str(access_id)) from error
+        ACCESS_RECORDS.labels(operation, outcome).inc()
+        log.info(
+            "access.recorded",
+            access_id=str(access_id),
+            principal_kind=principal.kind,
+            principal_id=str(principal.id),
+            operation=operation,
+            outcome=outcome,
+            result_count=payload["result_count"],
+            field_classes=payload["field_classes"],
+            medical_decrypted=served.medical_decrypted,
+        )
+        return access_id
+
+
+class UnrecordedReads(AccessRecorder):
+    """Bench-only: records nothing, to measure what recording costs. Never wired to config."""
+
+    def __init__(self) -> None:
+        pass
+
+    def record(self, *args: object, **kwargs: object) -> UUID:  # type: ignore[override]
+        """Pretend: the benchmark compares this against the real recorder."""
+        return uuid.uuid4()

@@ -1,0 +1,215 @@
+"""Booking's write use cases: load streams, let the aggregate decide, append, update the views.
+
+Each unit runs in one transaction: the events and the view rows they imply commit together,
+and a stream that moved under us (ConcurrencyError) reruns the whole unit, which is how the
+losers of a race for one slot learn, on their rerun, that it is taken (409).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+
+from services.booking import directory, domain, views
+from services.booking.context import Ctx, new_events, retrying
+from services.booking.crypto import KeyDestroyed
+from services.booking.domain import BookingError, Decision, Slot
+from services.booking.fhir_input import Change, NewAppointment
+from services.booking.model import SlotRow
+from services.booking.reach import Principal, may_open_slots, may_write
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Denied(Exception):
+    """The principal may not do this here: 403, and an access record with outcome denied."""
+
+    def __init__(self, detail: str, practitioner_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.practitioner_id = detail, practitioner_id
+
+
+def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
+    """Append each stream's events at its expected version and apply them to the views."""
+    now = ctx.clock()
+    for stream, version, decided in decision.appends:
+        events = new_events(decided)
+        ctx.store.append_in(conn, stream, events, version)
+        for offset, event in enumerate(events, start=1):
+            views.apply(conn, event.event_type, event.data, version + offset, now)
+
+
+def _slot(ctx: Ctx, conn: Connection, slot_id: UUID) -> Slot:
+    """The slot's catalog row and its hold, from its own stream."""
+    row = views.slot(conn, slot_id)
+    if row is None:
+        raise domain.not_found("slot")
+    events = ctx.store.read_stream(domain.slot_stream(slot_id))
+    return domain.slot_state(row, ((e.event_type, e.data) for e in events))
+
+
+def _appointment(ctx: Ctx, appointment_id: UUID) -> domain.Appointment | None:
+    events = ctx.store.read_stream(domain.appointment_stream(appointment_id))
+    return domain.appointment_state((e.event_type, e.data) for e in events)
+
+
+def open_slots(
+    ctx: Ctx,
+    p: Principal,
+    practitioner_id: UUID,
+    service_type: str,
+    intervals: Sequence[tuple[datetime, datetime]],
+) -> list[SlotRow]:
+    """SlotsOpened on the practitioner's agenda; overlaps with open slots are refused (409)."""
+    if not may_open_slots(p, practitioner_id):
+        raise Denied("no write access to this practitioner's agenda", practitioner_id)
+    slot_ids = [uuid.uuid4() for _ in intervals]
+
+    def unit() -> list[SlotRow]:
+        agenda = ctx.store.read_stream(domain.agenda_stream(practitioner_id))
+        with ctx.pool.connection() as conn, conn.transaction():
+            if not directory.practitioner_exists(conn, practitioner_id):
+                raise domain.invalid("unknown practitioner")
+            lo = min((s for s, _ in intervals), default=ctx.clock())
+            hi = max((e for _, e in intervals), default=ctx.clock())
+            existing = views.slots_between(conn, practitioner_id, lo, hi)
+            decision = domain.open_slots(
+                practitioner_id,
+                service_type,
+                intervals,
+                existing,
+                slot_ids,
+                len(agenda),
+                ctx.clock(),
+            )
+            _commit(ctx, conn, decision)
+            return [row for sid in slot_ids if (row := views.slot(conn, sid)) is not None]
+
+    opened = retrying(unit)
+    log.info("slots.opened", practitioner_id=str(practitioner_id), count=len(opened))
+    return opened
+
+
+def book(ctx: Ctx, p: Principal, new: NewAppointment) -> UUID:
+    """Hold the slot and book it for the patient; the reason is sealed with the patient's key."""
+    appointment_id = uuid.uuid4()
+
+    def unit() -> UUID:
+        with ctx.pool.connection() as conn, conn.transaction():
+            slot = _slot(ctx, conn, new.slot_id)
+            if not may_write(p, slot.row.practitioner_id, new.patient_id):
+                raise Denied("no write access to this agenda", slot.row.practitioner_id)
+            _matches_slot(new, slot.row)
+            if not directory.patient_exists(conn, new.patient_id):
+                raise domain.invalid("unknown patient")
+            reason = _seal(ctx, conn, new.patient_id, new.reason)
+            decision = domain.book(
+                slot, appointment_id, new.patient_id, reason, p.id, p.connector_id, ctx.clock()
+            )
+            _commit(ctx, conn, decision)
+            return appointment_id
+
+    booked = retrying(unit)
+    log.info(
+        "appointment.booked",
+        appointment_id=str(booked),
+        slot_id=str(new.slot_id),
+        principal_kind=p.kind,
+        principal_id=str(p.id),
+    )
+    return booked
+
+
+def _matches_slot(new: NewAppointment, row: SlotRow) -> None:
+    """A client's stated practitioner or time must be the slot's, never silently overridden."""
+    if new.practitioner_id is not None and new.practitioner_id != row.practitioner_id:
+        raise domain.invalid("the practitioner is not the slot's")
+    if new.start is not None and new.start != row.start:
+        raise domain.invalid("start is not the slot's start")
+    if new.end is not None and new.end != row.end:
+        raise domain.invalid("end is not the slot's end")
+
+
+def _seal(ctx: Ctx, conn: Connection, patient_id: UUID, text: str | None) -> dict[str, Any] | None:
+    try:
+        return ctx.keys.seal(patient_id, text, conn=conn)
+    except KeyDestroyed:
+        raise domain.invalid(
+            "this patient's medical data was erased: no new medical text"
+        ) from None
+
+
+def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None:
+    """Apply a JSON Patch: a new status (cancel included) or a new slot (reschedule)."""
+
+    def unit() -> None:
+        current = _appointment(ctx, appointment_id)
+        if current is None:
+            raise domain.not_found("appointment")
+        if not may_write(p, current.practitioner_id, current.patient_id):
+            raise Denied("no write access to this appointment", current.practitioner_id)
+        if wanted.expected_version is not None and wanted.expected_version != current.version:
+            raise domain.conflict(
+                f"the appointment is at version {current.version}, not {wanted.expected_version}"
+            )
+        with ctx.pool.connection() as conn, conn.transaction():
+            decision = _decide_change(ctx, conn, p, current, wanted)
+            _commit(ctx, conn, decision)
+
+    retrying(unit)
+    log.info(
+        "appointment.changed",
+        appointment_id=str(appointment_id),
+        status=wanted.status,
+        rescheduled=wanted.slot_id is not None,
+        principal_kind=p.kind,
+        principal_id=str(p.id),
+    )
+
+
+def _decide_change(
+    ctx: Ctx, conn: Connection, p: Principal, current: domain.Appointment, wanted: Change
+) -> Decision:
+    if wanted.slot_id is not None:
+        old, new = _slot(ctx, conn, current.slot_id), _slot(ctx, conn, wanted.slot_id)
+        return domain.reschedule(current, old, new, p.id, p.connector_id, ctx.clock())
+    if wanted.status == "cancelled":
+        code = (
+            "connector_sync"
+            if p.kind == "connector"
+            else ("patient_request" if p.kind == "patient" else "other")
+        )
+        slot = _slot(ctx, conn, current.slot_id)
+        return domain.cancel(current, slot, code, None, p.id, p.connector_id)
+    if wanted.status is None:
+        raise BookingError(400, "invalid", "the patch changes nothing")
+    return domain.change_status(current, wanted.status, p.id, p.connector_id)
+
+
+def destroy_medical_key(ctx: Ctx, p: Principal, patient_id: UUID, reason: str) -> str | None:
+    """Crypto-shredding: the patient's data key goes, and an event says so (ids only)."""
+    if not p.is_admin:
+        raise Denied("only an admin may erase a patient's medical data")
+
+    def unit() -> str | None:
+        with ctx.pool.connection() as conn, conn.transaction():
+            key_id = ctx.keys.destroy(patient_id, conn=conn)
+            payload = {
+                "patient_id": patient_id,
+                "key_id": key_id,
+                "destroyed_by": p.id,
+                "reason": reason,
+            }
+            events = new_events([("PatientMedicalKeyDestroyed", payload)])
+            ctx.store.append_in(conn, f"patient-key-{patient_id}", events, None)
+            return key_id
+
+    key_id = retrying(unit)
+    log.warning("patient.medical_key_destroyed", patient_id=str(patient_id), key_id=key_id)
+    return key_id

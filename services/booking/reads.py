@@ -1,0 +1,153 @@
+"""Booking's read use cases: decide reach, build the resources, record the access, then serve.
+
+The order is the point (DESIGN.md principle 2): resources are built, the classes they contain
+are read off them, the access record naming exactly those appointments, patients and classes
+is committed, and only then does anything go back to the caller. A refused read is recorded
+with outcome denied before the 403 goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from services.booking import directory, fhir, views
+from services.booking.access import NOTHING, RequestInfo, Served
+from services.booking.classes import MEDICAL, classes_present
+from services.booking.commands import Denied
+from services.booking.context import Ctx
+from services.booking.crypto import CryptoError, KeyDestroyed
+from services.booking.domain import not_found
+from services.booking.fhir_input import AppointmentQuery, decode_cursor, encode_cursor
+from services.booking.model import AppointmentRow, MedicalText
+from services.booking.reach import Principal, disclose, readable_practitioners
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def _medical(
+    ctx: Ctx, rows: Sequence[AppointmentRow], allowed: dict[UUID, frozenset[str]]
+) -> dict[UUID, MedicalText]:
+    """Open the sealed fields of the rows whose reader holds the medical class."""
+    out: dict[UUID, MedicalText] = {}
+    by_patient: dict[UUID, list[AppointmentRow]] = {}
+    for row in rows:
+        if MEDICAL in allowed[row.appointment_id] and (row.reason or row.note):
+            by_patient.setdefault(row.patient_id, []).append(row)
+    for patient_id, own in by_patient.items():
+        try:
+            open_blob = ctx.keys.opener(patient_id)
+            for row in own:
+                out[row.appointment_id] = MedicalText(open_blob(row.reason), open_blob(row.note))
+        except KeyDestroyed:
+            for row in own:
+                out[row.appointment_id] = MedicalText(None, None, unreadable=True)
+        except CryptoError:
+            log.error("medical.undecryptable", patient_id=str(patient_id))
+            for row in own:
+                out[row.appointment_id] = MedicalText(None, None, unreadable=True)
+    return out
+
+
+def build(
+    ctx: Ctx, p: Principal, rows: Sequence[AppointmentRow]
+) -> tuple[list[dict[str, Any]], Served]:
+    """The FHIR resources this principal may see of these rows, and what they disclose."""
+    allowed = {r.appointment_id: disclose(p, r.practitioner_id, r.patient_id) for r in rows}
+    with ctx.pool.connection() as conn:
+        patients = directory.patients(conn, (r.patient_id for r in rows))
+        practitioners = directory.practitioners(conn, (r.practitioner_id for r in rows))
+    medical = _medical(ctx, rows, allowed)
+    resources, classes = [], set()
+    for row in rows:
+        resource = fhir.appointment_resource(
+            row,
+            patients.get(row.patient_id),
+            practitioners.get(row.practitioner_id),
+            allowed[row.appointment_id],
+            medical.get(row.appointment_id),
+        )
+        classes |= classes_present(resource)
+        resources.append(resource)
+    decrypted = any(m.reason is not None or m.note is not None for m in medical.values())
+    served = Served(
+        tuple(r.appointment_id for r in rows),
+        tuple(r.patient_id for r in rows),
+        tuple(dict.fromkeys(r.practitioner_id for r in rows)),
+        frozenset(classes),
+        decrypted,
+    )
+    return resources, served
+
+
+def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Denied) -> None:
+    """Record the refusal (outcome denied), then let the 403 go out."""
+    asked = (error.practitioner_id,) if error.practitioner_id else ()
+    served = Served((), (), asked, frozenset(), False)
+    ctx.recorder.record(p, info, operation, served, "denied", error.detail)
+
+
+def read_one(
+    ctx: Ctx, p: Principal, appointment_id: UUID, info: RequestInfo, operation: str = "read"
+) -> tuple[dict[str, Any], UUID]:
+    """One appointment, recorded; Denied (recorded) when outside the principal's reach."""
+    with ctx.pool.connection() as conn:
+        row = views.appointment(conn, appointment_id)
+    if row is None:
+        raise not_found("appointment")
+    if not disclose(p, row.practitioner_id, row.patient_id):
+        error = Denied("this appointment is outside your reach", row.practitioner_id)
+        deny(ctx, p, info, operation, error)
+        raise error
+    resources, served = build(ctx, p, [row])
+    access_id = ctx.recorder.record(p, info, operation, served)
+    return resources[0], access_id
+
+
+def _search_scope(p: Principal, q: AppointmentQuery) -> tuple[list[UUID] | None, UUID | None]:
+    """The practitioners and patient a search may cover, or Denied for asking beyond them."""
+    if p.kind == "patient":
+        if q.patient_id is not None and q.patient_id != p.id:
+            raise Denied("a patient may search only their own appointments")
+        return (list(q.practitioner_ids) or None), p.id
+    reachable = readable_practitioners(p)
+    if reachable is None:
+        return (list(q.practitioner_ids) or None), q.patient_id
+    outside = [x for x in q.practitioner_ids if x not in reachable]
+    if outside:
+        raise Denied("no read grant on this practitioner's agenda", outside[0])
+    return list(q.practitioner_ids or sorted(reachable)), q.patient_id
+
+
+def search(
+    ctx: Ctx, p: Principal, q: AppointmentQuery, info: RequestInfo
+) -> tuple[list[dict[str, Any]], str | None, UUID]:
+    """One page of appointments within reach, recorded; the cursor of the next page."""
+    try:
+        practitioners, patient_id = _search_scope(p, q)
+    except Denied as error:
+        deny(ctx, p, info, "search", error)
+        raise
+    limit = min(q.count, ctx.settings.max_page)
+    after = decode_cursor(q.cursor) if q.cursor else None
+    rows: list[AppointmentRow] = []
+    if practitioners is None or practitioners:
+        with ctx.pool.connection() as conn:
+            rows = views.search_appointments(
+                conn,
+                practitioners,
+                patient_id,
+                q.date_from,
+                q.date_to,
+                q.statuses,
+                after,
+                limit + 1,
+            )
+    page, more = rows[:limit], len(rows) > limit
+    resources, served = build(ctx, p, page) if page else ([], NOTHING)
+    access_id = ctx.recorder.record(p, info, "search", served)
+    last = page[-1] if page else None
+    next_cursor = encode_cursor(last.start, last.appointment_id) if more and last else None
+    return resources, next_cursor, access_id
