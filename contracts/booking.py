@@ -138,6 +138,14 @@ class AppointmentsAccessedV1(Schema):
     field_classes = field_classes(required=True)
 
 
+class AccessedEntryV1(Schema):
+    """One appointment returned, with its patient and practitioner (IHE BALP: per patient)."""
+
+    appointment_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    practitioner_id = fields.UUID(required=True)
+
+
 @REGISTRY.event(SERVICE, "AppointmentsAccessed", 2, "appointments.accessed")
 class AppointmentsAccessedV2(Schema):
     """V1 plus what an investigator needs to replay a read: who (kind), the query as received,
@@ -159,6 +167,8 @@ class AppointmentsAccessedV2(Schema):
     appointment_ids = uuid_list(required=True)
     patient_ids = uuid_list(required=True)
     practitioner_ids = uuid_list(required=True)
+    # Which patient each returned appointment belongs to: an index by patient needs the pairs.
+    entries = fields.List(Nested(AccessedEntryV1), required=True)
     # Empty when nothing was returned (a refusal, an empty page).
     field_classes = fields.List(
         fields.String(validate=validate.OneOf(FIELD_CLASSES)),
@@ -182,6 +192,7 @@ def appointments_accessed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
         "user_agent": None,
         "query": "",
         "practitioner_ids": [],
+        "entries": [],
         "medical_decrypted": "medical" in payload.get("field_classes", []),
         "result_count": len(payload.get("appointment_ids", [])),
         "outcome": "success",

@@ -56,6 +56,8 @@ class Served:
     practitioner_ids: tuple[UUID, ...]
     field_classes: frozenset[str]
     medical_decrypted: bool
+    # (appointment, patient, practitioner) per returned appointment.
+    entries: tuple[tuple[UUID, UUID, UUID], ...] = ()
 
 
 NOTHING = Served((), (), (), frozenset(), False)
@@ -96,6 +98,10 @@ class AccessRecorder:
             "appointment_ids": _unique(served.appointment_ids),
             "patient_ids": _unique(served.patient_ids),
             "practitioner_ids": _unique(served.practitioner_ids),
+            "entries": [
+                {"appointment_id": str(a), "patient_id": str(p), "practitioner_id": str(d)}
+                for a, p, d in dict.fromkeys(served.entries)
+            ],
             "field_classes": sorted(served.field_classes),
             "medical_decrypted": served.medical_decrypted,
             "result_count": len(set(served.appointment_ids)),

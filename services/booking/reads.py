@@ -78,6 +78,7 @@ def build(
         tuple(dict.fromkeys(r.practitioner_id for r in rows)),
         frozenset(classes),
         decrypted,
+        tuple((r.appointment_id, r.patient_id, r.practitioner_id) for r in rows),
     )
     return resources, served
 

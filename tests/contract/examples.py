@@ -186,6 +186,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "appointment_ids": [APPOINTMENT],
         "patient_ids": [PATIENT],
         "practitioner_ids": [PRACTITIONER],
+        "entries": [
+            {"appointment_id": APPOINTMENT, "patient_id": PATIENT, "practitioner_id": PRACTITIONER}
+        ],
         "field_classes": ["administrative", "sensitive"],
         "medical_decrypted": False,
         "result_count": 1,

@@ -134,6 +134,7 @@ def test_access_record_v1_upcasts_to_v2_without_guessing() -> None:
             "user_agent",
             "query",
             "practitioner_ids",
+            "entries",
             "medical_decrypted",
             "result_count",
             "outcome",

@@ -60,6 +60,9 @@ def assert_recorded(world: World, response, outcome: str = "success") -> dict:
         resources = [body]
     assert sorted(record["appointment_ids"]) == sorted(r["id"] for r in resources)
     assert record["result_count"] == len(resources)
+    served_pairs = {(r["id"], r["contained"][0]["identifier"][0]["value"]) for r in resources}
+    assert {(e["appointment_id"], e["patient_id"]) for e in record["entries"]} == served_pairs
+    assert sorted(record["patient_ids"]) == sorted({p for _, p in served_pairs})
     return record
 
 
