@@ -6,6 +6,7 @@ import os
 import pytest
 import requests
 
+from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
@@ -56,6 +57,7 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/carnet_absent_database",
         "AMQP_URI": amqp_uri,
         "BOOKING_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
+        "BOOKING_MASTER_KEY": generate_master_key_b64(),
         "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
     }
     nameko = str(Path(sys.executable).parent / "nameko")

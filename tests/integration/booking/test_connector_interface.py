@@ -344,3 +344,21 @@ def test_openapi_document_is_served(world):
     r = world.request("GET", "/openapi.json", None)
     assert r.status_code == 200
     assert "/fhir/Appointment" in r.json()["paths"]
+
+
+def test_internal_reads_by_another_service_are_recorded_as_a_service(world, agenda):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    appointment_id, patient = agenda["booked"][agenda["p1"]][0]
+    with ClusterRpcProxy({"AMQP_URI": world.amqp_uri}) as proxy:
+        resource = proxy.booking.read_appointment_for(appointment_id, "notification", "care")
+    Appointment.model_validate(resource)
+    assert "reasonCode" not in resource
+    records = [
+        r
+        for r in world.access_records().values()
+        if r["principal_kind"] == "service" and r["appointment_ids"] == [appointment_id]
+    ]
+    assert len(records) == 1
+    assert records[0]["user_agent"] == "rpc:notification" and records[0]["purpose"] == "care"
+    assert records[0]["patient_ids"] == [patient]

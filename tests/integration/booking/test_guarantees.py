@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
 from services.booking import views
 from services.booking.crypto import KeyDestroyed, KeyRing, MasterKey
+from services.cli.main import cli
 from services.common.eventstore.store import EventStore
 from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World, wait_for
 
@@ -192,3 +194,8 @@ def test_views_rebuild_from_position_zero_to_the_same_rows(world: World):
         pool.close()
     assert applied > 0 and position == cursor.position
     assert after == before
+    out = CliRunner().invoke(
+        cli, ["booking", "rebuild-views", "--database-url", world.database_url]
+    )
+    assert out.exit_code == 0, out.output
+    assert f"from {applied} events" in out.output
