@@ -106,9 +106,11 @@ def test_rabbitmq_restart_mid_stream_loses_nothing(store, relays, broker, probe)
 
 def test_two_relays_one_leader_and_take_over_when_it_dies(store, relays, broker, probe):
     first, first_log = relays.start("a")
-    time.sleep(1.5)
+    started = time.monotonic()  # poll, not sleep: a loaded machine starts processes slowly
+    while "relay.leading" not in first_log.read_text() and time.monotonic() - started < 30:
+        time.sleep(0.1)
     _second, second_log = relays.start("b")
-    time.sleep(1.5)
+    time.sleep(2.5)  # several standby polls (1 s each): the second must not lead meanwhile
     leaders = [log for log in (first_log, second_log) if "relay.leading" in log.read_text()]
     assert leaders == [first_log], "exactly one relay leads, the first to start"
     appended = append_many(store, streams=4, per_stream=10)
