@@ -2,17 +2,23 @@
 
 from typing import Any
 
+import eventlet
+from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 from nameko.web.handlers import http
+from werkzeug.wrappers import Response
 
-from services.audit import handlers
+from services.audit import access_index, handlers, http_api, incident_api
+from services.audit.detection import engine as detection
 from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, AuditSettings, bearer_token_ok
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import ALL_EVENTS, consume_event
 from services.common.nameko_ext.health import json_response
+from services.common.principals import PrincipalCache
 
 
 class LedgerSigner(DependencyProvider):
@@ -42,6 +48,23 @@ class ConfiguredTimer(Timer):
         """Interval from the config, else the default."""
         value = self.container.config.get(self.config_key)
         self.interval = self.default if value in (None, "") else float(value)
+
+
+class InvestigatorCache(DependencyProvider):
+    """One short-lived cache of identity's principals per process, in front of authenticate."""
+
+    def setup(self) -> None:
+        """TTL from the config, capped at a second (http_api.settings)."""
+        ttl, self.timeout_s = http_api.settings(self.container.config)
+        self.cache = PrincipalCache(self._unset, ttl_s=ttl)
+
+    @staticmethod
+    def _unset(token: str) -> dict[str, Any]:
+        raise RuntimeError("PrincipalCache.get needs the worker's authenticate")
+
+    def get_dependency(self, worker_ctx: Any) -> "InvestigatorCache":
+        """The same cache for every worker."""
+        return self
 
 
 class AuditService(CarnetService):
@@ -84,3 +107,130 @@ class AuditService(CarnetService):
                 401, {"error": "unauthorized", "detail": "a valid admin bearer token is required"}
             )
         return json_response(200, handlers.verify_report(self.config, self.signer).to_dict())
+
+    identity = RpcProxy("identity")
+    investigators = InvestigatorCache()
+
+    @ConfiguredTimer.decorator(
+        "AUDIT_INDEX_INTERVAL_SECONDS", access_index.DEFAULT_INTERVAL_SECONDS
+    )
+    def index_accesses(self):
+        """Keep the access index just behind the ledger; a replica skips while another works."""
+        access_index.tick(self.db)
+
+    def _principal(self, token: str) -> dict[str, Any]:
+        """identity.authenticate through the cache: refused is 401, silent or failing 503."""
+        try:
+            with eventlet.Timeout(self.investigators.timeout_s):
+                return self.investigators.cache.get(token, authenticate=self.identity.authenticate)
+        except eventlet.Timeout:
+            raise http_api.identity_unavailable() from None
+        except RemoteError as error:
+            if error.exc_type == "AuthenticationError":
+                reason = str(error.value).split()[0] if error.value else "refused"
+                raise http_api.unauthenticated(f"token refused: {reason}") from None
+            raise http_api.identity_unavailable() from None
+
+    def _investigate(self, request, endpoint, handler, mimetype=None):
+        """Staff investigators and admins only; the answer or a JSON error, never a trace."""
+        authorization = request.headers.get("Authorization")
+        status, body = http_api.serve(authorization, self._principal, endpoint, handler)
+        if mimetype and status == 200:
+            return Response(body, status, mimetype=mimetype)
+        return json_response(status, body)
+
+    @http("GET", "/v1/audit/appointments/<string:appointment_id>/history")
+    def appointment_history(self, request, appointment_id):
+        """Every change and every access of one appointment, in ledger order."""
+        return self._investigate(
+            request, "history", lambda _p: http_api.history(self.db, appointment_id)
+        )
+
+    @http("GET", "/v1/audit/appointments/<string:appointment_id>/state")
+    def appointment_state(self, request, appointment_id):
+        """The appointment's administrative state as of ?as_of= (default now)."""
+        args = request.args.to_dict(flat=False)
+        return self._investigate(
+            request, "state", lambda _p: http_api.state(self.db, appointment_id, args)
+        )
+
+    @http("GET", "/v1/audit/accesses")
+    def access_records(self, request):
+        """Access records of one principal, connector or patient, in a window."""
+        args = request.args.to_dict(flat=False)
+        return self._investigate(request, "accesses", lambda _p: http_api.accesses(self.db, args))
+
+    # -- continuous detection (docs/audit.md "Detection rules"): one queue per handler --------
+    @consume_event("booking", "AppointmentsAccessed")
+    def detect_accesses(self, event):
+        """D1-D6 over access records: windows, rules and detections commit once per event."""
+        detection.handle(self.db, self.store, self.config, event)
+
+    @consume_event("booking", "AppointmentBooked")
+    def detect_bookings(self, event):
+        """Booking activity per practitioner, what D2 weighs the patients read against."""
+        detection.handle(self.db, self.store, self.config, event)
+
+    @consume_event("identity", ("TokenIssued", "AuthenticationFailed"))
+    def detect_sign_ins(self, event):
+        """Addresses credentials came from (D5) and failed sign-ins per connector (D4)."""
+        detection.handle(self.db, self.store, self.config, event)
+
+    # -- incidents (docs/audit.md "Incidents"): investigators open, report, notify -------------
+    @http("POST", "/v1/audit/incidents")
+    def open_incident(self, request):
+        """Open an incident for a connector or principal and a window; 201 with the report."""
+        body = request.get_data(cache=False)
+        response = self._investigate(
+            request,
+            "incident.open",
+            lambda p: incident_api.open_incident(self.db, self.store, body, p),
+        )
+        if response.status_code == 200:
+            response.status_code = 201
+        return response
+
+    @http("GET", "/v1/audit/incidents/<string:incident_id>")
+    def incident_report(self, request, incident_id):
+        """The incident's report as JSON, recomputed from the ledger."""
+        return self._investigate(
+            request, "incident.report", lambda _p: incident_api.get_report(self.db, incident_id)
+        )
+
+    @http("GET", "/v1/audit/incidents/<string:incident_id>/report.md")
+    def incident_markdown(self, request, incident_id):
+        """The same report for people (Markdown)."""
+        return self._investigate(
+            request,
+            "incident.markdown",
+            lambda _p: incident_api.report_markdown(self.db, incident_id),
+            mimetype="text/markdown",
+        )
+
+    @http("GET", "/v1/audit/incidents/<string:incident_id>/patients.csv")
+    def incident_patients(self, request, incident_id):
+        """The affected patients as CSV (ids, counts, classes, exposure period)."""
+        return self._investigate(
+            request,
+            "incident.csv",
+            lambda _p: incident_api.patients_csv(self.db, incident_id),
+            mimetype="text/csv",
+        )
+
+    @http("POST", "/v1/audit/incidents/<string:incident_id>/notify")
+    def incident_notify(self, request, incident_id):
+        """The investigator confirms: one Art. 34 notice request per affected patient, once."""
+        return self._investigate(
+            request,
+            "incident.notify",
+            lambda p: incident_api.notify(self.db, self.store, incident_id, p),
+        )
+
+    @http("POST", "/v1/audit/incidents/<string:incident_id>/regulator-notice")
+    def incident_regulator_notice(self, request, incident_id):
+        """Record that the Art. 33 notice is ready, against the 72-hour deadline."""
+        return self._investigate(
+            request,
+            "incident.regulator",
+            lambda p: incident_api.regulator_notice(self.db, self.store, incident_id, p),
+        )

@@ -1,9 +1,15 @@
-"""`carnet audit verify`: check the ledger's chain, signed heads and sources; exit 1 if tampered."""
+"""`carnet audit`: verify the ledger (exit 1 if tampered); trace and replay for investigators."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import click
 
@@ -76,3 +82,157 @@ def verify(database_url: str | None, grace_seconds: float | None) -> None:
         f"{report.checkpoints_checked} signed checkpoints",
         err=True,
     )
+
+
+# -- trace and replay for investigators (docs/audit.md "Access index and trace") -----------------
+
+
+def _uuid(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A UUID option or argument, or a usage error naming it."""
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise click.BadParameter("not a UUID") from None
+
+
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """An ISO-8601 instant with its UTC offset (or Z), or a usage error."""
+    from services.audit.http_api import HttpError, parse_instant
+
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, param.name or "instant")
+    except HttpError as error:
+        raise click.BadParameter(error.detail) from None
+
+
+_database = click.option(
+    "--database-url",
+    default=None,
+    help="Defaults to $DATABASE_URL; the role must write audit's projections (carnet_audit).",
+)
+
+
+@contextmanager
+def _logs_on_stderr() -> Iterator[None]:
+    """stdout carries the JSON answer, so log lines (JSON, redacted) go to stderr meanwhile."""
+    import logging
+
+    import structlog
+
+    from services.common.logging import configure_logging
+
+    if structlog.is_configured():  # a host process chose where logs go: leave it be
+        yield
+        return
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("audit", os.environ.get("LOG_LEVEL", "WARNING"), sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+@contextmanager
+def _connect(database_url: str | None) -> Iterator[Any]:
+    """A connection to the ledger's database (autocommit off: each index batch commits)."""
+    import psycopg
+
+    from services.common.config import Settings
+
+    url = database_url or Settings.from_env().database_url
+    with _logs_on_stderr(), psycopg.connect(url) as conn:
+        yield conn
+
+
+def _print(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@audit.command("history")
+@click.argument("appointment_id", callback=_uuid)
+@_database
+def history(appointment_id: uuid.UUID, database_url: str | None) -> None:
+    """Every change and every access of one appointment, in ledger order (JSON); exit 1 if none."""
+    from services.audit import trace
+
+    with _connect(database_url) as conn:
+        items = trace.history(conn, appointment_id)
+    _print(items)
+    if not items:
+        click.echo("the ledger names no such appointment", err=True)
+        raise SystemExit(1)
+
+
+@audit.command("state")
+@click.argument("appointment_id", callback=_uuid)
+@click.option("--as-of", "as_of", required=True, callback=_instant, help="ISO-8601, with offset.")
+@_database
+def state(appointment_id: uuid.UUID, as_of: datetime, database_url: str | None) -> None:
+    """The appointment's administrative state as of an instant (JSON); exit 1 if not booked."""
+    from services.audit import trace
+
+    with _connect(database_url) as conn:
+        found = trace.state_as_of(conn, appointment_id, as_of)
+    _print(found)
+    if found is None:
+        click.echo("no booked appointment with this id at that instant", err=True)
+        raise SystemExit(1)
+
+
+@audit.command("accesses")
+@click.option("--principal", callback=_uuid, help="Who read (a principal id).")
+@click.option("--connector", callback=_uuid, help="Through which connector.")
+@click.option("--patient", callback=_uuid, help="Whose appointments (that patient's only).")
+@click.option("--from", "since", callback=_instant, help="From this instant (inclusive).")
+@click.option("--to", "until", callback=_instant, help="Up to this instant (exclusive).")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
+@_database
+def accesses(
+    principal: uuid.UUID | None,
+    connector: uuid.UUID | None,
+    patient: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    database_url: str | None,
+) -> None:
+    """Access records of one principal, connector or patient, in time order (JSON)."""
+    from services.audit import trace
+
+    if sum(x is not None for x in (principal, connector, patient)) != 1:
+        raise click.UsageError("give exactly one of --principal, --connector, --patient")
+    with _connect(database_url) as conn:
+        found = trace.accesses(
+            conn,
+            principal_id=principal,
+            connector_id=connector,
+            patient_id=patient,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+    _print(found)
+    if len(found) == limit:
+        click.echo(f"stopped at --limit {limit}: there may be more", err=True)
+
+
+@audit.command("reindex")
+@_database
+def reindex(database_url: str | None) -> None:
+    """Rebuild the access index from ledger seq 0 (a projection: nothing is lost)."""
+    from services.audit import access_index
+
+    with _connect(database_url) as conn:
+        read = access_index.rebuild(conn)
+        position = access_index.position(conn)
+    click.echo(f"access index rebuilt: {read} ledger rows read, position {position}", err=True)

@@ -16,7 +16,7 @@ from services.common.broker import apply_policies, declare_dead_letter_topology
 from services.common.config import Settings
 
 
-def _prepare(log_dir: Path) -> Supervisor:
+def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervisor:
     """Migrate the database, then start every service."""
     from services.common.eventstore.migrate import ensure_database, migrate
 
@@ -25,7 +25,12 @@ def _prepare(log_dir: Path) -> Supervisor:
     migrate(settings.database_url)
     apply_policies(settings.amqp_uri, management_url(), management_auth())
     declare_dead_letter_topology(settings.amqp_uri)
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "AMQP_URI": settings.amqp_uri}
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "DATABASE_URL": settings.database_url,
+        "AMQP_URI": settings.amqp_uri,
+    }
     env.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
     supervisor = Supervisor(env=env, log_dir=log_dir)
     supervisor.start()
@@ -82,21 +87,43 @@ def up(log_dir: Path, timeout: float) -> None:
 @click.option(
     "--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True
 )
-@click.option("--keep-running", is_flag=True, help="Leave the services up after the demo.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
-def demo(log_dir: Path, keep_running: bool, timeout: float) -> None:
-    """Start the system and show it working (grows into the incident demo, issue #8)."""
-    supervisor = _prepare(log_dir)
+@click.option("--practitioners", default=20, show_default=True, help="Practitioners to seed.")
+@click.option("--patients", default=2000, show_default=True, help="Patients to seed.")
+@click.option("--appointments", default=20000, show_default=True, help="Appointments to book.")
+@click.option("--granted", default=4, show_default=True, help="Agendas the scraper was granted.")
+@click.option("--attack-seconds", default=120.0, show_default=True, help="Longest the attack runs.")
+def demo(
+    log_dir: Path,
+    timeout: float,
+    practitioners: int,
+    patients: int,
+    appointments: int,
+    granted: int,
+    attack_seconds: float,
+) -> None:
+    """Play the seed incident end to end: seed, scrape, detect, contain, report, notify."""
+    from contextlib import contextmanager
+
+    from services.cli.demo.client import DemoError
+    from services.cli.demo.run import run_demo
+    from services.cli.demo.scenario import Attack
+    from services.cli.demo.seed import Sizes
+
+    @contextmanager
+    def start(env: dict[str, str]):  # type: ignore[no-untyped-def]
+        supervisor = _prepare(log_dir, env)
+        try:
+            click.echo("Carnet demo: starting identity, booking, notification, audit …")
+            if not _report(supervisor, supervisor.wait_ready(timeout)):
+                raise click.ClickException("not every service became ready; see the logs above")
+            yield supervisor
+        finally:
+            supervisor.stop()
+
+    sizes = Sizes(practitioners=practitioners, patients=patients, appointments=appointments)
+    attack = Attack(granted_practitioners=granted, max_seconds=attack_seconds)
     try:
-        click.echo("Carnet demo: starting identity, booking, notification, audit …")
-        ready = _report(supervisor, supervisor.wait_ready(timeout))
-        if not ready:
-            raise click.ClickException("not every service became ready; see the logs above")
-        click.echo("every service is up and answers /health/ready (database and broker reachable)")
-        if keep_running:
-            click.echo("services left running; Ctrl-C stops them")
-            _wait_for_interrupt(supervisor)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        supervisor.stop()
+        run_demo(start, sizes, attack, log_dir.parent)
+    except DemoError as error:
+        raise click.ClickException(f"demo failed: {error}") from None

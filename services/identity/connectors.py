@@ -48,6 +48,30 @@ def _log_suspended(
     )
 
 
+def _iso(value: Any) -> str:
+    """A window bound as ISO-8601 text (loaded payloads carry datetimes)."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _alert_on_call(data: Mapping[str, Any], connector_id: UUID) -> None:
+    """One error line per automatic suspension: what fired, and the command to start the inquiry."""
+    evidence = data.get("evidence") or {}
+    start, end = _iso(evidence.get("window_start")), _iso(evidence.get("window_end"))
+    log.error(
+        "connector.suspended_by_detection",
+        rule=data["rule"],
+        severity=data.get("severity"),
+        detection_id=str(data["detection_id"]),
+        connector_id=str(connector_id),
+        evidence_summary=evidence.get("summary"),
+        window_start=start,
+        window_end=end,
+        incident_hint=(
+            f"carnet audit investigate --connector {connector_id} --from {start} --to {end}"
+        ),
+    )
+
+
 def suspend(
     ctx: Ctx, connector_id: UUID, reason: str, by: UUID | None, detection_id: UUID | None = None
 ) -> dict[str, Any]:
@@ -86,6 +110,7 @@ def on_suspicious_access(ctx: Ctx, inbox: Inbox, event: ConsumedEvent) -> bool:
         return False
     if ran and revoked is not None:
         _log_suspended(cid, "suspicious_access", detection, revoked)
+        _alert_on_call(data, cid)
     return ran
 
 

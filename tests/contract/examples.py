@@ -35,6 +35,21 @@ PATIENT_REGISTERED_V1: dict[str, Any] = {
     "phone": "+33 6 00 00 00 00",
 }
 
+# The V1 detection, kept for the upcast test (V2 is in EXAMPLES).
+SUSPICIOUS_ACCESS_DETECTED_V1: dict[str, Any] = {
+    "window_start": "2030-01-03T00:00:00+00:00",
+    "window_end": "2030-01-03T01:00:00+00:00",
+    "detection_id": DETECTION,
+    "rule": "volume_above_baseline",
+    "severity": "high",
+    "principal_id": CONNECTOR,
+    "connector_id": CONNECTOR,
+    "access_count": 6000,
+    "baseline": 40.5,
+    "access_ids": [fake_id(14)],
+    "recommended_action": "suspend_connector",
+}
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     "PractitionerRegistered": {
         "practitioner_id": PRACTITIONER,
@@ -241,17 +256,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "retryable": True,
     },
     "SuspiciousAccessDetected": {
-        "window_start": "2030-01-03T00:00:00+00:00",
-        "window_end": "2030-01-03T01:00:00+00:00",
         "detection_id": DETECTION,
-        "rule": "volume_above_baseline",
+        "rule": "D1_volume",
         "severity": "high",
         "principal_id": CONNECTOR,
         "connector_id": CONNECTOR,
-        "access_count": 6000,
-        "baseline": 40.5,
-        "access_ids": [fake_id(14)],
-        "recommended_action": "suspend_connector",
+        "recommended_action": "suspend",
+        "evidence": {
+            "window_start": "2030-01-03T00:00:00+00:00",
+            "window_end": "2030-01-03T00:10:00+00:00",
+            "access_count": 60,
+            "distinct_patients": 5400,
+            "distinct_appointments": 6000,
+            "observed": 6000.0,
+            "baseline": 40.5,
+            "threshold": 405.0,
+            "access_ids": [fake_id(14)],
+            "network_addresses": ["192.0.2.10"],
+            "summary": "D1_volume: 6000 appointments returned in 600 s (threshold 405)",
+        },
     },
     "IncidentOpened": {
         "window_start": "2030-01-03T00:00:00+00:00",
@@ -262,6 +285,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "connector_id": CONNECTOR,
         "principal_id": None,
         "detection_ids": [DETECTION],
+        "aware_at": "2030-01-03T01:10:00+00:00",
+    },
+    "RegulatorNoticePrepared": {
+        "incident_id": INCIDENT,
+        "prepared_by": PRINCIPAL,
+        "prepared_at": "2030-01-04T09:00:00+00:00",
+        "deadline": "2030-01-06T01:10:00+00:00",
+        "within_deadline": True,
     },
     "BreachNotificationRequested": {
         "request_id": fake_id(18),

@@ -42,6 +42,7 @@ EXPECTED_ROUTES = {
     "SlotHeld": ("booking.events", "slot.held"),
     "SlotReleased": ("booking.events", "slot.released"),
     "PatientMedicalKeyDestroyed": ("booking.events", "patient_key.destroyed"),
+    "RegulatorNoticePrepared": ("audit.events", "regulator_notice.prepared"),
     "NotificationSent": ("notification.events", "notification.sent"),
     "NotificationFailed": ("notification.events", "notification.failed"),
     "SuspiciousAccessDetected": ("audit.events", "suspicious_access.detected"),

@@ -1,7 +1,8 @@
 """Fixture `smtp_server`: a real SMTP server in its own process on loopback, one per test.
 
-The server is `smtp_server_main.py` (aiosmtpd) run with this interpreter. A test reads what
-it received with `.messages()` and changes its behaviour with `.set_mode()` while it runs.
+The server is `services/cli/demo/mailsink_main.py` (aiosmtpd, shared with the demo) run with
+this interpreter. A test reads what it received with `.messages()` and changes its behaviour
+with `.set_mode()` while it runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-SERVER_SCRIPT = Path(__file__).with_name("smtp_server_main.py")
+SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "services/cli/demo/mailsink_main.py"
 MODES = ("accept", "tempfail", "reject", "hang")
 START_TIMEOUT = 20.0
 

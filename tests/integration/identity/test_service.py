@@ -144,11 +144,11 @@ def test_suspension_then_explicit_reinstatement(world, rpc):
     assert rpc.authenticate(access_token(world, c))["kind"] == "connector"
 
 
-def test_suspicious_access_suspends_per_policy(world, rpc, migrated_database_url):
+def test_suspicious_access_suspends_per_policy(world, rpc, logs, migrated_database_url):
     flagged, tolerated = connector(world), connector(world)
     t1, t2 = access_token(world, flagged), access_token(world, tolerated)
-    world.detect(flagged["connector_id"], "enumeration")
-    world.detect(tolerated["connector_id"], "volume_above_baseline")  # not in this policy
+    detection = world.detect(flagged["connector_id"], "D4_probing")
+    world.detect(tolerated["connector_id"], "D1_volume")  # not in this policy
     wait_for(
         lambda: any(
             e["connector_id"] == flagged["connector_id"]
@@ -164,6 +164,19 @@ def test_suspicious_access_suspends_per_policy(world, rpc, migrated_database_url
     ]
     assert len(suspended) == 1 and suspended[0]["reason"] == "suspicious_access"
     assert rpc.authenticate(t2)["kind"] == "connector"
+    alerts = [
+        json.loads(line)
+        for line in logs.getvalue().splitlines()
+        if "connector.suspended_by_detection" in line
+    ]
+    alert = next(a for a in alerts if a["detection_id"] == detection)
+    assert alert["level"] == "error" and alert["rule"] == "D4_probing"
+    assert alert["connector_id"] == flagged["connector_id"]
+    assert alert["evidence_summary"] == "D4_probing: synthetic detection for the identity tests"
+    assert alert["incident_hint"].startswith(
+        f"carnet audit investigate --connector {flagged['connector_id']} --from "
+    )
+    assert not any(a["connector_id"] == tolerated["connector_id"] for a in alerts)
 
 
 @pytest.mark.parametrize(

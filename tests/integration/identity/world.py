@@ -50,7 +50,7 @@ class World:
             "DATABASE_URL": database_url,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
             "CARNET_ADMIN_TOKEN": ADMIN_TOKEN,
-            "IDENTITY_SUSPEND_ON_RULES": "enumeration,outside_grant",
+            "IDENTITY_SUSPEND_ON_RULES": "D4_probing,D3_outside_grant",
             **config,
         }
         self.pool = ConnectionPool(database_url, min_size=1, max_size=4)
@@ -110,13 +110,18 @@ class World:
         """Audit's detection, appended to audit's store; its relay publishes it."""
         now = datetime.now(UTC)
         detection = str(uuid.uuid4())
+        example = EXAMPLES["SuspiciousAccessDetected"]
         payload = {
-            **EXAMPLES["SuspiciousAccessDetected"],
+            **example,
             "detection_id": detection,
             "rule": rule,
             "connector_id": connector_id,
-            "window_start": (now - timedelta(minutes=5)).isoformat(),
-            "window_end": now.isoformat(),
+            "evidence": {
+                **example["evidence"],
+                "window_start": (now - timedelta(minutes=5)).isoformat(),
+                "window_end": now.isoformat(),
+                "summary": f"{rule}: synthetic detection for the identity tests",
+            },
         }
         event = NewEvent(
             uuid.uuid4(),

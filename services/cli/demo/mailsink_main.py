@@ -1,6 +1,6 @@
-"""A real SMTP server process for tests: aiosmtpd on loopback, messages kept as files.
+"""A real SMTP server process for the demo and the tests: aiosmtpd on loopback, messages as files.
 
-Run as `python smtp_server_main.py STATE_DIR [HOST]`. It picks a free port, writes it to
+Run as `python mailsink_main.py STATE_DIR [HOST]`. It picks a free port, writes it to
 STATE_DIR/port once it answers, stores each accepted message as STATE_DIR/messages/NNNNNN.eml
 and reads STATE_DIR/mode on every RCPT and DATA, so a test can switch behaviour while it
 runs. It lives in its own process so aiosmtpd's asyncio loop never meets eventlet.

@@ -1,0 +1,266 @@
+"""The access index: the ledger's AppointmentsAccessed rows, projected for investigators.
+
+Why reading `seq > position` never skips a row: `ledger.append` assigns `seq = tail + 1` under
+`pg_advisory_xact_lock` and holds that lock until its transaction ends. PostgreSQL makes a
+commit visible (ProcArrayEndTransaction) before it releases the transaction's locks, so the
+writer of seq N+1 can only take the lock, and read the tail, once seq N is visible to every new
+snapshot; a snapshot that sees N+1 therefore sees N. A rolled-back append leaves no hole: the
+next writer reads the same tail and takes the same seq. Nothing else inserts into the ledger
+(checkpoints go to audit.checkpoints). The rows a snapshot sees are thus always 1..k, with no
+hole, and a hole found here means rows were removed behind the triggers' back: catch_up stops
+(LedgerGap) rather than skip it, and `carnet audit verify` says which.
+
+Rows and position commit together, one batch per transaction (short: a long transaction would
+hold back every service's relay, ADR 0003). The position row is locked FOR UPDATE, so two
+catch-ups (timer, query, another replica) never index the same rows; the timer passes
+`wait=False` and skips a round when another holds it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import dict_row
+
+from contracts.errors import ContractError
+from contracts.registry import REGISTRY
+from services.audit.ledger import Connection
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+NAME = "access_index"
+DEFAULT_BATCH = 5000
+DEFAULT_INTERVAL_SECONDS = 0.2
+ACCESS_EVENT = "AppointmentsAccessed"
+
+_ENSURE = (
+    "INSERT INTO audit.projection_positions (name, seq) VALUES (%s, 0)"
+    " ON CONFLICT (name) DO NOTHING"
+)
+_BEHIND = """
+SELECT (SELECT seq FROM audit.projection_positions WHERE name = %s) AS position,
+       (SELECT coalesce(max(seq), 0) FROM audit.ledger) AS tail
+"""
+_LOCK = "SELECT seq FROM audit.projection_positions WHERE name = %s FOR UPDATE"
+_LEDGER = """
+SELECT seq, source_service, event_type, schema_version, payload,
+       coalesce(occurred_at, recorded_at) AS occurred_at
+  FROM audit.ledger WHERE seq > %s ORDER BY seq LIMIT %s
+"""
+_MOVE = "UPDATE audit.projection_positions SET seq = %s, updated_at = now() WHERE name = %s"
+REQUEST_COLUMNS = (
+    "seq", "access_id", "principal_kind", "principal_id", "connector_id", "network_address",
+    "user_agent", "request_id", "operation", "query", "purpose", "outcome", "denial_reason",
+    "field_classes", "medical_decrypted", "result_count", "occurred_at",
+)  # fmt: skip
+ENTRY_COLUMNS = (
+    "seq", "access_id", "appointment_id", "patient_id", "practitioner_id", "principal_id",
+    "connector_id", "occurred_at",
+)  # fmt: skip
+_INSERT_REQUEST = (
+    f"INSERT INTO audit.access_requests ({', '.join(REQUEST_COLUMNS)})"
+    f" VALUES ({', '.join('%s' for _ in REQUEST_COLUMNS)})"
+)
+_INSERT_ENTRY = (
+    f"INSERT INTO audit.access_entries ({', '.join(ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join('%s' for _ in ENTRY_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+
+
+class LedgerGap(RuntimeError):
+    """The ledger lacks a seq below its tail: tampering, for verify to name; never skipped."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"ledger seq {seq} is absent: run `carnet audit verify`")
+        self.seq = seq
+
+
+def _uuid(value: Any) -> UUID | None:
+    """A UUID or None: an unreadable id is stored as unknown, never guessed."""
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _payload(row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The payload upcast to the latest AppointmentsAccessed; (as stored, False) if it cannot be."""
+    raw = row["payload"] if isinstance(row["payload"], dict) else {}
+    try:
+        return REGISTRY.upcast(ACCESS_EVENT, row["schema_version"], raw)[1], True
+    except ContractError:
+        return dict(raw), False
+
+
+def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """One ledger row of AppointmentsAccessed as its request row and its entry rows."""
+    data, readable = _payload(row)
+    seq, at = row["seq"], row["occurred_at"]
+    classes = data.get("field_classes")
+    count = data.get("result_count")
+    request = {
+        "seq": seq,
+        "access_id": _uuid(data.get("access_id")),
+        "principal_kind": _text(data.get("principal_kind")),
+        "principal_id": _uuid(data.get("principal_id")),
+        "connector_id": _uuid(data.get("connector_id")),
+        "network_address": _text(data.get("network_address")),
+        "user_agent": _text(data.get("user_agent")),
+        "request_id": _text(data.get("request_id")),
+        "operation": _text(data.get("operation")),
+        "query": _text(data.get("query")),
+        "purpose": _text(data.get("purpose")),
+        "outcome": _text(data.get("outcome")),
+        "denial_reason": _text(data.get("denial_reason")),
+        "field_classes": [str(c) for c in classes] if isinstance(classes, list) else [],
+        "medical_decrypted": data.get("medical_decrypted")
+        if isinstance(data.get("medical_decrypted"), bool)
+        else None,
+        "result_count": count if isinstance(count, int) and not isinstance(count, bool) else None,
+        "occurred_at": at,
+    }
+    if not readable or request["access_id"] is None or request["principal_id"] is None:
+        log.warning("access_index.partial_record", seq=seq, schema_version=row["schema_version"])
+    entries: dict[UUID, tuple[UUID | None, UUID | None]] = {}
+    for entry in data.get("entries") or []:
+        appointment = _uuid(entry.get("appointment_id")) if isinstance(entry, dict) else None
+        if appointment is not None:
+            entries[appointment] = (
+                _uuid(entry.get("patient_id")),
+                _uuid(entry.get("practitioner_id")),
+            )
+    # V1 named appointments and patients as two sets: paired only when there is one patient.
+    patients = [p for p in (_uuid(x) for x in data.get("patient_ids") or []) if p is not None]
+    only_patient = patients[0] if len(patients) == 1 else None
+    for appointment in (_uuid(x) for x in data.get("appointment_ids") or []):
+        if appointment is not None and appointment not in entries:
+            entries[appointment] = (only_patient, None)
+    rows = [
+        (seq, request["access_id"], appointment, patient, practitioner,
+         request["principal_id"], request["connector_id"], at)
+        for appointment, (patient, practitioner) in entries.items()
+    ]  # fmt: skip
+    return tuple(request[c] for c in REQUEST_COLUMNS), rows
+
+
+def _index(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert the index rows of the access records among `rows`; how many records."""
+    requests, entries = [], []
+    for row in rows:
+        if row["source_service"] == "booking" and row["event_type"] == ACCESS_EVENT:
+            request, its_entries = project(row)
+            requests.append(request)
+            entries.extend(its_entries)
+    with conn.cursor() as cur:
+        if requests:
+            cur.executemany(_INSERT_REQUEST, requests)
+        if entries:
+            cur.executemany(_INSERT_ENTRY, entries)
+    return len(requests)
+
+
+def _batch(conn: Connection, batch: int, wait: bool) -> tuple[int, int] | None:
+    """One transaction: lock the position, index the next rows, move it; None if locked."""
+    with conn.transaction():
+        lock = _LOCK if wait else _LOCK + " SKIP LOCKED"
+        found = conn.execute(lock, (NAME,)).fetchone()
+        if found is None:
+            return None
+        last = int(found[0])
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(_LEDGER, (last, batch)).fetchall()
+        for offset, row in enumerate(rows):
+            if row["seq"] != last + 1 + offset:
+                raise LedgerGap(last + 1 + offset)
+        indexed = _index(conn, rows)
+        if rows:
+            conn.execute(_MOVE, (rows[-1]["seq"], NAME))
+        return len(rows), indexed
+
+
+def behind(conn: Connection) -> tuple[int | None, int]:
+    """(position, ledger tail): two index lookups, no lock; position None before its row."""
+    with conn.transaction():
+        row = conn.execute(_BEHIND, (NAME,)).fetchone()
+    assert row is not None
+    return (None if row[0] is None else int(row[0])), int(row[1])
+
+
+def catch_up(conn: Connection, batch: int = DEFAULT_BATCH, wait: bool = True) -> int:
+    """Index every ledger row past the position, a batch per transaction; rows read.
+
+    Queries call this first, so an answer includes everything ledgered before it. Use a
+    connection outside any transaction (each batch then commits on its own) in READ COMMITTED.
+    `wait=False` returns 0 at once when another catch-up holds the position.
+    """
+    at, tail = behind(conn)
+    if at is not None and at >= tail:
+        return 0
+    if at is None:
+        with conn.transaction():
+            conn.execute(_ENSURE, (NAME,))
+    total = 0
+    while True:
+        done = _batch(conn, batch, wait)
+        if done is None:
+            return total
+        read, indexed = done
+        total += read
+        if read:
+            log.debug("access_index.advanced", ledger_rows=read, access_records=indexed)
+        if read < batch:
+            return total
+
+
+def rebuild(conn: Connection, batch: int = DEFAULT_BATCH) -> int:
+    """Empty the index and replay the ledger from seq 0; ledger rows read."""
+    with conn.transaction():
+        conn.execute(_ENSURE, (NAME,))
+        conn.execute(_LOCK, (NAME,))
+        conn.execute("DELETE FROM audit.access_entries")
+        conn.execute("DELETE FROM audit.access_requests")
+        conn.execute(_MOVE, (0, NAME))
+    log.info("access_index.reset")
+    read = catch_up(conn, batch)
+    log.info("access_index.rebuilt", ledger_rows=read, position=position(conn))
+    return read
+
+
+def position(conn: Connection) -> int:
+    """The last ledger seq the index has read (0 before any)."""
+    row = conn.execute(
+        "SELECT seq FROM audit.projection_positions WHERE name = %s", (NAME,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+_last_error: dict[str, float] = {}
+ERROR_LOG_EVERY_S = 30.0
+
+
+def _log_error(event: str, **fields: Any) -> None:
+    """One line per kind of failure per 30 s: the timer retries five times a second."""
+    now = time.monotonic()
+    if now - _last_error.get(event, -ERROR_LOG_EVERY_S) >= ERROR_LOG_EVERY_S:
+        _last_error[event] = now
+        log.error(event, **fields)
+
+
+def tick(pool: Any, batch: int = DEFAULT_BATCH) -> int:
+    """The timer's round: catch up unless another replica is at it; errors logged, not raised."""
+    try:
+        with pool.connection() as conn:
+            return catch_up(conn, batch, wait=False)
+    except LedgerGap as gap:
+        _log_error("access_index.ledger_gap", seq=gap.seq)
+    except Exception as error:  # the next tick retries; never a trace with values in it
+        _log_error("access_index.catch_up_failed", error_type=type(error).__name__)
+    return 0

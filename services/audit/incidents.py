@@ -1,0 +1,220 @@
+"""Incidents: opened as events, reported from the ledger, notified once per affected patient.
+
+IncidentOpened, BreachNotificationRequested and RegulatorNoticePrepared go to audit's own
+store (so they reach the ledger and the bus like any event); `audit.incidents` is their read
+model, written in the same transaction. The report is recomputed from the ledger on each
+request: it is a view of the evidence, never a second copy of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import dict_row
+
+from contracts.registry import REGISTRY
+from services.audit import investigation, report
+from services.audit.investigation import Subject
+from services.audit.ledger import Connection
+from services.common.eventstore.models import NewEvent
+from services.common.eventstore.store import EventStore
+from services.common.logging import current_ids, get_logger
+
+log = get_logger(__name__)
+_COLUMNS = (
+    "incident_id, title, connector_id, principal_id, window_start, window_end, aware_at,"
+    " opened_by, opened_at, detection_ids, notices_requested_at, regulator_prepared_at"
+)
+
+
+class IncidentError(Exception):
+    """A refused incident operation: an HTTP status and a sentence."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _event(event_type: str, payload: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        uuid.uuid4(),
+        event_type,
+        REGISTRY.latest_version(event_type),
+        REGISTRY.dump_payload(event_type, payload),
+        dict(current_ids()),
+    )
+
+
+def open_incident(
+    conn: Connection,
+    store: EventStore,
+    *,
+    opened_by: UUID,
+    title: str,
+    subject: Subject,
+    start: datetime,
+    end: datetime,
+    aware_at: datetime,
+    detection_ids: Sequence[UUID] = (),
+) -> UUID:
+    """Append IncidentOpened and its read-model row, in one transaction."""
+    if end <= start:
+        raise IncidentError(400, "the window must end after it starts")
+    subject.where("r")  # raises without a subject
+    incident_id = uuid.uuid4()
+    payload = {
+        "incident_id": incident_id,
+        "opened_by": opened_by,
+        "title": title,
+        "connector_id": subject.connector_id,
+        "principal_id": subject.principal_id,
+        "detection_ids": list(detection_ids),
+        "window_start": start,
+        "window_end": end,
+        "aware_at": aware_at,
+    }
+    with conn.transaction():
+        store.append_in(conn, f"incident-{incident_id}", [_event("IncidentOpened", payload)], 0)
+        conn.execute(
+            "INSERT INTO audit.incidents (incident_id, title, connector_id, principal_id,"
+            " window_start, window_end, aware_at, opened_by, detection_ids)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                incident_id,
+                title,
+                subject.connector_id,
+                subject.principal_id,
+                start,
+                end,
+                aware_at,
+                opened_by,
+                list(detection_ids),
+            ),
+        )
+    log.info(
+        "incident.opened",
+        incident_id=str(incident_id),
+        connector_id=str(subject.connector_id) if subject.connector_id else None,
+    )
+    return incident_id
+
+
+def get(conn: Connection, incident_id: UUID) -> dict[str, Any]:
+    """The incident's row, or 404."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_COLUMNS} FROM audit.incidents WHERE incident_id = %s", (incident_id,)
+        ).fetchone()
+    if row is None:
+        raise IncidentError(404, "no such incident")
+    return row
+
+
+def build_report(conn: Connection, incident_id: UUID) -> dict[str, Any]:
+    """Affected set, containment timeline and Art. 33 items, recomputed from the ledger."""
+    inc = get(conn, incident_id)
+    subject = Subject(inc["connector_id"], inc["principal_id"])
+    affected = investigation.affected_set(conn, subject, inc["window_start"], inc["window_end"])
+    timeline = investigation.containment_timeline(conn, inc["connector_id"], inc["window_start"])
+    prepared = inc["regulator_prepared_at"]
+    incident = {
+        "incident_id": str(incident_id),
+        "title": inc["title"],
+        "opened_by": str(inc["opened_by"]),
+        "opened_at": inc["opened_at"].isoformat(),
+        "aware_at": inc["aware_at"].isoformat(),
+        "notices_requested_at": _iso(inc["notices_requested_at"]),
+    }
+    items = report.art33(incident, affected, timeline, _iso(prepared))
+    return {
+        "incident": incident,
+        "affected": affected,
+        "containment": timeline,
+        "art33": items,
+        "to_complete": report.to_complete(items),
+    }
+
+
+def request_notices(
+    conn: Connection, store: EventStore, incident_id: UUID, by: UUID
+) -> dict[str, Any]:
+    """One BreachNotificationRequested per affected patient, once per incident (409 after)."""
+    built = build_report(conn, incident_id)
+    with conn.transaction():
+        locked = conn.execute(
+            "SELECT notices_requested_at FROM audit.incidents WHERE incident_id = %s FOR UPDATE",
+            (incident_id,),
+        ).fetchone()
+        if locked is None or locked[0] is not None:
+            raise IncidentError(409, "notices were already requested for this incident")
+        events = [
+            _event(
+                "BreachNotificationRequested",
+                {
+                    "request_id": uuid.uuid5(incident_id, p["patient_id"]),
+                    "incident_id": incident_id,
+                    "patient_id": p["patient_id"],
+                    "appointment_ids": p["appointment_ids"],
+                    "field_classes": p["field_classes"],
+                    "first_access_at": p["first_access_at"],
+                    "last_access_at": p["last_access_at"],
+                    "channels": ["email"],
+                    "template": "breach_notice_art34",
+                    "locale": "fr-FR",
+                },
+            )
+            for p in built["affected"]["patients"]
+            if p["patient_id"] != "unknown"
+        ]
+        if events:
+            store.append_in(conn, f"incident-{incident_id}-notices", events, 0)
+        conn.execute(
+            "UPDATE audit.incidents SET notices_requested_at = now(), notices_requested_by = %s"
+            " WHERE incident_id = %s",
+            (by, incident_id),
+        )
+    log.info("incident.notices_requested", incident_id=str(incident_id), patients=len(events))
+    return {"incident_id": str(incident_id), "notices_requested": len(events)}
+
+
+def regulator_notice_prepared(
+    conn: Connection, store: EventStore, incident_id: UUID, by: UUID
+) -> dict[str, Any]:
+    """Record that the Art. 33 notice is ready (time kept against the 72-hour deadline)."""
+    inc = get(conn, incident_id)
+    if inc["regulator_prepared_at"] is not None:
+        raise IncidentError(409, "the regulator notice was already recorded as prepared")
+    with conn.transaction():
+        at = conn.execute("SELECT now()").fetchone()[0]
+        deadline = inc["aware_at"] + report.DEADLINE
+        payload = {
+            "incident_id": incident_id,
+            "prepared_by": by,
+            "prepared_at": at,
+            "deadline": deadline,
+            "within_deadline": at <= deadline,
+        }
+        store.append_in(
+            conn,
+            f"incident-{incident_id}-regulator",
+            [_event("RegulatorNoticePrepared", payload)],
+            0,
+        )
+        conn.execute(
+            "UPDATE audit.incidents SET regulator_prepared_at = %s WHERE incident_id = %s",
+            (at, incident_id),
+        )
+    return {
+        "incident_id": str(incident_id),
+        "prepared_at": at.isoformat(),
+        "deadline": deadline.isoformat(),
+        "within_deadline": at <= deadline,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

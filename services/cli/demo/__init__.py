@@ -1,0 +1,1 @@
+"""The incident demo (`carnet demo`, `make demo`): the seed incident played by the real system."""

@@ -1,0 +1,141 @@
+"""The demo's connectors: honest agenda syncs, and one compromised connector scraping.
+
+Each keeps its own count of what it received, so the demo can hold the system's report
+against the attacker's side of the story.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import requests
+
+from services.cli.demo.client import Platform
+
+
+@dataclass
+class ScrapeLog:
+    """What the scraper got, from its own side."""
+
+    appointments: set[str] = field(default_factory=set)
+    patients: set[str] = field(default_factory=set)
+    medical_seen: int = 0
+    ok_requests: int = 0
+    denied: int = 0
+    refused_after_suspension: int = 0
+    first_read_at: datetime | None = None
+    last_read_at: datetime | None = None
+    first_refusal_at: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def took(self, bundle: dict) -> None:
+        """Count one successful page."""
+        now = datetime.now(UTC)
+        with self.lock:
+            self.ok_requests += 1
+            self.first_read_at = self.first_read_at or now
+            self.last_read_at = now
+            for entry in bundle.get("entry", []):
+                resource = entry["resource"]
+                self.appointments.add(resource["id"])
+                for contained in resource.get("contained", []):
+                    for ident in contained.get("identifier", []):
+                        self.patients.add(ident["value"])
+                if "reasonCode" in resource or "comment" in resource:
+                    self.medical_seen += 1
+
+    def refused(self, status: int) -> None:
+        """401 after suspension; 403 when asking outside the grants."""
+        with self.lock:
+            if status == 401:
+                self.refused_after_suspension += 1
+                self.first_refusal_at = self.first_refusal_at or datetime.now(UTC)
+            else:
+                self.denied += 1
+
+
+def _window() -> str:
+    now = datetime.now(UTC)
+    lo, hi = (
+        now.strftime("%Y-%m-%dT00:00:00Z"),
+        (now + timedelta(days=60)).strftime("%Y-%m-%dT00:00:00Z"),
+    )
+    return f"date=ge{quote(lo)}&date=lt{quote(hi)}"
+
+
+def scrape(
+    platform: Platform,
+    token: str,
+    granted: list[str],
+    others: Iterable[str],
+    log: ScrapeLog,
+    stop: threading.Event,
+    threads: int = 4,
+    max_seconds: float = 120.0,
+) -> None:
+    """Read every granted agenda at the maximal page size, then probe the others, until cut off."""
+    targets = list(granted) + list(others)
+    deadline = time.monotonic() + max_seconds
+    cut_off = threading.Event()
+
+    def worker(offset: int) -> None:
+        session = requests.Session()
+        i = offset
+        while not (stop.is_set() or cut_off.is_set()) and time.monotonic() < deadline:
+            practitioner = targets[i % len(targets)]
+            i += threads
+            url = f"/fhir/Appointment?practitioner={practitioner}&{_window()}&_count=100"
+            while url and not cut_off.is_set():
+                r = platform.fhir_get(token, url, session)
+                if r.status_code == 200:
+                    bundle = r.json()
+                    log.took(bundle)
+                    nxt = [x["url"] for x in bundle.get("link", []) if x["relation"] == "next"]
+                    url = nxt[0] if nxt else None
+                else:
+                    log.refused(r.status_code)
+                    if r.status_code == 401 and log.refused_after_suspension >= 3 * threads:
+                        cut_off.set()
+                    url = None
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+@dataclass
+class HonestLog:
+    """An honest connector's side: requests made, refusals (there should be none)."""
+
+    requests: int = 0
+    refused: int = 0
+
+
+def honest_sync(
+    platform: Platform,
+    token: str,
+    practitioners: list[str],
+    log: HonestLog,
+    stop: threading.Event,
+    every_s: float = 10.0,
+) -> None:
+    """Sync its practitioners' agendas for the coming day, once per interval."""
+    session = requests.Session()
+    while True:
+        for practitioner in practitioners:
+            now = datetime.now(UTC)
+            day = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            url = f"/fhir/Appointment?practitioner={practitioner}&date=lt{quote(day)}&_count=50"
+            r = platform.fhir_get(token, url, session)
+            log.requests += 1
+            if r.status_code != 200:
+                log.refused += 1
+        if stop.wait(every_s):
+            return

@@ -1,0 +1,106 @@
+"""The demo's HTTP client: it uses only the services' public APIs, as a platform would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+FHIR = "application/fhir+json"
+
+
+class DemoError(RuntimeError):
+    """A call the demo relies on answered something unexpected: stop loudly."""
+
+
+@dataclass
+class Platform:
+    """Where the services answer, and the bootstrap admin token of this run."""
+
+    identity: str
+    booking: str
+    audit: str
+    admin_token: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def _check(self, r: requests.Response, *ok: int) -> Any:
+        if r.status_code not in ok:
+            raise DemoError(f"{r.request.method} {r.url} -> {r.status_code}: {r.text[:300]}")
+        return r.json() if r.content else None
+
+    def _auth(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    # -- identity ---------------------------------------------------------------------------
+    def admin(self, path: str, body: dict[str, Any]) -> Any:
+        """POST to identity as the bootstrap admin."""
+        r = self.session.post(
+            f"{self.identity}{path}", json=body, headers=self._auth(None), timeout=60
+        )
+        return self._check(r, 200, 201)
+
+    def client_token(self, client_id: str, secret: str) -> str:
+        """OAuth2 client credentials (a connector)."""
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        r = self.session.post(f"{self.identity}/oauth/token", data=form, timeout=60)
+        return self._check(r, 200)["access_token"]
+
+    def password_token(self, username: str, password: str) -> str:
+        """OAuth2 password grant (a person)."""
+        form = {"grant_type": "password", "username": username, "password": password}
+        r = self.session.post(f"{self.identity}/oauth/token", data=form, timeout=60)
+        return self._check(r, 200)["access_token"]
+
+    # -- booking ----------------------------------------------------------------------------
+    def open_slots(self, practitioner_id: str, body: dict[str, Any]) -> list[str]:
+        """Open slots as the admin; the slot ids."""
+        r = self.session.post(
+            f"{self.booking}/v1/practitioners/{practitioner_id}/slots",
+            json=body,
+            headers=self._auth(None),
+            timeout=60,
+        )
+        return [s["slot_id"] for s in self._check(r, 201)["slots"]]
+
+    def book(self, token: str | None, slot_id: str, patient_id: str, reason: str | None) -> Any:
+        """POST /fhir/Appointment; the created resource."""
+        body: dict[str, Any] = {
+            "resourceType": "Appointment",
+            "status": "proposed",
+            "slot": [{"reference": f"Slot/{slot_id}"}],
+            "participant": [
+                {"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"}
+            ],
+        }
+        if reason:
+            body["reasonCode"] = [{"text": reason}]
+        r = self.session.post(
+            f"{self.booking}/fhir/Appointment",
+            json=body,
+            timeout=60,
+            headers={**self._auth(token), "Content-Type": FHIR},
+        )
+        return self._check(r, 201)
+
+    def fhir_get(
+        self, token: str, path: str, session: requests.Session | None = None
+    ) -> requests.Response:
+        """A raw GET on booking (the caller looks at the status itself)."""
+        url = path if path.startswith("http") else f"{self.booking}{path}"
+        return (session or self.session).get(url, headers=self._auth(token), timeout=60)
+
+    # -- audit ------------------------------------------------------------------------------
+    def audit_get(self, token: str, path: str, **params: Any) -> Any:
+        """GET on audit as an investigator."""
+        r = self.session.get(
+            f"{self.audit}{path}", params=params, headers=self._auth(token), timeout=120
+        )
+        return self._check(r, 200)
+
+    def audit_post(self, token: str, path: str, body: dict[str, Any]) -> Any:
+        """POST on audit as an investigator."""
+        r = self.session.post(
+            f"{self.audit}{path}", json=body, headers=self._auth(token), timeout=120
+        )
+        return self._check(r, 200, 201)
