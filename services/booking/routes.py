@@ -75,9 +75,13 @@ def book(ctx: Ctx, req: Request, p: Principal) -> Response:
     except Denied as error:
         reads.deny(ctx, p, info, "create", error)
         raise
+    location = f"{req.base_url}/fhir/Appointment/{appointment_id}"
+    if "return=minimal" in req.headers.get("Prefer", ""):
+        # FHIR's Prefer: return=minimal: only the new id goes back, so there is no read to record.
+        return Response(201, None, {"Location": location, "ETag": 'W/"1"'})
     resource, access_id = reads.read_one(ctx, p, appointment_id, info, "create")
     response = _served(resource, access_id, 201)
-    response.headers["Location"] = f"{req.base_url}/fhir/Appointment/{appointment_id}"
+    response.headers["Location"] = location
     return response
 
 

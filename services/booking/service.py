@@ -66,7 +66,8 @@ class PrincipalCacheProvider(DependencyProvider):
 
 def _response(r: api.Response, request_id: str) -> Response:
     headers = {**r.headers, "X-Request-ID": request_id}
-    return Response(json.dumps(r.body), r.status, headers, mimetype=r.media_type)
+    body = "" if r.body is None else json.dumps(r.body)
+    return Response(body, r.status, headers, mimetype=r.media_type)
 
 
 class BookingService(CarnetService):

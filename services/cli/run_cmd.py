@@ -31,6 +31,8 @@ def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervis
         "DATABASE_URL": settings.database_url,
         "AMQP_URI": settings.amqp_uri,
     }
+    # audit verify cross-checks every service's store in the same database by default.
+    env.setdefault("AUDIT_VERIFY_DATABASE_URL", settings.database_url)
     env.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
     supervisor = Supervisor(env=env, log_dir=log_dir)
     supervisor.start()

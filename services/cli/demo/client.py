@@ -63,8 +63,8 @@ class Platform:
         )
         return [s["slot_id"] for s in self._check(r, 201)["slots"]]
 
-    def book(self, token: str | None, slot_id: str, patient_id: str, reason: str | None) -> Any:
-        """POST /fhir/Appointment; the created resource."""
+    def book(self, token: str | None, slot_id: str, patient_id: str, reason: str | None) -> str:
+        """POST /fhir/Appointment with Prefer: return=minimal; the new appointment's id."""
         body: dict[str, Any] = {
             "resourceType": "Appointment",
             "status": "proposed",
@@ -79,9 +79,10 @@ class Platform:
             f"{self.booking}/fhir/Appointment",
             json=body,
             timeout=60,
-            headers={**self._auth(token), "Content-Type": FHIR},
+            headers={**self._auth(token), "Content-Type": FHIR, "Prefer": "return=minimal"},
         )
-        return self._check(r, 201)
+        self._check(r, 201)
+        return r.headers["Location"].rsplit("/", 1)[-1]
 
     def fhir_get(
         self, token: str, path: str, session: requests.Session | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +16,6 @@ import click
 from services.cli.demo.client import DemoError, Platform
 from services.cli.demo.scenario import Attack, Outcome, play
 from services.cli.demo.seed import Sizes
-from services.common.config import http_port
 
 MAILSINK = Path(__file__).with_name("mailsink_main.py")
 # Detection tuned to the demo's scale; production thresholds are in docs/audit.md.
@@ -32,6 +32,8 @@ def mail_server(state: Path) -> Iterator[int]:
     """A local SMTP server (aiosmtpd) storing every accepted message under state/messages."""
     state.mkdir(parents=True, exist_ok=True)
     (state / "port").unlink(missing_ok=True)
+    # Each run starts with an empty mailbox: the server numbers messages from 1 again.
+    shutil.rmtree(state / "messages", ignore_errors=True)
     proc = subprocess.Popen([sys.executable, str(MAILSINK), str(state), "127.0.0.1"])  # noqa: S603 (our own script)
     try:
         deadline = time.monotonic() + 20
@@ -87,11 +89,12 @@ def run_demo(start: object, sizes: Sizes, attack: Attack, var_dir: Path) -> Outc
     mail_state = var_dir / "demo" / "mail"
     with mail_server(mail_state) as smtp_port:
         env = demo_env(admin, audit_token, smtp_port)
-        with start(env):  # type: ignore[operator]
+        with start(env) as supervisor:  # type: ignore[operator]
+            urls = {child.service: child.url for child in supervisor.children}
             platform = Platform(
-                identity=f"http://127.0.0.1:{http_port('identity', env)}",
-                booking=f"http://127.0.0.1:{http_port('booking', env)}",
-                audit=f"http://127.0.0.1:{http_port('audit', env)}",
+                identity=urls["identity"],
+                booking=urls["booking"],
+                audit=urls["audit"],
                 admin_token=admin,
             )
             outcome = play(

@@ -139,7 +139,7 @@ def play(
         platform, investigator, scraper, window_start, window_end, out_dir, outcome
     )
     _check(report, scrape_log)
-    outcome.first_read_to_suspension_s = _time_to_suspension(report, scrape_log)
+    outcome.first_read_to_suspension_s = _time_to_suspension(report)
     say("incident opened; the affected set equals the scraper's own count")
     _notify(platform, investigator, outcome, mail_dir)
     verify = platform.audit_get(audit_admin_token, "/v1/audit/verify")
@@ -245,11 +245,13 @@ def _check(report: dict[str, Any], scraped: ScrapeLog) -> None:
         raise DemoError("the system and the scraper disagree: " + "; ".join(problems))
 
 
-def _time_to_suspension(report: dict[str, Any], scraped: ScrapeLog) -> float | None:
+def _time_to_suspension(report: dict[str, Any]) -> float | None:
+    """From the first read the ledger recorded to identity's ConnectorSuspended event."""
     suspended = [s["at"] for s in report["containment"] if s["event_type"] == "ConnectorSuspended"]
-    if not suspended or scraped.first_read_at is None:
+    first = report["affected"]["first_read_at"]
+    if not suspended or first is None:
         return None
-    return (datetime.fromisoformat(suspended[0]) - scraped.first_read_at).total_seconds()
+    return (datetime.fromisoformat(suspended[0]) - datetime.fromisoformat(first)).total_seconds()
 
 
 BREACH_SUBJECTS = (

@@ -172,8 +172,7 @@ def _book(
     def book(item: tuple[str, str, str, bool]) -> tuple[str, str, str, bool]:
         practitioner, slot, patient, with_reason = item
         reason = REASONS[hash(slot) % len(REASONS)] if with_reason else None
-        created = platform.book(None, slot, patient, reason)
-        return practitioner, created["id"], patient, with_reason
+        return practitioner, platform.book(None, slot, patient, reason), patient, with_reason
 
     for done, (practitioner, appointment, patient, with_reason) in enumerate(
         pool.map(book, plan), start=1

@@ -362,3 +362,29 @@ def test_internal_reads_by_another_service_are_recorded_as_a_service(world, agen
     assert len(records) == 1
     assert records[0]["user_agent"] == "rpc:notification" and records[0]["purpose"] == "care"
     assert records[0]["patient_ids"] == [patient]
+
+
+def test_prefer_return_minimal_sends_no_appointment_data_and_records_nothing(world, agenda):
+    slot = world.open_slots(agenda["p1"], count=1, days_ahead=12)[0]
+    before = len(world.access_records())
+    r = world.request(
+        "POST",
+        "/fhir/Appointment",
+        agenda["medical"]["token"],
+        json={
+            "resourceType": "Appointment",
+            "status": "proposed",
+            "slot": [{"reference": f"Slot/{slot}"}],
+            "participant": [
+                {"actor": {"reference": f"Patient/{agenda['patients'][0]}"}, "status": "accepted"}
+            ],
+        },
+        headers={"Content-Type": "application/fhir+json", "Prefer": "return=minimal"},
+    )
+    assert r.status_code == 201 and r.content == b""
+    appointment_id = r.headers["Location"].rsplit("/", 1)[-1]
+    assert len(world.access_records()) == before
+    assert (
+        get(world, f"/fhir/Appointment/{appointment_id}", agenda["medical"]["token"]).status_code
+        == 200
+    )

@@ -13,6 +13,7 @@ import requests
 from nameko.runners import ServiceRunner
 from psycopg_pool import ConnectionPool
 
+from contracts.registry import REGISTRY
 from services.booking.crypto import generate_master_key_b64
 from services.booking.service import BookingService
 from services.identity.service import IdentityService
@@ -209,9 +210,13 @@ class World:
         )
 
     def access_records(self) -> dict[str, dict[str, Any]]:
-        """Every committed AppointmentsAccessed payload, by access id."""
+        """Every committed AppointmentsAccessed payload, by access id, each checked against
+        its contract (the recorder builds records by hand, for speed)."""
         with psycopg.connect(self.database_url) as conn:
             rows = conn.execute(
-                "SELECT data FROM booking.events WHERE event_type = 'AppointmentsAccessed'"
+                "SELECT schema_version, data FROM booking.events"
+                " WHERE event_type = 'AppointmentsAccessed'"
             ).fetchall()
-        return {r[0]["access_id"]: r[0] for r in rows}
+        for version, data in rows:
+            REGISTRY.validate_for_publish("AppointmentsAccessed", data, version)
+        return {data["access_id"]: data for _, data in rows}
