@@ -1,5 +1,6 @@
 """Audit entrypoints: the tamper-evident ledger, replay and investigations (issue #6)."""
 
+import json
 from typing import Any
 
 import eventlet
@@ -10,7 +11,7 @@ from nameko.timer import Timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.audit import access_index, handlers, http_api, incident_api
+from services.audit import access_index, fhir_export, handlers, http_api, incident_api
 from services.audit.detection import engine as detection
 from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, AuditSettings, bearer_token_ok
 from services.audit.signing import Signer, signer_from_config
@@ -234,3 +235,23 @@ class AuditService(CarnetService):
             "incident.regulator",
             lambda p: incident_api.regulator_notice(self.db, self.store, incident_id, p),
         )
+
+    @http("GET", "/fhir/AuditEvent")
+    def audit_events(self, request):
+        """Access records as FHIR R4 AuditEvents (IHE BALP), for investigators' FHIR tools."""
+        args = request.args.to_dict(flat=False)
+        base = request.host_url.rstrip("/")
+
+        def run(_principal):
+            with self.db.connection() as conn:
+                return fhir_export.search(conn, args, base)
+
+        authorization = request.headers.get("Authorization")
+        status, body = http_api.serve(authorization, self._principal, "fhir.audit_event", run)
+        if status != 200:
+            code = {400: "invalid", 401: "login", 403: "forbidden"}.get(status, "exception")
+            body = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": code, "diagnostics": body["detail"]}],
+            }
+        return Response(json.dumps(body), status, mimetype="application/fhir+json")

@@ -115,3 +115,15 @@ def fresh_broker() -> Iterator[str]:
     declare_dead_letter_topology(uri)
     yield uri
     delete_vhost(uri)
+
+
+@pytest.fixture(scope="module")
+def module_broker() -> Iterator[str]:
+    """A vhost for one test module, with policies: another module's queues never steal events."""
+    from services.common.broker import apply_policies, declare_dead_letter_topology
+
+    uri = create_vhost()
+    apply_policies(uri, RABBIT_MGMT, RABBIT_AUTH)
+    declare_dead_letter_topology(uri)
+    yield uri
+    delete_vhost(uri)
