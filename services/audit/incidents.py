@@ -17,7 +17,7 @@ from uuid import UUID
 from psycopg.rows import dict_row
 
 from contracts.registry import REGISTRY
-from services.audit import investigation, report
+from services.audit import access_index, investigation, report
 from services.audit.investigation import Subject
 from services.audit.ledger import Connection
 from services.common.eventstore.models import NewEvent
@@ -116,9 +116,12 @@ def get(conn: Connection, incident_id: UUID) -> dict[str, Any]:
 
 def build_report(conn: Connection, incident_id: UUID) -> dict[str, Any]:
     """Affected set, containment timeline and Art. 33 items, recomputed from the ledger."""
+    access_index.catch_up(conn)  # first, while the connection is idle: its batches commit
     inc = get(conn, incident_id)
     subject = Subject(inc["connector_id"], inc["principal_id"])
-    affected = investigation.affected_set(conn, subject, inc["window_start"], inc["window_end"])
+    affected = investigation.affected_set(
+        conn, subject, inc["window_start"], inc["window_end"], catch_up=False
+    )
     timeline = investigation.containment_timeline(conn, inc["connector_id"], inc["window_start"])
     prepared = inc["regulator_prepared_at"]
     incident = {

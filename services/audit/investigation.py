@@ -97,10 +97,21 @@ def _per_appointment(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def affected_set(
-    conn: Connection, subject: Subject, start: datetime, end: datetime, with_states: bool = True
+    conn: Connection,
+    subject: Subject,
+    start: datetime,
+    end: datetime,
+    with_states: bool = True,
+    catch_up: bool = True,
 ) -> dict[str, Any]:
-    """The exact exposure of `subject` over [start, end), from the index (caught up first)."""
-    access_index.catch_up(conn)
+    """The exact exposure of `subject` over [start, end), from the index (caught up first).
+
+    Pass catch_up=False when the caller caught up already on an idle connection: catching up
+    inside an open transaction would hold a transaction id while the states are rebuilt, and
+    any transaction id held holds back every relay (ADR 0003).
+    """
+    if catch_up:
+        access_index.catch_up(conn)
     clause, value = subject.where("r")
     clause2, _ = subject.where("r2")
     params = {"start": start, "end": end, "who": value}

@@ -10,6 +10,7 @@ from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
 from services.cli.dlq_cmd import dlq
+from services.cli.investigate_cmd import investigate  # noqa: F401 (registers on audit)
 from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.run_cmd import demo, up

@@ -87,6 +87,9 @@ def play(
     honest = [_connector(platform, practitioners[i::3][:4], f"Honest Sync {i}") for i in range(3)]
     scraper = _connector(platform, granted, "Compromised Agenda Tool")
 
+    investigator = platform.password_token(seeded.investigator_id, seeded.investigator_password)
+    say("waiting for audit to ledger the seeding (a canary read must reach the ledger)")
+    _wait_for_audit(platform, investigator, honest[0])
     stop = threading.Event()
     honest_logs = [HonestLog() for _ in honest]
     threads = [
@@ -123,7 +126,6 @@ def play(
         refused_after_suspension=scrape_log.refused_after_suspension,
         honest_refused=sum(h.refused for h in honest_logs),
     )
-    investigator = platform.password_token(seeded.investigator_id, seeded.investigator_password)
     window_start = started - timedelta(minutes=1)
     window_end = datetime.now(UTC) + timedelta(seconds=1)
     served = scrape_log.ok_requests
@@ -147,6 +149,24 @@ def play(
     if not outcome.ledger_verified:
         raise DemoError(f"ledger verify failed: {json.dumps(verify)[:500]}")
     return outcome
+
+
+def _wait_for_audit(platform: Platform, investigator: str, canary: dict[str, Any]) -> None:
+    """Audit ledgers booking's events in order: once a fresh read is ledgered, all before it is."""
+    r = platform.fhir_get(
+        canary["token"], f"/fhir/Appointment?practitioner={canary['practitioners'][0]}&_count=1"
+    )
+    if r.status_code != 200:
+        raise DemoError(f"canary read refused: {r.status_code}")
+    access_id = r.headers["X-Carnet-Access-Id"]
+
+    def ledgered() -> bool:
+        body = platform.audit_get(
+            investigator, "/v1/audit/accesses", connector=canary["connector_id"]
+        )
+        return any(a["access_id"] == access_id for a in body["accesses"])
+
+    wait_until("audit to catch up with the seeding", ledgered, timeout=900, every=2.0)
 
 
 def _connector(platform: Platform, practitioners: list[str], name: str) -> dict[str, Any]:

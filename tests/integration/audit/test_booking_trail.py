@@ -244,3 +244,31 @@ def test_incident_reports_exactly_what_the_connector_received(trail, story):
         timeout=60,
     )
     assert reg.status_code == 200 and reg.json()["within_deadline"] is True
+
+
+def test_cli_investigate_opens_an_incident_with_the_same_affected_set(trail, story):
+    import json
+
+    from click.testing import CliRunner
+
+    from services.cli.main import cli
+
+    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    args = [
+        "audit",
+        "investigate",
+        "--connector",
+        story["connector"]["connector_id"],
+        "--from",
+        (story["started"] - timedelta(seconds=1)).isoformat(),
+        "--to",
+        (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+        "--format",
+        "json",
+        "--database-url",
+        trail["world"].database_url,
+    ]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert {a["appointment_id"] for a in report["affected"]["appointments"]} == set(story["seen"])
