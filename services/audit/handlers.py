@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.audit import ledger
+from services.audit import ledger, sequencer
 from services.audit.checkpoint import Checkpoint, LedgerCorrupt, checkpoint
 from services.audit.settings import AuditSettings
 from services.audit.signing import Signer, verification_keys
@@ -19,7 +19,7 @@ log = get_logger(__name__)
 
 def record(pool: Any, event: ConsumedEvent) -> int | None:
     """Ledger the event once; a redelivery or a second replica's copy adds nothing."""
-    seq = ledger.ingest(pool, ledger.from_consumed(event))
+    seq = sequencer.ingest(pool, ledger.from_consumed(event))
     if seq is None:
         log.info("ledger.duplicate_ignored", event_id=str(event.event_id), source=event.producer)
     else:

@@ -32,7 +32,7 @@ def _instant(value: str | None) -> datetime | None:
 
 @click.group()
 def replay() -> None:
-    """Replay event history (read-only): streams, and exports of the global log."""
+    """Replay event history: read streams and exports; re-deliver; import into a scratch DB."""
 
 
 @replay.command("stream")

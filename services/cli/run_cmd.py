@@ -123,9 +123,15 @@ def demo(
         finally:
             supervisor.stop()
 
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt  # unwinds through start(): every service is stopped
+
+    signal.signal(signal.SIGTERM, _terminate)
     sizes = Sizes(practitioners=practitioners, patients=patients, appointments=appointments)
     attack = Attack(granted_practitioners=granted, max_seconds=attack_seconds)
     try:
         run_demo(start, sizes, attack, log_dir.parent)
     except DemoError as error:
         raise click.ClickException(f"demo failed: {error}") from None
+    except KeyboardInterrupt:
+        raise click.ClickException("demo interrupted; services stopped") from None

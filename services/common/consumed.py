@@ -42,6 +42,9 @@ class ConsumedEvent:
     headers: dict[str, Any] = field(default_factory=dict)  # AMQP headers as received
 
 
+REPLAY_EXCHANGE = ""
+
+
 def _require(headers: Mapping[str, Any], key: str, kind: type) -> Any:
     value = headers.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -76,7 +79,9 @@ def decode(
     if not event_type:
         raise PoisonMessage("missing-envelope-field", "no type property")
     # A producer can only publish on its own exchange: app_id must name that exchange's owner.
-    if not producer or exchange != f"{producer}.events":
+    # The default exchange ("") is how `carnet replay publish` re-delivers history to one
+    # queue; only operators may publish there (broker permissions, docs/security.md).
+    if not producer or exchange not in (f"{producer}.events", REPLAY_EXCHANGE):
         raise PoisonMessage("forged-producer", f"app_id {producer!r} on exchange {exchange!r}")
     version = _require(headers, "schema_version", int)
 

@@ -7,7 +7,7 @@ import threading
 import psycopg
 import pytest
 
-from services.audit import ledger
+from services.audit import ledger, sequencer
 from services.audit.canonical import GENESIS_HASH, entry_hash
 from services.audit.checkpoint import checkpoint
 from tests.integration.audit.conftest import verify
@@ -50,7 +50,7 @@ def test_concurrent_ingest_of_the_same_events_stays_one_gap_free_chain(world):
 
     def worker(order):
         for event in order:
-            ledger.ingest(world.pool, event)
+            sequencer.ingest(world.pool, event)
 
     threads = [
         threading.Thread(target=worker, args=(events[i::2] + events[: i or None],))

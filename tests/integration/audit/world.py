@@ -12,7 +12,7 @@ from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool
 
 from contracts.registry import REGISTRY
-from services.audit import ledger
+from services.audit import ledger, sequencer
 from services.audit.signing import Signer, new_seed, signer_from_config
 from services.common.consumed import ConsumedEvent, decode
 from services.common.eventstore.models import NewEvent, RecordedEvent
@@ -108,12 +108,12 @@ class World:
             ).fetchall()
 
     def ingest_all(self) -> list[int | None]:
-        """Ledger every stored event directly, as the consumer would (no broker needed)."""
+        """Ledger every stored event directly, as the consumer does (staged), no broker needed."""
         seqs: list[int | None] = []
         for service in self.stores:
             for event in self.stored(service):
                 seqs.append(
-                    ledger.ingest(self.pool, ledger.from_consumed(consumed(event, service)))
+                    sequencer.ingest(self.pool, ledger.from_consumed(consumed(event, service)))
                 )
         return seqs
 
