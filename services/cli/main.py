@@ -11,6 +11,7 @@ from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
 from services.cli.dlq_cmd import dlq
 from services.cli.investigate_cmd import investigate  # noqa: F401 (registers on audit)
+from services.cli.logs_cmd import logs
 from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.replay_publish_cmd import publish_cmd  # noqa: F401 (registers on replay)
@@ -29,6 +30,7 @@ cli.add_command(broker)
 cli.add_command(contracts)
 cli.add_command(db)
 cli.add_command(dlq)
+cli.add_command(logs)
 cli.add_command(relay)
 cli.add_command(replay)
 cli.add_command(up)

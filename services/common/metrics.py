@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 RELAY_PUBLISHED = Counter(
     "carnet_relay_published_events_total",
@@ -33,4 +33,15 @@ NOTIFICATIONS_FAILED = Counter(
     "carnet_notifications_failed_total",
     "Delivery failures; final=true when the notification was given up.",
     ["template", "error_code", "final"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "carnet_http_request_duration_seconds",
+    "Time from request received to response ready, per route template (never the raw path).",
+    ["service", "method", "route", "status_class"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+HTTP_RESPONSES = Counter(
+    "carnet_http_responses_total",
+    "HTTP responses sent, by route template and status class (2xx, 3xx, 4xx, 5xx).",
+    ["service", "route", "status_class"],
 )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 
 from services.common.logging import (
@@ -16,25 +19,56 @@ from services.common.logging import (
     get_logger,
     has_json_handler,
 )
+from services.common.nameko_ext.consumer import EventConsumer
 
 CORRELATION_HEADER = "X-Correlation-ID"
+MAX_CORRELATION_ID = 128
+
+edge_log = get_logger("carnet.edge")
+
+
+def valid_correlation_id(value: str | None) -> str | None:
+    """A caller's correlation id we accept (short, printable), or None to make a new one."""
+    if value and len(value) <= MAX_CORRELATION_ID and value.isprintable():
+        return value
+    return None
 
 
 def correlation_from_worker(worker_ctx: Any) -> tuple[str, str | None]:
-    """The ids a worker runs under: from the HTTP header, the message, or a new one."""
+    """The ids a worker runs under: from the message, the HTTP header, or a new one."""
     data = worker_ctx.data
     correlation_id = data.get("correlation_id")
     causation_id = data.get("causation_id")
     if correlation_id is None and isinstance(worker_ctx.entrypoint, HttpRequestHandler):
+        # Services behind the shared HTTP edge (http_metrics.py) get the id as context data;
+        # this covers a bare nameko web server.
         request = worker_ctx.args[0] if worker_ctx.args else None
         header = request.headers.get(CORRELATION_HEADER) if request is not None else None
-        if header and len(header) <= 128 and header.isprintable():
-            correlation_id = header
+        correlation_id = valid_correlation_id(header)
     return correlation_id or str(uuid.uuid4()), causation_id
 
 
+def _handled_line(worker_ctx: Any) -> tuple[str, dict[str, Any]] | None:
+    """The event name and fields of the line an RPC or a consumed event ends with (else None)."""
+    entrypoint = worker_ctx.entrypoint
+    if isinstance(entrypoint, Rpc):
+        return "rpc.handled", {}
+    if isinstance(entrypoint, (EventConsumer, EventHandler)):
+        event = worker_ctx.args[0] if worker_ctx.args else None
+        fields = {}
+        if hasattr(event, "event_type") and hasattr(event, "event_id"):
+            fields = {"event_type": event.event_type, "event_id": str(event.event_id)}
+        return "event.handled", fields
+    return None  # HTTP has its access line at the edge; timers would only add noise
+
+
 class LoggingContext(DependencyProvider):
-    """Injects a structlog logger whose lines carry service, correlation_id and causation_id."""
+    """Injects a structlog logger whose lines carry service, correlation_id and causation_id.
+
+    Every RPC and every consumed event also ends with one line (`rpc.handled`,
+    `event.handled`: entrypoint, outcome, duration), so a request can be followed through
+    services whose own code logs nothing on the way (`carnet logs trace`).
+    """
 
     def setup(self) -> None:
         """Configure JSON logging once per process; config.yaml's LOGGING may have done stdlib."""
@@ -43,6 +77,7 @@ class LoggingContext(DependencyProvider):
             configure_structlog(service)
         else:
             configure_logging(service, self.container.config.get("LOG_LEVEL", "INFO"))
+        self._started: dict[Any, float] = {}
 
     def worker_setup(self, worker_ctx: Any) -> None:
         """Runs in the worker's own greenthread, so contextvars are that worker's alone."""
@@ -55,11 +90,33 @@ class LoggingContext(DependencyProvider):
             service=self.container.service_name,
             entrypoint=worker_ctx.entrypoint.method_name,
         )
+        self._started[worker_ctx] = time.perf_counter()
 
     def get_dependency(self, worker_ctx: Any) -> Any:
         """A logger for the service method; ids come from the worker's context."""
         return get_logger(self.container.service_name)
 
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        """One line per RPC or consumed event, while the worker's ids are still bound."""
+        started = self._started.pop(worker_ctx, None)
+        line = _handled_line(worker_ctx)
+        if line is None or started is None:
+            return
+        event, fields = line
+        fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        if exc_info is None:
+            edge_log.info(event, outcome="ok", **fields)
+            return
+        error = exc_info[1]
+        expected = isinstance(error, worker_ctx.entrypoint.expected_exceptions)
+        (edge_log.info if expected else edge_log.warning)(
+            event,
+            outcome="expected-error" if expected else "failed",
+            error_type=type(error).__name__,
+            **fields,
+        )
+
     def worker_teardown(self, worker_ctx: Any) -> None:
         """Clear the ids so nothing leaks into the next worker on this greenthread."""
+        self._started.pop(worker_ctx, None)
         clear_message_context()

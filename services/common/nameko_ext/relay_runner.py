@@ -45,6 +45,11 @@ class RelayRunner(DependencyProvider):
         )
         self.relay.run(self._stop)
 
+    def is_running(self) -> bool:
+        """True while the loop's thread lives, leading or standing by (for /health/ready)."""
+        thread = getattr(self, "_thread", None)
+        return thread is not None and not thread.dead and not self._stop.is_set()
+
     def stop(self) -> None:
         """Finish the batch in flight; its confirmed position is saved before we return."""
         self._stop.set()
