@@ -46,8 +46,12 @@ SELECT (SELECT seq FROM audit.projection_positions WHERE name = %s) AS position,
        (SELECT coalesce(max(seq), 0) FROM audit.ledger) AS tail
 """
 _LOCK = "SELECT seq FROM audit.projection_positions WHERE name = %s FOR UPDATE"
+# Every row's seq (the gap check needs them all), but only access records' payloads: most of
+# the ledger is other events, and reading (detoasting) their payloads was most of a batch.
 _LEDGER = """
-SELECT seq, source_service, event_type, schema_version, payload,
+SELECT seq, source_service, event_type, schema_version,
+       CASE WHEN source_service = 'booking' AND event_type = 'AppointmentsAccessed'
+            THEN payload END AS payload,
        coalesce(occurred_at, recorded_at) AS occurred_at
   FROM audit.ledger WHERE seq > %s ORDER BY seq LIMIT %s
 """

@@ -91,8 +91,13 @@ def up(log_dir: Path, timeout: float) -> None:
 )
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--practitioners", default=20, show_default=True, help="Practitioners to seed.")
-@click.option("--patients", default=2000, show_default=True, help="Patients to seed.")
-@click.option("--appointments", default=20000, show_default=True, help="Appointments to book.")
+@click.option("--patients", default=1000, show_default=True, help="Patients to seed.")
+@click.option(
+    "--appointments",
+    default=3000,
+    show_default=True,
+    help="Appointments to book (20000 takes ~15 min on 2 cores: audit ledgers every event).",
+)
 @click.option("--granted", default=4, show_default=True, help="Agendas the scraper was granted.")
 @click.option("--attack-seconds", default=120.0, show_default=True, help="Longest the attack runs.")
 def demo(

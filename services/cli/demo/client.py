@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,15 @@ class Platform:
     audit: str
     admin_token: str
     session: requests.Session = field(default_factory=requests.Session)
+
+    def _until_known(self, send: Any) -> requests.Response:
+        """Booking learns people from identity's events, a moment after registration: retry."""
+        deadline = time.monotonic() + 120
+        while True:
+            r = send()
+            if r.status_code != 422 or "unknown" not in r.text or time.monotonic() > deadline:
+                return r
+            time.sleep(0.2)
 
     def _check(self, r: requests.Response, *ok: int) -> Any:
         if r.status_code not in ok:
@@ -55,11 +65,13 @@ class Platform:
     # -- booking ----------------------------------------------------------------------------
     def open_slots(self, practitioner_id: str, body: dict[str, Any]) -> list[str]:
         """Open slots as the admin; the slot ids."""
-        r = self.session.post(
-            f"{self.booking}/v1/practitioners/{practitioner_id}/slots",
-            json=body,
-            headers=self._auth(None),
-            timeout=60,
+        r = self._until_known(
+            lambda: self.session.post(
+                f"{self.booking}/v1/practitioners/{practitioner_id}/slots",
+                json=body,
+                headers=self._auth(None),
+                timeout=60,
+            )
         )
         return [s["slot_id"] for s in self._check(r, 201)["slots"]]
 
@@ -75,11 +87,13 @@ class Platform:
         }
         if reason:
             body["reasonCode"] = [{"text": reason}]
-        r = self.session.post(
-            f"{self.booking}/fhir/Appointment",
-            json=body,
-            timeout=60,
-            headers={**self._auth(token), "Content-Type": FHIR, "Prefer": "return=minimal"},
+        r = self._until_known(
+            lambda: self.session.post(
+                f"{self.booking}/fhir/Appointment",
+                json=body,
+                timeout=60,
+                headers={**self._auth(token), "Content-Type": FHIR, "Prefer": "return=minimal"},
+            )
         )
         self._check(r, 201)
         return r.headers["Location"].rsplit("/", 1)[-1]

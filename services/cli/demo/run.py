@@ -54,7 +54,7 @@ def demo_env(admin_token: str, audit_token: str, smtp_port: int) -> dict[str, st
         "AUDIT_ADMIN_TOKEN": audit_token,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
-        "LEDGER_CHECKPOINT_SECONDS": "5",
+        "LEDGER_CHECKPOINT_SECONDS": "30",
         **DEMO_DETECTION,
     }
 

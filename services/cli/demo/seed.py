@@ -42,8 +42,8 @@ class Sizes:
     """How big the seeded platform is (the demo's flags)."""
 
     practitioners: int = 20
-    patients: int = 2000
-    appointments: int = 20000
+    patients: int = 1000
+    appointments: int = 3000
     days: int = 30
     workers: int = 8
 
