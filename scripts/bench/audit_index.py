@@ -1203,6 +1203,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; the benchmark databases were dropped", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f"interrupted ({stop or 'SIGINT'}); the databases were dropped", file=sys.stderr)
         sys.exit(130)

@@ -68,6 +68,7 @@ def _pool(sizes: Sizes) -> ThreadPoolExecutor:
 def seed(platform: Platform, sizes: Sizes, progress: Progress, rng: random.Random) -> Seeded:
     """Register people, open a month of slots, book appointments (a third with a reason)."""
     out = Seeded()
+    run = uuid.uuid4().hex[:6]  # e-mails are unique per kind: a second demo run needs new ones
     with _pool(sizes) as pool:
         out.practitioners = list(
             pool.map(
@@ -77,7 +78,7 @@ def seed(platform: Platform, sizes: Sizes, progress: Progress, rng: random.Rando
                         "given_name": GIVEN[i % len(GIVEN)],
                         "family_name": f"Practitioner{i:03d}",
                         "specialty": SPECIALTIES[i % len(SPECIALTIES)],
-                        "email": f"practitioner{i:03d}@example.org",
+                        "email": f"practitioner{i:03d}.{run}@example.org",
                     },
                 )["practitioner_id"],
                 range(sizes.practitioners),
@@ -93,7 +94,7 @@ def seed(platform: Platform, sizes: Sizes, progress: Progress, rng: random.Rando
                     "family_name": f"Patient{i:05d}",
                     "birth_date": f"{1940 + i % 70}-{1 + i % 12:02d}-{1 + i % 28:02d}",
                     "gender": ("female", "male", "other")[i % 3],
-                    "email": f"patient{i:05d}@example.org",
+                    "email": f"patient{i:05d}.{run}@example.org",
                     "phone": f"+3360000{i:04d}",
                     "preferred_language": "fr" if i % 4 else "en",
                 },
@@ -109,7 +110,7 @@ def seed(platform: Platform, sizes: Sizes, progress: Progress, rng: random.Rando
             {
                 "role": "investigator",
                 "display_name": "Demo Investigator",
-                "email": "investigator@example.org",
+                "email": f"investigator.{run}@example.org",
                 "password": password,
             },
         )
