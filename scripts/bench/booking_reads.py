@@ -495,6 +495,9 @@ def breakdown(
                 walk(ctx, p, q)
     finally:
         access.log = original_log
+    for calls in parts.values():  # a part the recorder skips (a filtered log) costs 0
+        if not calls:
+            calls.extend([0] * len(recorder.ns))
     out: dict[str, Any] = {k: _median_us(v) for k, v in parts.items()}
     out["record"] = _median_us(recorder.ns)
     # Each record called each part once, in order: the rest, record by record.
