@@ -83,6 +83,7 @@ COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 COPY_TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"
 UUID_LEN = struct.pack("!i", 16)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 # --- the throwaway databases ---------------------------------------------------------------------
@@ -98,10 +99,20 @@ def bench_database(pg_url: str, label: str) -> Iterator[str]:
         migrate(url)
         yield url
     finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        # A second Ctrl-C or SIGTERM must not leave gigabytes behind: while the database is
+        # dropped, the signals are only noted, and raised once it is gone.
+        held: list[int] = []
+        previous = {s: signal.signal(s, lambda n, _f: held.append(n)) for s in STOP_SIGNALS}
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if held:
+            raise KeyboardInterrupt(f"signal {held[0]}")
 
 
 def machine(url: str) -> dict[str, str]:
