@@ -16,13 +16,12 @@ from uuid import UUID
 
 from psycopg.rows import dict_row
 
-from contracts.registry import REGISTRY
 from services.audit import access_index, investigation, report
 from services.audit.investigation import Subject
 from services.audit.ledger import Connection
-from services.common.eventstore.models import NewEvent
+from services.common.eventstore.decided import new_events
 from services.common.eventstore.store import EventStore
-from services.common.logging import current_ids, get_logger
+from services.common.logging import get_logger
 
 log = get_logger(__name__)
 _COLUMNS = (
@@ -37,16 +36,6 @@ class IncidentError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
-
-
-def _event(event_type: str, payload: dict[str, Any]) -> NewEvent:
-    return NewEvent(
-        uuid.uuid4(),
-        event_type,
-        REGISTRY.latest_version(event_type),
-        REGISTRY.dump_payload(event_type, payload),
-        dict(current_ids()),
-    )
 
 
 def open_incident(
@@ -78,7 +67,9 @@ def open_incident(
         "aware_at": aware_at,
     }
     with conn.transaction():
-        store.append_in(conn, f"incident-{incident_id}", [_event("IncidentOpened", payload)], 0)
+        store.append_in(
+            conn, f"incident-{incident_id}", new_events([("IncidentOpened", payload)]), 0
+        )
         conn.execute(
             "INSERT INTO audit.incidents (incident_id, title, connector_id, principal_id,"
             " window_start, window_end, aware_at, opened_by, detection_ids)"
@@ -154,25 +145,27 @@ def request_notices(
         ).fetchone()
         if locked is None or locked[0] is not None:
             raise IncidentError(409, "notices were already requested for this incident")
-        events = [
-            _event(
-                "BreachNotificationRequested",
-                {
-                    "request_id": uuid.uuid5(incident_id, p["patient_id"]),
-                    "incident_id": incident_id,
-                    "patient_id": p["patient_id"],
-                    "appointment_ids": p["appointment_ids"],
-                    "field_classes": p["field_classes"],
-                    "first_access_at": p["first_access_at"],
-                    "last_access_at": p["last_access_at"],
-                    "channels": ["email"],
-                    "template": "breach_notice_art34",
-                    "locale": "fr-FR",
-                },
-            )
-            for p in built["affected"]["patients"]
-            if p["patient_id"] != "unknown"
-        ]
+        events = new_events(
+            [
+                (
+                    "BreachNotificationRequested",
+                    {
+                        "request_id": uuid.uuid5(incident_id, p["patient_id"]),
+                        "incident_id": incident_id,
+                        "patient_id": p["patient_id"],
+                        "appointment_ids": p["appointment_ids"],
+                        "field_classes": p["field_classes"],
+                        "first_access_at": p["first_access_at"],
+                        "last_access_at": p["last_access_at"],
+                        "channels": ["email"],
+                        "template": "breach_notice_art34",
+                        "locale": "fr-FR",
+                    },
+                )
+                for p in built["affected"]["patients"]
+                if p["patient_id"] != "unknown"
+            ]
+        )
         if events:
             store.append_in(conn, f"incident-{incident_id}-notices", events, 0)
         conn.execute(
@@ -204,7 +197,7 @@ def regulator_notice_prepared(
         store.append_in(
             conn,
             f"incident-{incident_id}-regulator",
-            [_event("RegulatorNoticePrepared", payload)],
+            new_events([("RegulatorNoticePrepared", payload)]),
             0,
         )
         conn.execute(

@@ -36,7 +36,7 @@ SELECT EXISTS (SELECT FROM audit.ledger WHERE event_id = %(event_id)s) AS duplic
     ON true
 """
 
-_INSERT = """
+INSERT_ENTRY = """
 INSERT INTO audit.ledger (seq, event_id, source_service, source_position, stream_id,
                           stream_version, event_type, schema_version, payload, metadata,
                           occurred_at, recorded_at, prev_hash, entry_hash)
@@ -142,7 +142,7 @@ def append(conn: Connection, event: IncomingEvent) -> int | None:
         "recorded_at": head["recorded_at"],
     }
     row = conn.execute(
-        _INSERT,
+        INSERT_ENTRY,
         {
             **entry,
             "payload_json": Jsonb(entry["payload"]),

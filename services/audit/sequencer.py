@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from services.audit.canonical import GENESIS_HASH, entry_hash
-from services.audit.ledger import LEDGER_LOCK_SQL, Connection, IncomingEvent
+from services.audit.ledger import INSERT_ENTRY, LEDGER_LOCK_SQL, Connection, IncomingEvent
 
 BATCH = 500
 _STAGE = """
@@ -41,14 +41,6 @@ SELECT event_id, source_service, source_position, stream_id, stream_version, eve
 """
 _TAIL = "SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1"
 _KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
-_INSERT = """
-INSERT INTO audit.ledger (seq, event_id, source_service, source_position, stream_id,
-                          stream_version, event_type, schema_version, payload, metadata,
-                          occurred_at, recorded_at, prev_hash, entry_hash)
-VALUES (%(seq)s, %(event_id)s, %(source_service)s, %(source_position)s, %(stream_id)s,
-        %(stream_version)s, %(event_type)s, %(schema_version)s, %(payload_json)s,
-        %(metadata_json)s, %(occurred_at)s, %(recorded_at)s, %(prev_hash)s, %(entry_hash)s)
-"""
 
 
 def stage(conn: Connection, event: IncomingEvent) -> bool:
@@ -103,7 +95,7 @@ def sequence(conn: Connection, batch: int = BATCH) -> int:
             )
             prev = digest
         if rows:
-            cur.executemany(_INSERT, rows)
+            cur.executemany(INSERT_ENTRY, rows)
         cur.execute("DELETE FROM audit.ledger_staging WHERE event_id = ANY(%s)", (ids,))
         return len(rows)
 

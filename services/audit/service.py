@@ -57,11 +57,7 @@ class InvestigatorCache(DependencyProvider):
     def setup(self) -> None:
         """TTL from the config, capped at a second (http_api.settings)."""
         ttl, self.timeout_s = http_api.settings(self.container.config)
-        self.cache = PrincipalCache(self._unset, ttl_s=ttl)
-
-    @staticmethod
-    def _unset(token: str) -> dict[str, Any]:
-        raise RuntimeError("PrincipalCache.get needs the worker's authenticate")
+        self.cache = PrincipalCache(ttl_s=ttl)  # each worker passes its own RPC proxy
 
     def get_dependency(self, worker_ctx: Any) -> "InvestigatorCache":
         """The same cache for every worker."""

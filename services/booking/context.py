@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from contracts.registry import REGISTRY
 from services.booking.access import AccessRecorder
 from services.booking.crypto import KeyRing
-from services.common.eventstore.models import ConcurrencyError, NewEvent
+from services.common.eventstore.decided import new_events
+from services.common.eventstore.decided import retrying as _retrying
 from services.common.eventstore.store import EventStore
-from services.common.logging import current_ids
 
 T = TypeVar("T")
 
@@ -57,27 +55,9 @@ class Ctx:
     clock: Callable[[], datetime] = field(default=utcnow)
 
 
-def new_events(decided: Sequence[tuple[str, dict[str, Any]]]) -> list[NewEvent]:
-    """Validate each decision against its contract (JSON form out) and wrap it for the store."""
-    metadata = dict(current_ids())
-    return [
-        NewEvent(
-            event_id=uuid.uuid4(),
-            event_type=event_type,
-            schema_version=REGISTRY.latest_version(event_type),
-            data=REGISTRY.dump_payload(event_type, payload),
-            metadata=metadata,
-        )
-        for event_type, payload in decided
-    ]
+def retrying(work: Callable[[], T]) -> T:
+    """Booking's units rerun more often: 50 bookings of one slot contend on one stream."""
+    return _retrying(work, attempts=8)
 
 
-def retrying(work: Callable[[], T], attempts: int = 8) -> T:
-    """Rerun a load-decide-append unit when a stream moved under it."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return work()
-        except ConcurrencyError:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
+__all__ = ["Ctx", "Settings", "new_events", "retrying", "settings_from_config", "utcnow"]

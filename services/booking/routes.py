@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from services.booking import commands, fhir, reads, views
+from services.booking import commands, directory, fhir, reads, views
 from services.booking.api import JSON, ApiError, Request, Response, load_json, path_uuid
 from services.booking.commands import Denied
 from services.booking.context import Ctx
@@ -47,8 +48,6 @@ def _page_url(req: Request, cursor: str | None) -> str:
     kept = [(k, v) for k, v in req.params() if k != "_cursor"]
     if cursor:
         kept.append(("_cursor", cursor))
-    from urllib.parse import urlencode
-
     return f"{req.base_url}{req.path}" + (f"?{urlencode(kept)}" if kept else "")
 
 
@@ -116,8 +115,6 @@ def search_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
         rows = views.search_slots(
             conn, scope, q.start_from, q.start_to, q.free_only, after, limit + 1
         )
-        from services.booking import directory
-
         cards = directory.practitioners(conn, (r.practitioner_id for r in rows))
     page = rows[:limit]
     resources = [fhir.slot_resource(r, cards.get(r.practitioner_id)) for r in page]

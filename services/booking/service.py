@@ -53,11 +53,7 @@ class PrincipalCacheProvider(DependencyProvider):
     def setup(self) -> None:
         """TTL from config, capped at a second (docs/booking.md)."""
         ttl = settings_from_config(self.container.config).principal_ttl_s
-        self.cache = PrincipalCache(self._unset, ttl_s=ttl)
-
-    @staticmethod
-    def _unset(token: str) -> dict[str, Any]:
-        raise RuntimeError("PrincipalCache.get needs the worker's authenticate")
+        self.cache = PrincipalCache(ttl_s=ttl)  # each worker passes its own RPC proxy
 
     def get_dependency(self, worker_ctx: Any) -> PrincipalCache:
         """The same cache for every worker."""

@@ -33,7 +33,7 @@ class PrincipalCache:
 
     def __init__(
         self,
-        authenticate: Callable[[str], dict[str, Any]],
+        authenticate: Callable[[str], dict[str, Any]] | None = None,
         ttl_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
@@ -62,8 +62,11 @@ class PrincipalCache:
             if hit is not None and hit[0] > now:
                 return hit[1]
             generation = self._generation
+        lookup = authenticate or self._authenticate
+        if lookup is None:
+            raise TypeError("no authenticate: pass one here or to the constructor")
         # Outside the lock: an RPC may take a while.
-        principal = (authenticate or self._authenticate)(token)
+        principal = lookup(token)
         with self._lock:
             if generation == self._generation:
                 if len(self._entries) >= self._max:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from contracts.registry import REGISTRY
-from services.common.eventstore.models import ConcurrencyError, NewEvent
+from services.common.eventstore.decided import new_events, retrying
 from services.common.eventstore.store import EventStore
-from services.common.logging import current_ids
-from services.identity.domain import Decided
 from services.identity.settings import Settings
 
 T = TypeVar("T")
@@ -57,29 +53,4 @@ class Ctx:
     offload: Callable[..., Any] = field(default=_direct)
 
 
-def new_events(decided: Sequence[Decided], causation_id: str | None = None) -> list[NewEvent]:
-    """Validate each decision against its contract and wrap it for the store."""
-    metadata = {**current_ids()}
-    if causation_id:
-        metadata["causation_id"] = causation_id
-    return [
-        NewEvent(
-            event_id=uuid.uuid4(),
-            event_type=event_type,
-            schema_version=REGISTRY.latest_version(event_type),
-            data=REGISTRY.dump_payload(event_type, payload),
-            metadata=metadata,
-        )
-        for event_type, payload in decided
-    ]
-
-
-def retrying(work: Callable[[], T], attempts: int = 5) -> T:
-    """Rerun a load-decide-append unit when the stream moved under it (ConcurrencyError)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return work()
-        except ConcurrencyError:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
+__all__ = ["Actor", "Ctx", "new_events", "retrying", "utcnow"]
