@@ -48,7 +48,7 @@ SELECT (SELECT seq FROM audit.projection_positions WHERE name = %s) AS position,
 _LOCK = "SELECT seq FROM audit.projection_positions WHERE name = %s FOR UPDATE"
 # Every row's seq (the gap check needs them all), but only access records' payloads: most of
 # the ledger is other events, and reading (detoasting) their payloads was most of a batch.
-_LEDGER = """
+LEDGER_PAGE = """
 SELECT seq, source_service, event_type, schema_version,
        CASE WHEN source_service = 'booking' AND event_type = 'AppointmentsAccessed'
             THEN payload END AS payload,
@@ -65,14 +65,21 @@ ENTRY_COLUMNS = (
     "seq", "access_id", "appointment_id", "patient_id", "practitioner_id", "principal_id",
     "connector_id", "occurred_at",
 )  # fmt: skip
-_INSERT_REQUEST = (
-    f"INSERT INTO audit.access_requests ({', '.join(REQUEST_COLUMNS)})"
-    f" VALUES ({', '.join('%s' for _ in REQUEST_COLUMNS)})"
-)
-_INSERT_ENTRY = (
-    f"INSERT INTO audit.access_entries ({', '.join(ENTRY_COLUMNS)})"
-    f" VALUES ({', '.join('%s' for _ in ENTRY_COLUMNS)}) ON CONFLICT DO NOTHING"
-)
+REQUESTS, ENTRIES = "audit.access_requests", "audit.access_entries"
+LIVE: Mapping[str, str] = {REQUESTS: REQUESTS, ENTRIES: ENTRIES}
+
+
+def _inserts(tables: Mapping[str, str]) -> tuple[str, str]:
+    """The two INSERTs into the live tables, or into the shadows `carnet replay rebuild` fills."""
+    request = (
+        f"INSERT INTO {tables[REQUESTS]} ({', '.join(REQUEST_COLUMNS)})"
+        f" VALUES ({', '.join('%s' for _ in REQUEST_COLUMNS)})"
+    )
+    entry = (
+        f"INSERT INTO {tables[ENTRIES]} ({', '.join(ENTRY_COLUMNS)})"
+        f" VALUES ({', '.join('%s' for _ in ENTRY_COLUMNS)}) ON CONFLICT DO NOTHING"
+    )
+    return request, entry
 
 
 class LedgerGap(RuntimeError):
@@ -155,7 +162,9 @@ def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ..
     return tuple(request[c] for c in REQUEST_COLUMNS), rows
 
 
-def _index(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+def index_rows(
+    conn: Connection, rows: Iterable[Mapping[str, Any]], tables: Mapping[str, str] = LIVE
+) -> int:
     """Insert the index rows of the access records among `rows`; how many records."""
     requests, entries = [], []
     for row in rows:
@@ -163,11 +172,12 @@ def _index(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
             request, its_entries = project(row)
             requests.append(request)
             entries.extend(its_entries)
+    insert_request, insert_entry = _inserts(tables)
     with conn.cursor() as cur:
         if requests:
-            cur.executemany(_INSERT_REQUEST, requests)
+            cur.executemany(insert_request, requests)
         if entries:
-            cur.executemany(_INSERT_ENTRY, entries)
+            cur.executemany(insert_entry, entries)
     return len(requests)
 
 
@@ -180,11 +190,11 @@ def _batch(conn: Connection, batch: int, wait: bool) -> tuple[int, int] | None:
             return None
         last = int(found[0])
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(_LEDGER, (last, batch)).fetchall()
+            rows = cur.execute(LEDGER_PAGE, (last, batch)).fetchall()
         for offset, row in enumerate(rows):
             if row["seq"] != last + 1 + offset:
                 raise LedgerGap(last + 1 + offset)
-        indexed = _index(conn, rows)
+        indexed = index_rows(conn, rows)
         if rows:
             conn.execute(_MOVE, (rows[-1]["seq"], NAME))
         return len(rows), indexed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -36,10 +37,15 @@ class Denied(Exception):
 
 
 def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
-    """Append each stream's events at its expected version and apply them to the views."""
+    """Append each stream's events at its expected version and apply them to the views.
+
+    Each event carries the command's time as metadata `occurred_at` (the relay's convention):
+    the views' updated_at is that time, so a rebuild from the log gives the same rows.
+    """
     now = ctx.clock()
     for stream, version, decided in decision.appends:
-        events = new_events(decided)
+        when = {"occurred_at": now.isoformat()}
+        events = [replace(e, metadata={**e.metadata, **when}) for e in new_events(decided)]
         ctx.store.append_in(conn, stream, events, version)
         for offset, event in enumerate(events, start=1):
             views.apply(conn, event.event_type, event.data, version + offset, now)

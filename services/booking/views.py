@@ -7,8 +7,10 @@ appends the events (a client's search right after its POST sees the appointment)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -31,14 +33,55 @@ def _blob(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
-def apply(conn: Connection, event_type: str, d: dict[str, Any], version: int, at: Any) -> None:
-    """Reflect one booking event (JSON-form payload, its stream version, its time) in the views."""
+SLOTS, APPOINTMENTS = "booking.slots", "booking.appointments"
+LIVE: Mapping[str, str] = {SLOTS: SLOTS, APPOINTMENTS: APPOINTMENTS}
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """The projection's statements against one pair of tables (the live ones, or shadows)."""
+
+    open_slot: str
+    hold: str
+    release: str
+    book: str
+    update: str  # formatted with the SET clause
+
+
+@lru_cache(maxsize=8)
+def _writes(slots: str, appointments: str) -> _Writes:
+    return _Writes(
+        open_slot=f"INSERT INTO {slots} (slot_id, schedule_id, practitioner_id, start_at,"
+        " end_at, service_type) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (slot_id) DO NOTHING",
+        hold=f"UPDATE {slots} SET appointment_id = %s WHERE slot_id = %s",
+        release=f"UPDATE {slots} SET appointment_id = NULL"
+        " WHERE slot_id = %s AND appointment_id = %s",
+        book=f"INSERT INTO {appointments} ({_APPT_COLS}) VALUES"
+        " (%s, %s, %s, %s, %s, %s, %s, 'booked', %s, %s, NULL, %s, %s, %s)"
+        " ON CONFLICT (appointment_id) DO NOTHING",
+        update=f"UPDATE {appointments} SET {{}}, version = %s, updated_at = %s"
+        " WHERE appointment_id = %s AND version < %s",
+    )
+
+
+def apply(
+    conn: Connection,
+    event_type: str,
+    d: dict[str, Any],
+    version: int,
+    at: Any,
+    tables: Mapping[str, str] = LIVE,
+) -> None:
+    """Reflect one booking event (JSON-form payload, its stream version, its time) in the views.
+
+    `tables` maps the live table names to the ones to write: `carnet replay rebuild` passes
+    shadow tables (services/common/projections).
+    """
+    w = _writes(tables[SLOTS], tables[APPOINTMENTS])
     if event_type == "SlotsOpened":
         for s in d["slots"]:
             conn.execute(
-                "INSERT INTO booking.slots (slot_id, schedule_id, practitioner_id, start_at,"
-                " end_at, service_type) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (slot_id) DO NOTHING",
+                w.open_slot,
                 (
                     s["slot_id"],
                     d["schedule_id"],
@@ -49,21 +92,12 @@ def apply(conn: Connection, event_type: str, d: dict[str, Any], version: int, at
                 ),
             )
     elif event_type == "SlotHeld":
-        conn.execute(
-            "UPDATE booking.slots SET appointment_id = %s WHERE slot_id = %s",
-            (d["appointment_id"], d["slot_id"]),
-        )
+        conn.execute(w.hold, (d["appointment_id"], d["slot_id"]))
     elif event_type == "SlotReleased":
-        conn.execute(
-            "UPDATE booking.slots SET appointment_id = NULL"
-            " WHERE slot_id = %s AND appointment_id = %s",
-            (d["slot_id"], d["appointment_id"]),
-        )
+        conn.execute(w.release, (d["slot_id"], d["appointment_id"]))
     elif event_type == "AppointmentBooked":
         conn.execute(
-            f"INSERT INTO booking.appointments ({_APPT_COLS}) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, 'booked', %s, %s, NULL, %s, %s, %s)"
-            " ON CONFLICT (appointment_id) DO NOTHING",
+            w.book,
             (
                 d["appointment_id"],
                 version,
@@ -82,6 +116,7 @@ def apply(conn: Connection, event_type: str, d: dict[str, Any], version: int, at
     elif event_type == "AppointmentRescheduled":
         _update(
             conn,
+            w,
             d,
             version,
             at,
@@ -89,32 +124,38 @@ def apply(conn: Connection, event_type: str, d: dict[str, Any], version: int, at
             (d["slot_id"], d["start"], d["end"]),
         )
     elif event_type == "AppointmentCancelled":
-        _update(conn, d, version, at, "status = 'cancelled', note = %s", (_blob(d["note"]),))
+        _update(conn, w, d, version, at, "status = 'cancelled', note = %s", (_blob(d["note"]),))
     elif event_type == "AppointmentStatusChanged":
-        _update(conn, d, version, at, "status = %s", (d["status"],))
+        _update(conn, w, d, version, at, "status = %s", (d["status"],))
+
+
+# The event types `apply` folds: a rebuild reads only these payloads.
+FOLDED_TYPES = (
+    "SlotsOpened",
+    "SlotHeld",
+    "SlotReleased",
+    "AppointmentBooked",
+    "AppointmentRescheduled",
+    "AppointmentCancelled",
+    "AppointmentStatusChanged",
+)
 
 
 def _update(
-    conn: Connection, d: dict[str, Any], version: int, at: Any, sets: str, args: tuple
+    conn: Connection,
+    w: _Writes,
+    d: dict[str, Any],
+    version: int,
+    at: Any,
+    sets: str,
+    args: tuple,
 ) -> None:
     """Only a newer version moves a row: a replayed older event changes nothing."""
-    conn.execute(
-        f"UPDATE booking.appointments SET {sets}, version = %s, updated_at = %s"
-        " WHERE appointment_id = %s AND version < %s",
-        (*args, version, at, d["appointment_id"], version),
-    )
+    conn.execute(w.update.format(sets), (*args, version, at, d["appointment_id"], version))
 
 
-def rebuild(conn: Connection, store: EventStore, page: int = 1000) -> tuple[int, LogCursor]:
-    """Empty the views and replay booking's log from position 0 in one transaction."""
-    conn.execute("DELETE FROM booking.slots")
-    conn.execute("DELETE FROM booking.appointments")
-    cursor, applied = LogCursor.start(), 0
-    while events := store.read_all(cursor, limit=page):
-        for e in events:
-            apply(conn, e.event_type, e.data, e.stream_version, e.recorded_at)
-            applied += 1
-        cursor = events[-1].cursor
+def record_position(conn: Connection, cursor: LogCursor) -> None:
+    """Where the views were last rebuilt to in booking's log (for `carnet replay` and on-call)."""
     conn.execute(
         "INSERT INTO booking.view_positions (view_name, transaction_id, position)"
         " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (view_name) DO UPDATE SET"
@@ -122,6 +163,24 @@ def rebuild(conn: Connection, store: EventStore, page: int = 1000) -> tuple[int,
         " rebuilt_at = now()",
         (VIEW, str(cursor.transaction_id), cursor.position),
     )
+
+
+def rebuild(conn: Connection, store: EventStore, page: int = 1000) -> tuple[int, LogCursor]:
+    """Empty the views and replay booking's log from position 0 in one transaction.
+
+    Blocks booking's writers for the whole replay: `carnet replay rebuild booking.views`
+    rebuilds beside the live tables instead and swaps them in under a short lock.
+    """
+    conn.execute("DELETE FROM booking.slots")
+    conn.execute("DELETE FROM booking.appointments")
+    cursor, applied = LogCursor.start(), 0
+    while events := store.read_all(cursor, limit=page):
+        for e in events:
+            at = e.metadata.get("occurred_at") or e.recorded_at
+            apply(conn, e.event_type, e.data, e.stream_version, at)
+            applied += 1
+        cursor = events[-1].cursor
+    record_position(conn, cursor)
     return applied, cursor
 
 
@@ -225,4 +284,5 @@ def search_slots(
 def apply_recorded(conn: Connection, events: Iterable[RecordedEvent]) -> None:
     """Apply events as the store returned them (used after an inline append)."""
     for e in events:
-        apply(conn, e.event_type, e.data, e.stream_version, e.recorded_at)
+        at = e.metadata.get("occurred_at") or e.recorded_at
+        apply(conn, e.event_type, e.data, e.stream_version, at)

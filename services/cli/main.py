@@ -12,6 +12,7 @@ from services.cli.db_cmd import db
 from services.cli.dlq_cmd import dlq
 from services.cli.investigate_cmd import investigate  # noqa: F401 (registers on audit)
 from services.cli.logs_cmd import logs
+from services.cli.rebuild_cmd import rebuild  # noqa: F401 (registers on replay)
 from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.replay_publish_cmd import publish_cmd  # noqa: F401 (registers on replay)

@@ -1,0 +1,45 @@
+"""Booking's views as a projection `carnet replay rebuild booking.views` can rebuild."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg import Connection
+
+from contracts.registry import REGISTRY
+from services.booking import views
+from services.common.eventstore.models import LogCursor
+from services.common.projections.event_log import EventLogSource, LogEvent
+from services.common.projections.spec import Cursor, Projection, Tables
+
+
+def _apply(conn: Connection, events: Sequence[LogEvent], tables: Tables) -> None:
+    """Fold events upcast to the latest contract, as the command path's would be today."""
+    for e in events:
+        _version, data = REGISTRY.upcast(e.event_type, e.schema_version, e.data)
+        views.apply(conn, e.event_type, data, e.stream_version, e.occurred_at, tables)
+
+
+def _lock_writers(conn: Connection) -> None:
+    """Commands write the views in their own transaction; the lock stops them until the swap.
+
+    ACCESS EXCLUSIVE at once, not EXCLUSIVE then the rename's upgrade: a command queued
+    between the two would deadlock with the upgrade. Readers wait for the swap too (the
+    lock is held for the catch-up under it, reported as lock_seconds).
+    """
+    conn.execute(f"LOCK TABLE {views.SLOTS}, {views.APPOINTMENTS} IN ACCESS EXCLUSIVE MODE")
+
+
+def _after_swap(conn: Connection, cursor: Cursor) -> None:
+    views.record_position(conn, LogCursor(cursor[0], cursor[1]))
+
+
+PROJECTION = Projection(
+    name="booking.views",
+    description="booking.slots + booking.appointments, from booking's log",
+    tables=(views.SLOTS, views.APPOINTMENTS),
+    source=EventLogSource("booking", views.FOLDED_TYPES),
+    apply=_apply,
+    lock_writers=_lock_writers,
+    after_swap=_after_swap,
+)
