@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra test lint unit demo up bench-store bench-booking bench-audit asyncapi clean
+.PHONY: help venv infra test lint unit demo up bench-store bench-booking bench-rebuild bench-audit asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench-store: venv infra  ## event store and relay against raw psycopg and pika
 
 bench-booking: venv infra  ## recorded vs unrecorded appointment searches (issue #5)
 	$(BIN)/python scripts/bench/booking_reads.py --write-docs
+
+bench-rebuild: venv infra  ## carnet replay rebuild vs a raw keyset read of the same log (issue #9)
+	$(BIN)/python scripts/bench/rebuild.py --write-docs
 
 bench-audit: venv infra  ## affected-set query at 1M and 10M access records (issue #6)
 	$(BIN)/python scripts/bench/audit_index.py --write-docs

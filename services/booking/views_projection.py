@@ -7,17 +7,22 @@ from collections.abc import Sequence
 from psycopg import Connection
 
 from contracts.registry import REGISTRY
-from services.booking import views
+from services.booking import views, views_batch
 from services.common.eventstore.models import LogCursor
 from services.common.projections.event_log import EventLogSource, LogEvent
 from services.common.projections.spec import Cursor, Projection, Tables
 
 
 def _apply(conn: Connection, events: Sequence[LogEvent], tables: Tables) -> None:
-    """Fold events upcast to the latest contract, as the command path's would be today."""
-    for e in events:
-        _version, data = REGISTRY.upcast(e.event_type, e.schema_version, e.data)
-        views.apply(conn, e.event_type, data, e.stream_version, e.occurred_at, tables)
+    """Fold events upcast to the latest contract, a batch at a time (views_batch)."""
+    latest = {kind: REGISTRY.latest_version(kind) for kind in views.FOLDED_TYPES}
+    upcast = [
+        e
+        if e.schema_version == latest[e.event_type]
+        else e._replace(data=REGISTRY.upcast(e.event_type, e.schema_version, e.data)[1])
+        for e in events
+    ]
+    views_batch.fold(conn, upcast, tables)
 
 
 def _lock_writers(conn: Connection) -> None:

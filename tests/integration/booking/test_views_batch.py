@@ -1,0 +1,114 @@
+"""The batch fold of the rebuild gives exactly what `views.apply` gives event by event."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from services.booking import views, views_batch
+from services.common.projections.event_log import LogEvent
+
+T0 = datetime(2031, 2, 3, 9, 0, tzinfo=UTC)
+
+
+def random_log(rng: random.Random, slots_n: int = 40, steps: int = 90) -> list[LogEvent]:
+    """A valid history: slots opened, then bookings, reschedules, cancellations, statuses."""
+    at = iter(T0 + timedelta(seconds=n) for n in range(10**6))
+    practitioner, log = str(uuid.uuid4()), []
+    slots = [
+        {"slot_id": str(uuid.uuid4()), "start": (T0 + timedelta(minutes=20 * k)).isoformat(),
+         "end": (T0 + timedelta(minutes=20 * k + 20)).isoformat()}
+        for k in range(slots_n)
+    ]  # fmt: skip
+    for k in range(0, slots_n, 10):
+        opened = {"schedule_id": str(uuid.uuid4()), "practitioner_id": practitioner,
+                  "service_type": "consultation", "slots": slots[k : k + 10]}  # fmt: skip
+        log.append(LogEvent("SlotsOpened", 1, opened, 1, next(at)))
+    holder: dict[str, str | None] = {s["slot_id"]: None for s in slots}
+    live: dict[str, dict[str, Any]] = {}  # appointment -> {slot, version, status}
+
+    def event(kind: str, data: dict[str, Any], version: int) -> None:
+        log.append(LogEvent(kind, 1, data, version, next(at)))
+
+    for _ in range(steps):
+        free = [s for s in slots if holder[s["slot_id"]] is None]
+        active = [a for a, v in live.items() if v["status"] == "booked"]
+        move = rng.random()
+        if free and (move < 0.4 or not active):
+            s, a = rng.choice(free), str(uuid.uuid4())
+            holder[s["slot_id"]] = a
+            event("SlotHeld", {"slot_id": s["slot_id"], "appointment_id": a}, 1)
+            reason = rng.choice([None, {"ciphertext": "c2VhbGVk", "key_version": 1}])
+            booked = {
+                "appointment_id": a, "slot_id": s["slot_id"], "practitioner_id": practitioner,
+                "patient_id": str(uuid.uuid4()), "start": s["start"], "end": s["end"],
+                "service_type": "consultation", "reason": reason, "booked_by": practitioner,
+                "connector_id": None,
+            }  # fmt: skip
+            event("AppointmentBooked", booked, 1)
+            live[a] = {"slot": s, "version": 1, "status": "booked"}
+        elif active and move < 0.6 and free:
+            a = rng.choice(active)
+            old, new = live[a]["slot"], rng.choice(free)
+            holder[new["slot_id"]] = a
+            event("SlotHeld", {"slot_id": new["slot_id"], "appointment_id": a}, 1)
+            live[a]["version"] += 1
+            event("AppointmentRescheduled", {"appointment_id": a, "slot_id": new["slot_id"],
+                  "start": new["start"], "end": new["end"]}, live[a]["version"])  # fmt: skip
+            holder[old["slot_id"]] = None
+            event("SlotReleased", {"slot_id": old["slot_id"], "appointment_id": a}, 1)
+            live[a]["slot"] = new
+        elif active and move < 0.8:
+            a = rng.choice(active)
+            live[a]["version"] += 1
+            live[a]["status"] = "cancelled"
+            note = rng.choice([None, {"ciphertext": "bm90ZQ==", "key_version": 1}])
+            event("AppointmentCancelled", {"appointment_id": a, "note": note}, live[a]["version"])
+            holder[live[a]["slot"]["slot_id"]] = None
+            event("SlotReleased", {"slot_id": live[a]["slot"]["slot_id"], "appointment_id": a}, 1)
+        elif active:
+            a = rng.choice(active)
+            live[a]["version"] += 1
+            live[a]["status"] = rng.choice(["arrived", "fulfilled", "noshow"])
+            event("AppointmentStatusChanged", {"appointment_id": a,
+                  "status": live[a]["status"]}, live[a]["version"])  # fmt: skip
+    return log
+
+
+def _tables(conn: psycopg.Connection, suffix: str) -> dict[str, str]:
+    names = {}
+    for live in (views.SLOTS, views.APPOINTMENTS):
+        copy = f"{live}_{suffix}"
+        conn.execute(f"CREATE TEMP TABLE {copy.split('.')[1]} (LIKE {live} INCLUDING ALL)")
+        names[live] = copy.split(".")[1]
+    return names
+
+
+def _rows(conn: psycopg.Connection, tables: dict[str, str]) -> dict[str, set[str]]:
+    return {
+        k: {r[0] for r in conn.execute(f"SELECT t::text FROM {t} t")} for k, t in tables.items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batches_of_any_size_give_the_rows_of_event_by_event(migrated_database_url, seed):
+    rng = random.Random(seed)
+    log = random_log(rng)
+    with psycopg.connect(migrated_database_url) as conn:
+        one, batched = _tables(conn, "one"), _tables(conn, "batched")
+        for e in log:
+            views.apply(conn, e.event_type, e.data, e.stream_version, e.occurred_at, one)
+        i = 0
+        while i < len(log):
+            size = rng.choice([1, 2, 3, 7, 50, 500])
+            views_batch.fold(conn, log[i : i + size], batched)
+            i += size
+        expected = _rows(conn, one)
+        assert len(expected[views.APPOINTMENTS]) > 20
+        assert any("cancelled" in r for r in expected[views.APPOINTMENTS])
+        assert _rows(conn, batched) == {k: expected[k] for k in expected}
