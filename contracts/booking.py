@@ -178,9 +178,7 @@ class AppointmentsAccessedV2(Schema):
     medical_decrypted = fields.Boolean(required=True)
     result_count = fields.Integer(required=True, validate=validate.Range(min=0))
     outcome = fields.String(required=True, validate=validate.OneOf(ACCESS_OUTCOMES))
-    denial_reason = fields.String(
-        required=True, allow_none=True, validate=validate.Length(max=500)
-    )
+    denial_reason = fields.String(required=True, allow_none=True, validate=validate.Length(max=500))
 
 
 @REGISTRY.upcaster("AppointmentsAccessed", from_version=1)
@@ -227,9 +225,7 @@ class AppointmentStatusChangedV1(Schema):
     practitioner_id = fields.UUID(required=True)
     patient_id = fields.UUID(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUS_CHANGES))
-    previous_status = fields.String(
-        required=True, validate=validate.OneOf(APPOINTMENT_STATUSES)
-    )
+    previous_status = fields.String(required=True, validate=validate.OneOf(APPOINTMENT_STATUSES))
     changed_by = fields.UUID(required=True)
     connector_id = fields.UUID(required=True, allow_none=True)
 

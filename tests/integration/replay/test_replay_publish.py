@@ -177,4 +177,3 @@ def test_unknown_queue_is_refused_and_not_created(history, fresh_broker):
     assert "'consumer.typo' does not exist" in result.output
     with pytest.raises(Exception, match="NOT_FOUND"):
         queue_depth(fresh_broker, "consumer.typo")
-
