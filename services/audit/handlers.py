@@ -1,11 +1,11 @@
-"""What the audit entrypoints do: ingest into the ledger, checkpoint, verify on request."""
+"""What the audit entrypoints do: ingest into the ledger, checkpoint, verify (tail, on request)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from services.audit import ledger, sequencer
+from services.audit import ledger, sequencer, tail_verify
 from services.audit.checkpoint import Checkpoint, LedgerCorrupt, checkpoint
 from services.audit.settings import AuditSettings
 from services.audit.signing import Signer, verification_keys
@@ -57,4 +57,27 @@ def verify_report(config: Mapping[str, Any], signer: Signer | None) -> VerifyRep
         first_bad_seq=report.first_bad_seq,
         findings=len(report.findings),
     )
+    tail_verify.record("full", report.ok)
+    return report
+
+
+def verify_tail_now(
+    pool: Any, config: Mapping[str, Any], signer: Signer | None
+) -> tail_verify.TailReport | None:
+    """The periodic tail check; its outcome goes to the metrics, a failure to an error line."""
+    try:
+        report = tail_verify.run(pool, verification_keys(config, signer))
+    except Exception as exc:  # the database is away: no verdict (the timestamp goes stale)
+        log.warning("ledger.tail_verify_unavailable", error=type(exc).__name__)
+        return None
+    tail_verify.record("tail", report.ok)
+    if not report.ok:
+        log.error(
+            "ledger.tail_verify_failed",
+            first_bad_seq=report.first_bad_seq,
+            kinds=sorted({f.kind for f in report.findings}),
+            findings=len(report.findings),
+            checkpoint_size=report.checkpoint_size,
+            ledger_size=report.ledger_size,
+        )
     return report

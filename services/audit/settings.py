@@ -11,6 +11,7 @@ from services.common.config import DEFAULT_DATABASE_URL
 
 DEFAULT_CHECKPOINT_SECONDS = 10.0
 DEFAULT_GRACE_SECONDS = 30.0
+DEFAULT_TAIL_VERIFY_SECONDS = 60.0  # the periodic tail check (tail_verify.py)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,18 @@
-"""Prometheus metrics shared by every service (one registry per process, scraped at /metrics)."""
+"""Prometheus metrics shared by every service (one registry per process, scraped at /metrics).
+
+What each one means and which alert reads it: docs/runbook.md. Label values come from small
+fixed sets (service, queue, event type, route template, reason class): never an id or a path.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_APPENDED = Counter(
+    "carnet_events_appended_total",
+    "Events committed to the service's store, by type (counted after the commit).",
+    ["service", "event_type"],
+)
 
 RELAY_PUBLISHED = Counter(
     "carnet_relay_published_events_total",
@@ -44,4 +54,54 @@ HTTP_RESPONSES = Counter(
     "carnet_http_responses_total",
     "HTTP responses sent, by route template and status class (2xx, 3xx, 4xx, 5xx).",
     ["service", "route", "status_class"],
+)
+# -- consumers (nameko_ext/consumer.py counts; nameko_ext/queue_metrics.py polls the broker) --
+CONSUMER_READY = Gauge(
+    "carnet_consumer_messages_ready",
+    "Messages in a consumer queue not yet delivered to any consumer (broker, polled).",
+    ["queue"],
+)
+CONSUMER_UNACKED = Gauge(
+    "carnet_consumer_messages_unacked",
+    "Messages this process received from the queue and has not acked, requeued or parked yet.",
+    ["queue"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "carnet_consumer_lag_seconds",
+    "While messages wait: now minus the occurred_at of the newest event applied (or the last "
+    "time the queue was seen empty, if later); 0 when nothing waits.",
+    ["queue"],
+)
+CONSUMER_REDELIVERED = Counter(
+    "carnet_consumer_redelivered_total",
+    "Deliveries of a message delivered before (redelivered flag or x-delivery-count above 0).",
+    ["queue"],
+)
+DEAD_LETTER_MESSAGES = Gauge(
+    "carnet_dead_letter_messages",
+    "Messages parked in a dead-letter queue, waiting for an operator (broker, polled).",
+    ["queue"],
+)
+# -- refusals and detections -------------------------------------------------------------------
+REQUESTS_DENIED = Counter(
+    "carnet_requests_denied_total",
+    "Requests refused: authentication (401, or a failed sign-in) or authorization (403).",
+    ["service", "reason"],
+)
+SUSPICIOUS_ACCESS_DETECTED = Counter(
+    "carnet_audit_suspicious_access_detected_total",
+    "SuspiciousAccessDetected committed by audit's detection rules, by rule and severity.",
+    ["rule", "severity"],
+)
+# -- the audit ledger's verification (services/audit/tail_verify.py, GET /v1/audit/verify) -----
+LEDGER_VERIFY_OK = Gauge(
+    "carnet_audit_ledger_verify_ok",
+    "1 when the last ledger verify of this scope (tail: periodic; full: on request) found "
+    "nothing, 0 when it found tampering or loss.",
+    ["scope"],
+)
+LEDGER_VERIFY_TIMESTAMP = Gauge(
+    "carnet_audit_ledger_verify_timestamp_seconds",
+    "Unix time the last ledger verify of this scope completed (whatever it found).",
+    ["scope"],
 )

@@ -36,6 +36,7 @@ from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.inbox import Inbox
 from services.common.logging import get_logger
+from services.common.metrics import SUSPICIOUS_ACCESS_DETECTED
 
 log = get_logger(__name__)
 INBOX_CONSUMER = "audit.detection"
@@ -201,8 +202,9 @@ def handle(
     if not ran:
         log.info("detection.duplicate_ignored", event_id=str(event.event_id))
         return []
-    for d in detections or []:
+    for d in detections or []:  # committed: logged and counted once each
         _log(d)
+        SUSPICIOUS_ACCESS_DETECTED.labels(d.finding.rule, d.finding.severity).inc()
     return detections or []
 
 

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import RowMaker
 
 from services.common.eventstore import statements
+from services.common.eventstore.after_commit import after_commit
 from services.common.eventstore.models import (
     AppendResult,
     ConcurrencyError,
@@ -23,6 +24,7 @@ from services.common.eventstore.models import (
     RawRecordedEvent,
     RecordedEvent,
 )
+from services.common.metrics import EVENTS_APPENDED
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
 
@@ -107,7 +109,10 @@ class EventStore:
                     # snapshot: it will see the winner and say whether this is an idempotent
                     # retry (same ids), a version clash, or (expected None) the next version.
                     continue
-            return _result(row, stream_id, expected_version)
+            result = _result(row, stream_id, expected_version)
+            if not result.already_stored:
+                self._count(events)  # one statement in autocommit: committed by now
+            return result
         raise ConcurrencyError(stream_id, expected_version, -1, reason=f"kept clashing: {CLASHED}")
 
     def append_in(
@@ -128,7 +133,17 @@ class EventStore:
             row = conn.execute(self._sql.append, params).fetchone()
         except _CLASHES as exc:
             raise ConcurrencyError(stream_id, expected_version, -1, reason=CLASHED) from exc
-        return _result(row, stream_id, expected_version)
+        result = _result(row, stream_id, expected_version)
+        if not result.already_stored:
+            # Counted when the caller's transaction commits: a unit of work that rolls back
+            # (a lost race rerun, a refused check) appended nothing.
+            after_commit(conn, partial(self._count, events))
+        return result
+
+    def _count(self, events: Sequence[NewEvent]) -> None:
+        """carnet_events_appended_total, once the events are committed."""
+        for event in events:
+            EVENTS_APPENDED.labels(self.schema, event.event_type).inc()
 
     def read_stream(
         self,

@@ -8,6 +8,7 @@ from services.common.nameko_ext.database import DatabasePool
 from services.common.nameko_ext.event_store import EventStoreProvider
 from services.common.nameko_ext.health import HealthEndpoints
 from services.common.nameko_ext.logging_context import LoggingContext
+from services.common.nameko_ext.queue_metrics import QueueMetrics
 from services.common.nameko_ext.relay_runner import RelayRunner
 
 
@@ -23,3 +24,4 @@ class CarnetService(HealthEndpoints):
     log = LoggingContext()
     store = EventStoreProvider()
     relay = RelayRunner()
+    queue_metrics = QueueMetrics()

@@ -10,6 +10,7 @@ from nameko.extensions import DependencyProvider
 from psycopg_pool import ConnectionPool
 
 from services.common.config import DEFAULT_DATABASE_URL
+from services.common.eventstore.after_commit import AfterCommitConnection
 from services.common.retry import wait_until_available
 
 
@@ -37,6 +38,11 @@ class DatabasePool(DependencyProvider):
             open=False,
             name=f"{self.container.service_name}-db",
             kwargs={"connect_timeout": 5},
+            # After a PostgreSQL restart every idle connection is dead: check each one as it
+            # is handed out, so a handler waits for a live one instead of failing at once.
+            check=ConnectionPool.check_connection,
+            # Counts what a commit made true (events appended): eventstore/after_commit.py.
+            connection_class=AfterCommitConnection,
         )
 
     def start(self) -> None:

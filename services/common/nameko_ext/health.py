@@ -83,7 +83,7 @@ class HealthEndpoints:
 
     @http("GET", "/metrics")
     def metrics(self, request: Any) -> Response:
-        """Prometheus text format: relay lag, dead letters, requeues, HTTP (no personal data)."""
+        """Prometheus text format: every metric of docs/runbook.md "Metrics" (no personal data)."""
         return Response(generate_latest(), status=200, mimetype=CONTENT_TYPE_LATEST)
 
     def db_ready(self) -> bool:

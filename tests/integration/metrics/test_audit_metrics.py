@@ -1,0 +1,188 @@
+"""Audit's /metrics: whether its ledger verifies (1, then 0 once tampered), and its detections."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pika
+import psycopg
+import pytest
+import requests
+from nameko.runners import ServiceRunner
+
+from contracts.registry import REGISTRY
+from services.audit.service import AuditService
+from services.common.broker import queue_name
+from tests.contract.examples import EXAMPLES
+from tests.integration.audit.world import KEY_ID, World
+from tests.integration.metrics.scrape import metric, wait_for_metric
+from tests.support.amqp import connect
+from tests.support.processes import free_port, wait_for_queue
+
+TOKEN = "metrics-test-admin-token"
+OK, AT = "carnet_audit_ledger_verify_ok", "carnet_audit_ledger_verify_timestamp_seconds"
+
+
+def count(url: str, query: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+def wait(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def audit(fresh_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
+    from services.common.eventstore.migrate import migrate
+
+    migrate(fresh_database_url)
+    world = World(fresh_database_url, fresh_broker)
+    port = free_port()
+    runner = ServiceRunner(
+        {
+            "AMQP_URI": fresh_broker,
+            "DATABASE_URL": fresh_database_url,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+            "AUDIT_SIGNING_KEY": world.seed,
+            "AUDIT_SIGNING_KEY_ID": KEY_ID,
+            "LEDGER_CHECKPOINT_SECONDS": 0.5,
+            "AUDIT_TAIL_VERIFY_SECONDS": 0.3,
+            "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+            "AUDIT_ADMIN_TOKEN": TOKEN,
+        }
+    )
+    runner.add_service(AuditService)
+    runner.start()
+    world.start_relays(("identity", "booking", "notification"))
+    try:
+        yield world, f"http://127.0.0.1:{port}"
+    finally:
+        runner.stop()
+        world.close()
+
+
+def full_verify(base: str) -> dict:
+    r = requests.get(
+        f"{base}/v1/audit/verify", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_ledger_verify_metrics_turn_to_0_when_a_row_is_tampered(audit):
+    world, base = audit
+    url = world.database_url
+    checkpointed = metric(
+        base, "carnet_events_appended_total", service="audit", event_type="LedgerCheckpointed"
+    )
+    world.emit_many(12)
+    wait(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 12)
+    wait(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1)
+    # The checkpoint's event was appended in the checkpoint's transaction: counted on commit.
+    wait_for_metric(
+        base,
+        "carnet_events_appended_total",
+        lambda v: (v or 0) > checkpointed,
+        service="audit",
+        event_type="LedgerCheckpointed",
+    )
+
+    started = time.time()
+    wait_for_metric(base, AT, lambda v: (v or 0) > started, scope="tail")
+    assert metric(base, OK, scope="tail") == 1
+    assert full_verify(base)["ok"] is True
+    assert metric(base, OK, scope="full") == 1
+
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")  # past the triggers
+        conn.execute(
+            "UPDATE audit.ledger SET payload = payload || '{\"tampered\": true}'"
+            " WHERE seq = (SELECT max(seq) FROM audit.ledger)"
+        )
+    tampered_at = time.time()
+    wait_for_metric(base, OK, lambda v: v == 0, scope="tail")
+    assert metric(base, AT, scope="tail") >= tampered_at
+    report = full_verify(base)
+    assert report["ok"] is False and "hash_mismatch" in {f["kind"] for f in report["findings"]}
+    assert metric(base, OK, scope="full") == 0
+
+
+def publish_reach_denial(amqp_uri: str, connector: str) -> None:
+    """Booking's access record of a read refused as outside the connector's grants."""
+    event_id = str(uuid.uuid4())
+    data = {
+        **EXAMPLES["AppointmentsAccessed"],
+        "access_id": str(uuid.uuid4()),
+        "principal_id": connector,
+        "connector_id": connector,
+        "appointment_ids": [],
+        "patient_ids": [],
+        "practitioner_ids": [],
+        "entries": [],
+        "field_classes": [],
+        "result_count": 0,
+        "outcome": "denied",
+        "denial_reason": "no read grant on this practitioner's agenda",
+    }
+    body = json.dumps(REGISTRY.dump_payload("AppointmentsAccessed", data)).encode()
+    props = pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=2,
+        message_id=event_id,
+        type="AppointmentsAccessed",
+        app_id="booking",
+        correlation_id=f"corr-{event_id}",
+        headers={
+            "schema_version": REGISTRY.latest_version("AppointmentsAccessed"),
+            "stream": f"access-{event_id}",
+            "stream_version": 1,
+            "position": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    with connect(amqp_uri) as conn:
+        routing_key = REGISTRY.contract("AppointmentsAccessed").routing_key
+        conn.channel().basic_publish("booking.events", routing_key, body, props)
+
+
+def test_a_detection_is_counted_on_audit_metrics_once_committed(audit):
+    world, base = audit
+    wait_for_queue(world.amqp_uri, queue_name("audit", "detect_accesses"))
+    labels = {"rule": "D3_outside_grant"}
+    fired = metric(base, "carnet_audit_suspicious_access_detected_total", **labels)
+    detected = metric(
+        base,
+        "carnet_events_appended_total",
+        service="audit",
+        event_type="SuspiciousAccessDetected",
+    )
+    publish_reach_denial(world.amqp_uri, str(uuid.uuid4()))
+    wait_for_metric(
+        base,
+        "carnet_audit_suspicious_access_detected_total",
+        lambda v: (v or 0) == fired + 1,
+        **labels,
+    )
+    assert (
+        metric(
+            base,
+            "carnet_events_appended_total",
+            service="audit",
+            event_type="SuspiciousAccessDetected",
+        )
+        == detected + 1
+    )
+    stored = count(
+        world.database_url,
+        "SELECT count(*) FROM audit.events WHERE event_type = 'SuspiciousAccessDetected'",
+    )
+    assert stored == 1
