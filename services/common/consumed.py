@@ -83,6 +83,14 @@ def decode(
     # queue; only operators may publish there (broker permissions, docs/security.md).
     if not producer or exchange not in (f"{producer}.events", REPLAY_EXCHANGE):
         raise PoisonMessage("forged-producer", f"app_id {producer!r} on exchange {exchange!r}")
+    # ... and app_id must be the service the contract says publishes this type: otherwise a
+    # service could speak for another on its own exchange, or anyone on the replay path.
+    try:
+        owner = registry.contract(str(event_type)).producer
+    except UnknownEventType as exc:
+        raise PoisonMessage("unknown-event-type", str(event_type)) from exc
+    if owner != producer:
+        raise PoisonMessage("forged-producer", f"app_id {producer!r} does not publish {event_type}")
     version = _require(headers, "schema_version", int)
 
     try:

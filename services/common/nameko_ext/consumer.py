@@ -28,9 +28,14 @@ from services.common.broker import (
     dead_letter_queue_name,
     queue_name,
 )
-from services.common.consumed import PoisonMessage, decode
+from services.common.consumed import REPLAY_EXCHANGE, PoisonMessage, decode
 from services.common.logging import get_logger
-from services.common.metrics import MESSAGES_DEAD_LETTERED, MESSAGES_REQUEUED
+from services.common.metrics import (
+    CONSUMER_REDELIVERED,
+    CONSUMER_UNACKED,
+    MESSAGES_DEAD_LETTERED,
+    MESSAGES_REQUEUED,
+)
 
 log = get_logger(__name__)
 ALL_EVENTS = "*"
@@ -56,6 +61,22 @@ class RawQueueConsumer(QueueConsumer):
             identifier=f"EventConsumer.handle[{provider.queue_name}]",
         )
 
+    def ack_message(self, message: Any) -> None:
+        """nameko ignores amqp's ConnectionError only: a socket reset here (the broker died
+        while the handler ran) would kill the container. The broker requeues the unacked
+        message and every consumer is idempotent, so a lost ack costs one redelivery."""
+        try:
+            super().ack_message(message)
+        except OSError as error:
+            log.warning("message.ack_lost", error_type=type(error).__name__)
+
+    def requeue_message(self, message: Any) -> None:
+        """As ack_message: a dead connection has already given the message back."""
+        try:
+            super().requeue_message(message)
+        except OSError as error:
+            log.warning("message.requeue_lost", error_type=type(error).__name__)
+
 
 class EventConsumer(Entrypoint):
     """Consumes `<source>.events` for some event types into this service's own quorum queue."""
@@ -72,6 +93,10 @@ class EventConsumer(Entrypoint):
         self.source = source
         self.event_types = [event_types] if isinstance(event_types, str) else list(event_types)
         self.max_attempts = max_attempts
+        # For the queue metrics (queue_metrics.py): deliveries held now, and the occurred_at
+        # (unix seconds) of the newest event a worker applied.
+        self.unacked = 0
+        self.newest_applied: float | None = None
         super().__init__(**kwargs)
 
     def routing_keys(self) -> list[str]:
@@ -126,6 +151,9 @@ class EventConsumer(Entrypoint):
     # -- message flow -------------------------------------------------------------------------
     def handle_raw_message(self, message: Any) -> None:
         """Decode; poison goes to the DLQ now, a valid event goes to a worker."""
+        self.held(+1)
+        if message.delivery_info.get("redelivered") or delivery_count(message) > 0:
+            CONSUMER_REDELIVERED.labels(self.queue_name).inc()
         try:
             event = decode(
                 message.body,
@@ -137,6 +165,19 @@ class EventConsumer(Entrypoint):
         except PoisonMessage as poison:
             self.dead_letter(message, poison.reason, poison.detail)
             return
+        if ALL_EVENTS not in self.event_types and event.event_type not in self.event_types:
+            if message.delivery_info.get("exchange", "") == REPLAY_EXCHANGE:
+                # `carnet replay publish` without --type sends a service's whole history:
+                # the types this queue does not consume are skipped, as its bindings would.
+                log.info("message.replay_type_skipped", queue=self.queue_name,
+                         event_type=event.event_type, event_id=str(event.event_id))  # fmt: skip
+                self.ack(message)
+                return
+            # A routing key names one type, so only a mislabelled message gets here from the
+            # producer's exchange: the handler would misread its payload.
+            detail = f"{event.event_type} is not consumed by {self.queue_name}"
+            self.dead_letter(message, "unexpected-event-type", detail)
+            return
         context = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
         try:
             self.container.spawn_worker(
@@ -147,16 +188,17 @@ class EventConsumer(Entrypoint):
                 handle_result=partial(self.handle_result, message),
             )
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            self.requeue(message)
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
     ) -> tuple[Any, Any]:
         """Ack on success; requeue a failure; dead-letter the last allowed failure."""
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self.ack(message)
+            self.applied(worker_ctx.args[0])
             return result, exc_info
-        attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        attempts = delivery_count(message) + 1
         if attempts >= self.max_attempts:
             error = exc_info[1]
             self.dead_letter(
@@ -171,7 +213,7 @@ class EventConsumer(Entrypoint):
                 event_id=message.properties.get("message_id"),
             )
             MESSAGES_REQUEUED.labels(self.queue_name).inc()
-            self.queue_consumer.requeue_message(message)
+            self.requeue(message)
         return result, exc_info
 
     def dead_letter(self, message: Any, reason: str, detail: str) -> None:
@@ -206,7 +248,7 @@ class EventConsumer(Entrypoint):
         except Exception:
             # Could not park it: leave it to the broker (requeue) rather than lose it.
             log.error("message.dead_letter_failed", queue=self.queue_name, exc_info=sys.exc_info())
-            self.queue_consumer.requeue_message(message)
+            self.requeue(message)
             return
         MESSAGES_DEAD_LETTERED.labels(self.queue_name, reason).inc()
         log.error(
@@ -218,7 +260,40 @@ class EventConsumer(Entrypoint):
             event_id=props.get("message_id"),
             event_type=props.get("type"),
         )
+        self.ack(message)
+
+    # -- settling, counted for carnet_consumer_messages_unacked --------------------------------
+    def ack(self, message: Any) -> None:
+        """Ack: the broker forgets the message."""
         self.queue_consumer.ack_message(message)
+        self.held(-1)
+
+    def requeue(self, message: Any) -> None:
+        """Give the message back to the broker (a later attempt, here or in another replica)."""
+        self.queue_consumer.requeue_message(message)
+        self.held(-1)
+
+    def held(self, change: int) -> None:
+        """One more (or one fewer) delivery this process holds unsettled."""
+        self.unacked += change
+        CONSUMER_UNACKED.labels(self.queue_name).inc(change)
+
+    def applied(self, event: Any) -> None:
+        """Remember the newest occurred_at applied: the consumer's lag is measured from it."""
+        try:
+            at = datetime.fromisoformat(str(event.occurred_at)).timestamp()
+        except (AttributeError, ValueError):
+            return  # no occurred_at header (not a relay's message): nothing to measure from
+        if self.newest_applied is None or at > self.newest_applied:
+            self.newest_applied = at
+
+
+def delivery_count(message: Any) -> int:
+    """Earlier deliveries of this message, as a quorum queue counts them (0 if no header)."""
+    try:
+        return int((message.headers or {}).get("x-delivery-count", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def limit_queue(channel: Any) -> Queue:

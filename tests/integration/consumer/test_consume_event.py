@@ -80,6 +80,8 @@ def publish(
     version=None,
     app_id="booking",
     correlation_id="corr-consumer-1",
+    exchange="booking.events",
+    routing_key=None,
 ):
     headers = {
         "schema_version": version or REGISTRY.latest_version(event_type),
@@ -97,9 +99,8 @@ def publish(
         headers=headers,
     )
     with connect(amqp_uri) as conn:
-        conn.channel().basic_publish(
-            "booking.events", REGISTRY.contract(event_type).routing_key, body, props
-        )
+        key = routing_key or REGISTRY.contract(event_type).routing_key
+        conn.channel().basic_publish(exchange, key, body, props)
     return props.message_id
 
 
@@ -174,3 +175,22 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_attempts(runnin
     assert props.message_id == message_id
     assert props.headers["x-carnet-reason"] == "handler-failed"
     assert "RuntimeError after 3 attempts" in props.headers["x-carnet-detail"]
+
+
+def test_a_replayed_type_the_queue_does_not_consume_is_skipped_not_dead_lettered(
+    running, broker, logs
+):
+    queue = "carnet.q.notification.on_booked"
+    slot_opened = json.dumps(REGISTRY.dump_payload("SlotsOpened", EXAMPLES["SlotsOpened"]))
+    skipped = publish(broker, slot_opened.encode(), event_type="SlotsOpened", exchange="",
+                      routing_key=queue)  # fmt: skip
+    after = publish(broker, valid_body(), exchange="", routing_key=queue)
+    assert wait_effects(running, after) == 1  # the replay goes on past the skipped type
+    lines = [json.loads(x) for x in logs.getvalue().splitlines() if skipped in x]
+    assert [x["event"] for x in lines] == ["message.replay_type_skipped"]
+    # The same mislabelled type through the producer's exchange is dead-lettered.
+    mislabelled = publish(broker, slot_opened.encode(), event_type="SlotsOpened",
+                          routing_key=REGISTRY.contract(BOOKED).routing_key)  # fmt: skip
+    ((props, _raw),) = dead_letters(broker, "on_booked", 1)
+    assert props.message_id == mislabelled
+    assert props.headers["x-carnet-reason"] == "unexpected-event-type"

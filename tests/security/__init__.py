@@ -1,0 +1,1 @@
+"""Security suite (issue #10): hostile input, database roles, secrets."""

@@ -1,0 +1,203 @@
+"""The four real services in-process on one vhost and database, a publisher, and probes.
+
+Each probe counts the effect one event had on the consumer's own state, so a message applied
+twice (or applied at all, when it should have been refused) shows up as a number.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import requests
+from nameko.runners import ServiceRunner
+
+from services.audit.service import AuditService
+from services.audit.signing import new_seed
+from services.booking.crypto import generate_master_key_b64
+from services.booking.service import BookingService
+from services.identity.service import IdentityService
+from services.notification.service import NotificationService
+from tests.security.hostile_cases import Outgoing, QueueSpec
+from tests.support.amqp import connect, drain_until_ids
+from tests.support.processes import free_port, wait_for_queue
+
+ADMIN_TOKEN = "test-admin-token-hostile-0123456789"
+SERVICE_CLASSES = (IdentityService, BookingService, NotificationService, AuditService)
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until truthy: consumers are asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class HostileWorld:
+    """Identity, booking, notification and audit as they run in production, minus HTTP edge."""
+
+    def __init__(self, database_url: str, amqp_uri: str, logs: io.StringIO) -> None:
+        self.database_url, self.amqp_uri, self.logs = database_url, amqp_uri, logs
+        self.identity_url = ""
+        self.payloads: dict[str, dict[str, Any]] = {}  # message id -> payload sent
+        self.runners: list[ServiceRunner] = []
+
+    def config(self, service: str) -> dict[str, Any]:
+        port = free_port()
+        if service == "identity":
+            self.identity_url = f"http://127.0.0.1:{port}"
+        base = {
+            "AMQP_URI": self.amqp_uri,
+            "DATABASE_URL": self.database_url,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        }
+        extra: dict[str, dict[str, Any]] = {
+            "identity": {"CARNET_ADMIN_TOKEN": ADMIN_TOKEN},
+            "booking": {"BOOKING_MASTER_KEY": generate_master_key_b64()},
+            "notification": {
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": free_port(),  # nothing listens: sends fail, which is not tested here
+                "SMTP_TIMEOUT": 1,
+                "NOTIFICATION_MAX_ATTEMPTS": 1,
+            },
+            "audit": {
+                "AUDIT_SIGNING_KEY": new_seed(),
+                "AUDIT_SIGNING_KEY_ID": "hostile-test",
+                "LEDGER_CHECKPOINT_SECONDS": 3600,
+                "AUDIT_VERIFY_DATABASE_URL": self.database_url,
+            },
+        }
+        return {**base, **extra[service]}
+
+    def start(self, specs: tuple[QueueSpec, ...]) -> HostileWorld:
+        for cls in SERVICE_CLASSES:
+            runner = ServiceRunner(self.config(cls.name))
+            runner.add_service(cls)
+            self.runners.append(runner)
+        for runner in self.runners:
+            runner.start()
+        for spec in specs:
+            wait_for_queue(self.amqp_uri, spec.queue)
+            wait_for_queue(self.amqp_uri, spec.dlq)
+        return self
+
+    def close(self) -> None:
+        for runner in reversed(self.runners):
+            runner.stop()
+
+    def alive(self) -> bool:
+        """No container died (a crash in a consumer would kill it)."""
+        return all(not c._died.ready() for r in self.runners for c in r.containers)
+
+    # -- set-up through the real interface -------------------------------------------------
+    def connector(self) -> str:
+        """A connector registered through identity's HTTP API (so suspending it means something)."""
+        r = requests.post(
+            f"{self.identity_url}/v1/connectors",
+            json={"name": "Hostile", "vendor": "Test", "contact_email": "ops@example.org"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["connector_id"])
+
+    def payload(self, spec: QueueSpec, connector: str | None = None) -> dict[str, Any]:
+        """A fresh valid payload for the queue; identity's detections name a real connector."""
+        data = spec.payload()
+        if spec.service == "identity":
+            data = {**data, "connector_id": connector or self.connector(), "rule": "D1_volume"}
+        return data
+
+    # -- the bus ----------------------------------------------------------------------------
+    def publish(self, messages: list[Outgoing]) -> None:
+        """Publish in order on one channel, each confirmed by the broker."""
+        with connect(self.amqp_uri) as conn:
+            channel = conn.channel()
+            channel.confirm_delivery()
+            for m in messages:
+                try:
+                    self.payloads[m.message_id] = json.loads(m.body)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    self.payloads[m.message_id] = {}
+                channel.basic_publish(m.exchange, m.routing_key, m.body, m.properties)
+
+    def dead_letters(self, spec: QueueSpec, ids: set[str], timeout: float = 45.0) -> dict:
+        """The queue's dead letters by message id (drained), once every id in `ids` arrived."""
+        got = drain_until_ids(self.amqp_uri, spec.dlq, ids, timeout=timeout)
+        return {p.message_id: p for p, _body in got}
+
+    def limit_backstop_depth(self) -> int:
+        """Messages the broker dead-lettered on the delivery limit (the consumer never decided)."""
+        with connect(self.amqp_uri) as conn:
+            declared = conn.channel().queue_declare("carnet.dlq.delivery-limit", passive=True)
+            return declared.method.message_count
+
+    # -- effects ----------------------------------------------------------------------------
+    def _count(self, query: str, *args: Any) -> int:
+        with psycopg.connect(self.database_url) as conn:
+            return int(conn.execute(query, args).fetchone()[0] or 0)
+
+    def _processed(self, consumer: str, event_id: str) -> int:
+        schema = consumer.split(".")[0]
+        return self._count(
+            f"SELECT count(*) FROM {schema}.processed_events WHERE consumer = %s AND event_id = %s",
+            consumer,
+            UUID(event_id),
+        )
+
+    def effect(self, spec: QueueSpec, event_id: str) -> int:
+        """How many times event `event_id` changed the state `spec`'s handler keeps."""
+        data = self.payloads.get(event_id, {})
+        if spec.id == "identity.on_suspicious_access":
+            return self._count(
+                "SELECT count(*) FROM identity.events WHERE event_type = 'ConnectorSuspended'"
+                " AND metadata->>'causation_id' = %s",
+                event_id,
+            )
+        if spec.id == "booking.on_access_revoked":  # a cache: its trace is the log line
+            return sum(
+                1
+                for line in self.logs.getvalue().splitlines()
+                if event_id in line
+                and json.loads(line).get("event") == "principals.dropped"
+                and json.loads(line).get("causation_id") == event_id
+            )
+        if spec.id in (
+            "notification.on_appointment_event",
+            "notification.on_breach_notification_requested",
+        ):
+            return self._count(
+                "SELECT count(*) FROM notification.outbox WHERE source_event_id = %s",
+                UUID(event_id),
+            )
+        if spec.handler.startswith("ledger_"):
+            return self._count(
+                "SELECT count(*) FROM audit.ledger WHERE event_id = %s", UUID(event_id)
+            )
+        if spec.id == "audit.detect_accesses":
+            return self._subject_sum("accesses", data.get("principal_id"))
+        if spec.id == "audit.detect_sign_ins":
+            return self._subject_sum("auth_failures", data.get("connector_id"))
+        if spec.id == "audit.detect_bookings":
+            return self._processed("audit.detection", event_id)
+        return self._processed(spec.id, event_id)
+
+    def _subject_sum(self, column: str, subject: Any) -> int:
+        """A detection counter of the event's own (fresh) subject: 2 if counted twice."""
+        try:
+            subject_id = UUID(str(subject))
+        except ValueError:
+            return 0
+        return self._count(
+            f"SELECT coalesce(sum({column}), 0) FROM audit.detection_buckets WHERE subject_id = %s",
+            subject_id,
+        )
