@@ -77,7 +77,7 @@ def search(conn: Connection, args: Mapping[str, list[str]], base_url: str) -> di
         params += [who, who]
     cursor = single(args, "_cursor")
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
             raise bad_request("_cursor is not one this server gave")
         where.append("r.seq > %s")
         params.append(int(cursor))

@@ -92,6 +92,10 @@ def parse_instant(text: str, what: str) -> datetime:
         raise bad_request(f"{what} must be an ISO-8601 instant") from None
     if value.tzinfo is None:
         raise bad_request(f"{what} needs a UTC offset, e.g. 2030-01-02T09:00:00Z")
+    try:
+        value.astimezone(UTC)  # 0001-01-01T00:00+01:00 is before year 1 in UTC: unanswerable
+    except OverflowError:
+        raise bad_request(f"{what} is outside the years 1 to 9999 in UTC") from None
     return value
 
 

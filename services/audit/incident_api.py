@@ -6,7 +6,6 @@ with the principal, so the acts are attributed to whoever performed them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -15,18 +14,22 @@ from services.audit import incidents, report
 from services.audit.http_api import HttpError, bad_request, parse_instant, parse_uuid
 from services.audit.investigation import Subject
 from services.common.eventstore.store import EventStore
+from services.common.json_input import BadJson, parse_json
 
 MAX_BODY = 16 * 1024
+JSON = "application/json"
 _OPEN_KEYS = {"title", "connector_id", "principal_id", "from", "to", "aware_at", "detection_ids"}
 
 
-def _body(raw: bytes) -> dict[str, Any]:
+def _body(raw: bytes, media_type: str) -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise HttpError(413, "payload_too_large", f"max {MAX_BODY} bytes")
+    if media_type != JSON:
+        raise HttpError(415, "unsupported_media_type", f"send {JSON}")
     try:
-        data = json.loads(raw.decode("utf-8") or "{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise bad_request("the body must be a JSON object") from None
+        data = parse_json(raw)
+    except BadJson as error:
+        raise bad_request(f"the body must be a JSON object: {error}") from None
     if not isinstance(data, dict):
         raise bad_request("the body must be a JSON object")
     return data
@@ -42,10 +45,14 @@ def _refusal(error: incidents.IncidentError) -> HttpError:
 
 
 def open_incident(
-    pool: Any, store: EventStore, raw: bytes, principal: Mapping[str, Any]
+    pool: Any,
+    store: EventStore,
+    raw: bytes,
+    principal: Mapping[str, Any],
+    media_type: str = JSON,
 ) -> dict[str, Any]:
     """POST /v1/audit/incidents: open, and answer with the report computed right away."""
-    data = _body(raw)
+    data = _body(raw, media_type)
     unknown = set(data) - _OPEN_KEYS
     if unknown:
         raise bad_request(f"unknown fields: {', '.join(sorted(unknown))}")

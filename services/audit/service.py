@@ -11,15 +11,20 @@ from nameko.timer import Timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.audit import access_index, fhir_export, handlers, http_api, incident_api
+from services.audit import access_index, fhir_export, handlers, http_api, incident_api, openapi
 from services.audit.detection import engine as detection
-from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, AuditSettings, bearer_token_ok
+from services.audit.settings import (
+    DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_TAIL_VERIFY_SECONDS,
+    AuditSettings,
+    bearer_token_ok,
+)
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import ALL_EVENTS, consume_event
 from services.common.nameko_ext.health import json_response
-from services.common.principals import PrincipalCache
+from services.common.principals import PrincipalCache, token_sha256
 
 
 class LedgerSigner(DependencyProvider):
@@ -95,6 +100,16 @@ class AuditService(CarnetService):
         """Sign a tree head when the ledger grew; one replica at a time (try-lock)."""
         handlers.checkpoint_now(self.db, self.store, self.signer)
 
+    @http("GET", "/openapi.json")
+    def openapi_json(self, request):
+        """The OpenAPI 3.1 document of this interface (public, like health)."""
+        return json_response(200, openapi.document())
+
+    @ConfiguredTimer.decorator("AUDIT_TAIL_VERIFY_SECONDS", DEFAULT_TAIL_VERIFY_SECONDS)
+    def verify_tail(self):
+        """Check the ledger since the newest signed head: carnet_audit_ledger_verify_ok."""
+        handlers.verify_tail_now(self.db, self.config, self.signer)
+
     @http("GET", "/v1/audit/verify")
     def verify(self, request):
         """The verify report; a static admin bearer token until identity issues real ones."""
@@ -119,7 +134,11 @@ class AuditService(CarnetService):
         """identity.authenticate through the cache: refused is 401, silent or failing 503."""
         try:
             with eventlet.Timeout(self.investigators.timeout_s):
-                return self.investigators.cache.get(token, authenticate=self.identity.authenticate)
+                return self.investigators.cache.get(
+                    token,
+                    # The token's SHA-256, not the token: RPC requests cross the broker.
+                    authenticate=lambda t: self.identity.authenticate(token_sha256=token_sha256(t)),
+                )
         except eventlet.Timeout:
             raise http_api.identity_unavailable() from None
         except RemoteError as error:
@@ -130,6 +149,9 @@ class AuditService(CarnetService):
 
     def _investigate(self, request, endpoint, handler, mimetype=None):
         """Staff investigators and admins only; the answer or a JSON error, never a trace."""
+        if (request.content_length or 0) > incident_api.MAX_BODY:
+            detail = f"max {incident_api.MAX_BODY} bytes"
+            return json_response(413, {"error": "payload_too_large", "detail": detail})
         authorization = request.headers.get("Authorization")
         status, body = http_api.serve(authorization, self._principal, endpoint, handler)
         if mimetype and status == 200:
@@ -177,11 +199,11 @@ class AuditService(CarnetService):
     @http("POST", "/v1/audit/incidents")
     def open_incident(self, request):
         """Open an incident for a connector or principal and a window; 201 with the report."""
-        body = request.get_data(cache=False)
+        body = request.stream.read(incident_api.MAX_BODY + 1)  # at most: 413 beyond
         response = self._investigate(
             request,
             "incident.open",
-            lambda p: incident_api.open_incident(self.db, self.store, body, p),
+            lambda p: incident_api.open_incident(self.db, self.store, body, p, request.mimetype),
         )
         if response.status_code == 200:
             response.status_code = 201

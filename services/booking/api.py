@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 from uuid import UUID
+
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
 
 from contracts.booking import ACCESS_PURPOSES
 from services.booking import fhir
@@ -19,6 +21,7 @@ from services.booking.access import RecordingFailed, RequestInfo
 from services.booking.commands import Denied
 from services.booking.domain import BookingError
 from services.booking.fhir_input import FhirInputError
+from services.common.json_input import BadJson, parse_json
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -114,9 +117,9 @@ def load_json(req: Request, *accepted: str) -> Any:
     if req.content_type not in accepted:
         raise ApiError(415, "not-supported", f"send one of: {', '.join(accepted)}")
     try:
-        return json.loads(req.body.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ApiError(400, "structure", f"body is not UTF-8 JSON: {error}") from None
+        return parse_json(req.body)
+    except BadJson as error:
+        raise ApiError(400, "structure", str(error)) from None
 
 
 def path_uuid(req: Request, name: str) -> UUID:
@@ -147,6 +150,12 @@ def respond(req: Request, run: Callable[[], Response]) -> Response:
         return _error(req, error.status, error.code, error.detail, {})
     except RecordingFailed:
         detail = "the access could not be recorded, so nothing is served; retry later"
+        return _error(req, 503, "transient", detail, {"Retry-After": "1"})
+    except (OperationalError, PoolTimeout) as error:
+        # The database went away (a restart, a failover): nothing was served; a command's
+        # outcome may be unknown, and a retry is safe (a booking is keyed by its slot).
+        log.warning("booking.http.database_unavailable", error_type=type(error).__name__)
+        detail = "the database is unavailable; retry later"
         return _error(req, 503, "transient", detail, {"Retry-After": "1"})
     except Exception as error:
         # The text may hold request data: log the type only, with the request id bound.

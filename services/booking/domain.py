@@ -136,11 +136,13 @@ def slice_interval(start: datetime, end: datetime, minutes: int) -> list[tuple[d
     """Cut [start, end) into back-to-back slots of `minutes`; a remainder is dropped."""
     if minutes < 5 or minutes > 480:
         raise invalid("duration_minutes must be between 5 and 480")
-    step, out, at = timedelta(minutes=minutes), [], start
-    while at + step <= end:
-        out.append((at, at + step))
-        at += step
-    return out
+    step = timedelta(minutes=minutes)
+    # Count first: a centuries-long interval must not build millions of slots (or step past
+    # datetime.max) before the per-opening cap refuses it.
+    count = max(0, (end - start) // step)
+    if count > MAX_SLOTS_PER_OPENING:
+        raise invalid(f"at most {MAX_SLOTS_PER_OPENING} slots per opening")
+    return [(start + i * step, start + (i + 1) * step) for i in range(count)]
 
 
 def open_slots(

@@ -20,9 +20,18 @@ FHIR_ERRORS = {
     "400": "Invalid input (OperationOutcome names the element or parameter)",
     "401": "No or refused bearer token",
     "403": "Outside the caller's grants (the refusal is recorded)",
+    "413": "Body over the size limit (checked before anything else)",
     "503": "Identity or the access record unavailable: nothing served, retry",
 }
-V1_ERRORS = {"400": "Invalid body", "401": "No or refused bearer token", "403": "Not allowed"}
+V1_ERRORS = {
+    "400": "Invalid body",
+    "401": "No or refused bearer token",
+    "403": "Not allowed",
+    "413": "Body over the size limit",
+    "415": "Not application/json",
+    "422": "Refused by a rule: unknown practitioner, a slot in the past, too many slots",
+    "503": "Identity unavailable: retry",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -175,6 +184,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                     _q("start", date),
                     _q("status", f"Among {', '.join(SLOT_STATUSES)}.", default="free"),
                     *_paging(),
+                    _purpose(),
                 ],
             ),
         },
@@ -183,7 +193,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "open_slots",
                 "Open bookable slots on a practitioner's agenda",
                 ("201", _body(_ref("SlotsOpened"), JSON, "The slots opened")),
-                params=[_path_id("practitioner_id")],
+                params=[_path_id("practitioner_id"), _purpose()],
                 body=(JSON, {"oneOf": [_ref("OpenSlotList"), _ref("OpenSlotInterval")]}),
                 errors={"404": "No such practitioner", "409": "Overlaps existing slots"},
                 fhir=False,
@@ -194,7 +204,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "destroy_medical_key",
                 "Destroy a patient's medical key: every sealed medical field becomes unreadable",
                 ("200", _body(_ref("MedicalKeyDestroyed"), JSON, "Done (idempotent)")),
-                params=[_path_id("patient_id")],
+                params=[_path_id("patient_id"), _purpose()],
                 body=(JSON, _ref("EraseMedicalKey")),
                 errors={"404": "No such patient"},
                 fhir=False,

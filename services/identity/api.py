@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +10,9 @@ from uuid import UUID
 
 from marshmallow import RAISE, Schema, ValidationError
 
+from services.common.json_input import BadJson, parse_json, unstorable_text
 from services.common.logging import get_logger
+from services.common.metrics import REQUESTS_DENIED
 from services.identity import tokens
 from services.identity.context import Actor, Ctx
 from services.identity.domain import DomainError
@@ -20,6 +21,8 @@ from services.identity.errors import AuthenticationError, Forbidden, OAuthError,
 log = get_logger(__name__)
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+# Token endpoint refusals answered 400, by the reason class of carnet_requests_denied_total.
+DENIED_OAUTH = {"invalid_grant": "authentication", "invalid_scope": "authorization"}
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,9 @@ def load_json(req: Request, schema: type[Schema]) -> dict[str, Any]:
     if req.content_type != JSON:
         raise ApiError(415, "unsupported_media_type", f"send {JSON}")
     try:
-        data = json.loads(req.body.decode("utf-8"))
-    except json.JSONDecodeError as error:
-        raise ApiError(400, "malformed_json", f"body is not JSON: {error.msg}") from None
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "body is not UTF-8") from None
+        data = parse_json(req.body)
+    except BadJson as error:
+        raise ApiError(400, "malformed_json", str(error)) from None
     return _load(schema, data)
 
 
@@ -81,6 +82,8 @@ def load_form(req: Request, schema: type[Schema]) -> dict[str, Any]:
     for key, value in pairs:
         if key in data:
             raise OAuthError("invalid_request", f"parameter {key!r} is repeated")
+        if unstorable_text(key + value):
+            raise OAuthError("invalid_request", f"parameter {key!r} holds a NUL character")
         data[key] = value
     try:
         return schema().load(data, unknown=RAISE)
@@ -126,6 +129,10 @@ def respond(run: Callable[[], Response]) -> Response:
     except ApiError as error:
         return Response(error.status, {"error": error.error, "detail": error.detail})
     except OAuthError as error:
+        if error.error in DENIED_OAUTH:
+            # A failed sign-in or a scope beyond the principal's answers 400 (RFC 6749 §5.2),
+            # not the 401/403 the HTTP edge counts as denied: count it here.
+            REQUESTS_DENIED.labels("identity", DENIED_OAUTH[error.error]).inc()
         headers = {"WWW-Authenticate": "Basic"} if error.status == 401 else {}
         body = {"error": error.error, "error_description": error.description}
         return Response(error.status, body, {**headers, "Cache-Control": "no-store"})

@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import Schema
 
 from contracts.json_schema import schema_to_json_schema
+from services.common.openapi_health import health_paths
 from services.identity import schemas
 from services.identity.routes import ROUTES, Route
 
@@ -53,18 +54,20 @@ def _operation(route: Route) -> dict[str, Any]:
         ]
     if route.request is not None:
         media = FORM if route.form else JSON
-        op["requestBody"] = {"required": True, "content": {media: {"schema": _ref(route.request)}}}
+        content = {media: {"schema": _ref(route.request)}}
+        op["requestBody"] = {"required": route.body_required, "content": content}
     op["security"] = [{"bearer": []}] if route.bearer else []
     return op
 
 
 def document(version: str = "1") -> dict[str, Any]:
-    """The whole document: paths from ROUTES, components from the schemas they name."""
+    """The whole document: paths from ROUTES (and the shared health routes), their schemas."""
     paths: dict[str, dict[str, Any]] = {}
     used: set[type[Schema]] = {schemas.ErrorOut, schemas.OAuthErrorOut}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
         used |= {route.response} | ({route.request} if route.request else set())
+    paths.update(health_paths())
     components = {
         s.__name__: schema_to_json_schema(s, closed=s.__name__.endswith("In"))
         for s in sorted(used, key=lambda s: s.__name__)

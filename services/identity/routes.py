@@ -24,7 +24,7 @@ RouteFn = Callable[[Ctx, Request], Response]
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint: method, OpenAPI path, function, schemas, whether it takes a bearer token."""
+    """One endpoint: method, OpenAPI path, function, schemas, bearer token, optional body."""
 
     method: str
     path: str
@@ -35,6 +35,7 @@ class Route:
     status: int = 200
     form: bool = False
     bearer: bool = True
+    body_required: bool = True
 
 
 def _create(use_case: Callable, schema: type[Schema]) -> RouteFn:
@@ -185,6 +186,7 @@ ROUTES: tuple[Route, ...] = (
         "Suspend a connector and revoke its tokens",
         schemas.SuspendIn,
         schemas.StatusOut,
+        body_required=False,  # the reason has a default
     ),
     Route(
         "POST",

@@ -12,6 +12,9 @@ files take straight from `nameko.web.handlers` included — is served by it. Its
 - times the request into `carnet_http_request_duration_seconds` by service, method, route
   template (`/fhir/Appointment/<string:appointment_id>`, never the raw path) and status
   class, and counts `carnet_http_responses_total` by route and status class;
+- counts refusals in `carnet_requests_denied_total` by service and reason class: a 401 is
+  `authentication` (no token, or identity refused it), a 403 `authorization` (booking's
+  reach refusals, identity's admin-only routes, audit's investigator-only ones);
 - writes one `http.request` line per request (debug for health and metrics, info otherwise),
   in place of eventlet's access line, which carried neither the correlation id nor the route.
 """
@@ -30,8 +33,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
 from services.common.logging import get_logger
-from services.common.metrics import HTTP_REQUEST_DURATION, HTTP_RESPONSES
+from services.common.metrics import HTTP_REQUEST_DURATION, HTTP_RESPONSES, REQUESTS_DENIED
 from services.common.nameko_ext.logging_context import CORRELATION_HEADER, valid_correlation_id
+from services.common.nameko_ext.routing_errors import routing_error
 
 log = get_logger("carnet.http")
 
@@ -40,6 +44,7 @@ HEADER_ENVIRON = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
 UNMATCHED = "unmatched"  # the route label of a 404/405: the raw path could be anything
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/metrics"})
+DENIED = {401: "authentication", 403: "authorization"}
 
 
 def status_class(status: int) -> str:
@@ -57,6 +62,8 @@ def observe(service: str, method: str, route: str, status: int, seconds: float) 
     klass = status_class(status)
     HTTP_REQUEST_DURATION.labels(service, method_label(method), route, klass).observe(seconds)
     HTTP_RESPONSES.labels(service, route, klass).inc()
+    if status in DENIED:
+        REQUESTS_DENIED.labels(service, DENIED[status]).inc()
 
 
 StartResponse = Callable[..., Any]
@@ -96,7 +103,7 @@ class EdgeWsgiApp(WsgiApp):
                 request.path_values = values
                 rv = provider.handle_request(request)
             except HTTPException as exc:
-                rv = exc
+                rv = routing_error(exc, request.path)  # JSON, not werkzeug's HTML page
             return rv(environ, respond)
         finally:
             seconds = time.perf_counter() - started

@@ -1,0 +1,65 @@
+"""Request bodies read strictly: what json.loads lets through but PostgreSQL or JSON refuse.
+
+Python's json accepts NaN and Infinity (not JSON), lone surrogates such as "\\ud800" (not
+encodable as UTF-8) and "\\u0000" (refused by PostgreSQL's text and jsonb), and raises
+RecursionError, not a decode error, on deep nesting. Each of those reached the store as a 500;
+here each is a BadJson the HTTP edges answer with a 400.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 32  # far deeper than any body the services accept
+
+
+class BadJson(ValueError):
+    """The body is not JSON the services can store; the message says why, without the data."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadJson(f"{name} is not JSON")
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why `text` cannot be stored (a NUL, a lone surrogate), or None when it can."""
+    if "\x00" in text:
+        return "a string holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string holds a lone surrogate"
+    return None
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise BadJson(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        reason = unstorable_text(value)
+        if reason:
+            raise BadJson(reason)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check(key, depth + 1)
+            _check(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check(item, depth + 1)
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a UTF-8 body, or BadJson (never RecursionError or a surrogate)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadJson("body is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise BadJson(f"body is not JSON: {error.msg} at position {error.pos}") from None
+    except RecursionError:
+        raise BadJson(f"nested deeper than {MAX_DEPTH} levels") from None
+    _check(value, 0)
+    return value
