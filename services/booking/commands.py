@@ -160,6 +160,9 @@ def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None
             raise domain.not_found("appointment")
         if not may_write(p, current.practitioner_id, current.patient_id):
             raise Denied("no write access to this appointment", current.practitioner_id)
+        if p.kind == "patient" and wanted.status not in (None, "cancelled"):
+            # Attendance (arrived, fulfilled, noshow) is the practice's to say, not the patient's.
+            raise Denied("a patient may cancel or move an appointment, not mark attendance")
         if wanted.expected_version is not None and wanted.expected_version != current.version:
             raise domain.conflict(
                 f"the appointment is at version {current.version}, not {wanted.expected_version}"

@@ -93,12 +93,31 @@ def may_write(p: Principal, practitioner_id: UUID, patient_id: UUID | None) -> b
 
 
 def may_open_slots(p: Principal, practitioner_id: UUID) -> bool:
-    """Open slots: the practitioner on their own agenda, an admin, or a writing connector."""
+    """Open slots: an admin, or a practitioner or connector writing on that agenda.
+
+    A practitioner's reach is their own agenda, per scope of their token: a token that asked
+    for appointment:read only opens nothing, as it books or cancels nothing.
+    """
     if p.is_admin:
         return True
+    return p.kind in ("connector", "practitioner") and _reaches(p, WRITE, practitioner_id)
+
+
+def slot_agendas(p: Principal) -> frozenset[UUID] | None:
+    """Whose slots a search naming no practitioner covers: None = any, else this set.
+
+    The same answer as may_see_slots, agenda by agenda: leaving out the practitioner must not
+    show what naming them would refuse (a staff investigator sees no agenda at all).
+    """
+    if p.kind in ("patient", "service") or p.is_admin:
+        return None
     if p.kind == "practitioner":
-        return p.id == practitioner_id
-    return p.kind == "connector" and _reaches(p, WRITE, practitioner_id)
+        return frozenset({p.id})
+    if p.kind == "connector":
+        return frozenset(
+            x for scope in (READ, WRITE) if scope in p.scopes for x in p.reach.get(scope, ())
+        )
+    return frozenset()
 
 
 def may_see_slots(p: Principal, practitioner_id: UUID) -> bool:

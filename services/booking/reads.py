@@ -90,6 +90,13 @@ def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Denie
     ctx.recorder.record(p, info, operation, served, "denied", error.detail)
 
 
+def readable(ctx: Ctx, p: Principal, appointment_id: UUID) -> bool:
+    """Whether this principal may read the appointment at all (nothing is read or recorded)."""
+    with ctx.pool.connection() as conn:
+        row = views.appointment(conn, appointment_id)
+    return row is not None and bool(disclose(p, row.practitioner_id, row.patient_id))
+
+
 def read_one(
     ctx: Ctx, p: Principal, appointment_id: UUID, info: RequestInfo, operation: str = "read"
 ) -> tuple[dict[str, Any], UUID]:

@@ -22,7 +22,7 @@ from services.booking.fhir_input import (
     parse_slot_search,
     parse_status_patch,
 )
-from services.booking.reach import Principal, may_see_slots, readable_practitioners
+from services.booking.reach import Principal, may_see_slots, slot_agendas
 from services.common.logging import bind_context
 
 RouteFn = Callable[[Ctx, Request, Principal], Response]
@@ -65,6 +65,14 @@ def search_appointments(ctx: Ctx, req: Request, p: Principal) -> Response:
     )
 
 
+def _minimal(ctx: Ctx, req: Request, p: Principal, appointment_id: Any) -> bool:
+    """Answer a write without the appointment: asked for (FHIR's Prefer: return=minimal), or
+    the caller may write this agenda but not read it (appointment:write alone)."""
+    if "return=minimal" in req.headers.get("Prefer", ""):
+        return True
+    return not reads.readable(ctx, p, appointment_id)
+
+
 def book(ctx: Ctx, req: Request, p: Principal) -> Response:
     """POST /fhir/Appointment: book a free slot; 201 with the appointment (recorded)."""
     info = req.info()
@@ -75,8 +83,8 @@ def book(ctx: Ctx, req: Request, p: Principal) -> Response:
         reads.deny(ctx, p, info, "create", error)
         raise
     location = f"{req.base_url}/fhir/Appointment/{appointment_id}"
-    if "return=minimal" in req.headers.get("Prefer", ""):
-        # FHIR's Prefer: return=minimal: only the new id goes back, so there is no read to record.
+    if _minimal(ctx, req, p, appointment_id):
+        # Only the new id goes back, so there is no read to record.
         return Response(201, None, {"Location": location, "ETag": 'W/"1"'})
     resource, access_id = reads.read_one(ctx, p, appointment_id, info, "create")
     response = _served(resource, access_id, 201)
@@ -94,21 +102,24 @@ def patch_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
     except Denied as error:
         reads.deny(ctx, p, info, "update", error)
         raise
+    if _minimal(ctx, req, p, appointment_id):
+        return Response(200, None, {})
     resource, access_id = reads.read_one(ctx, p, appointment_id, info, "update")
     return _served(resource, access_id)
 
 
 def search_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
     """GET /fhir/Slot?...: free slots (no patient data) of practitioners within reach."""
+    info = req.info()
     q = parse_slot_search(req.params())
     asked = list(q.practitioner_ids)
     for practitioner_id in asked:
         if not may_see_slots(p, practitioner_id):
-            raise ApiError(403, "forbidden", f"no access to practitioner {practitioner_id}")
-    scope: list[Any] | None = asked or None
-    if scope is None and p.kind in ("connector", "practitioner"):
-        reach = readable_practitioners(p) or frozenset()
-        scope = sorted(reach | p.reach.get("appointment:write", frozenset()))
+            error = Denied("no read or write grant on this practitioner's agenda", practitioner_id)
+            reads.deny(ctx, p, info, "search", error)
+            raise error
+    agendas = slot_agendas(p)
+    scope: list[Any] | None = asked or (None if agendas is None else sorted(agendas))
     limit = min(q.count, ctx.settings.max_page)
     after = decode_cursor(q.cursor) if q.cursor else None
     with ctx.pool.connection() as conn:
@@ -155,6 +166,7 @@ def _intervals(body: dict[str, Any]) -> list[tuple[datetime, datetime]]:
 
 def open_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
     """POST /v1/practitioners/{id}/slots: open bookable slots on an agenda."""
+    info = req.info()
     practitioner_id = path_uuid(req, "practitioner_id")
     data = load_json(req, JSON)
     if not isinstance(data, dict):
@@ -163,7 +175,13 @@ def open_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
         body = OpenSlotsBody().load(data, unknown=RAISE)
     except ValidationError as error:
         raise ApiError(400, "invalid", str(error.messages)) from None
-    opened = commands.open_slots(ctx, p, practitioner_id, body["service_type"], _intervals(body))
+    try:
+        opened = commands.open_slots(
+            ctx, p, practitioner_id, body["service_type"], _intervals(body)
+        )
+    except Denied as error:
+        reads.deny(ctx, p, info, "create", error)
+        raise
     slots = [
         {"slot_id": str(s.slot_id), "start": s.start.isoformat(), "end": s.end.isoformat()}
         for s in opened
@@ -177,6 +195,7 @@ class _EraseBody(Schema):
 
 def destroy_medical_key(ctx: Ctx, req: Request, p: Principal) -> Response:
     """DELETE /v1/patients/{id}/medical-key: crypto-shredding of the patient's medical fields."""
+    info = req.info()
     patient_id = path_uuid(req, "patient_id")
     data = load_json(req, JSON)
     try:
@@ -184,7 +203,11 @@ def destroy_medical_key(ctx: Ctx, req: Request, p: Principal) -> Response:
     except ValidationError as error:
         raise ApiError(400, "invalid", str(error.messages)) from None
     bind_context(patient_id=str(patient_id))
-    key_id = commands.destroy_medical_key(ctx, p, patient_id, body["reason"])
+    try:
+        key_id = commands.destroy_medical_key(ctx, p, patient_id, body["reason"])
+    except Denied as error:
+        reads.deny(ctx, p, info, "update", error)
+        raise
     return Response(
         200, {"patient_id": str(patient_id), "key_destroyed": key_id is not None}, {}, JSON
     )

@@ -23,7 +23,7 @@ from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.database import pool_of
 from services.common.nameko_ext.inbox_provider import InboxProvider
-from services.common.principals import INVALIDATING_EVENTS, PrincipalCache
+from services.common.principals import INVALIDATING_EVENTS, PrincipalCache, token_sha256
 
 log = get_logger(__name__)
 APPT = "/fhir/Appointment/<string:appointment_id>"
@@ -84,11 +84,15 @@ class BookingService(CarnetService):
             settings_from_config(self.config),
         )
 
+    def _ask_identity(self, token: str) -> dict[str, Any]:
+        """identity's RPC with the token's SHA-256: the bearer token never rides the bus."""
+        return self.identity.authenticate(token_sha256=token_sha256(token))
+
     def _authenticate(self, token: str, timeout_s: float) -> Principal:
         """identity.authenticate through the cache; a refusal is 401, silence 503."""
         try:
             with eventlet.Timeout(timeout_s):
-                answer = self.principals.get(token, authenticate=self.identity.authenticate)
+                answer = self.principals.get(token, authenticate=self._ask_identity)
         except eventlet.Timeout:
             raise api.IdentityUnavailable() from None
         except RemoteError as error:

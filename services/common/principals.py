@@ -23,6 +23,15 @@ INVALIDATING_EVENTS = (
 )
 
 
+def token_sha256(token: str) -> str:
+    """What a service sends identity's `authenticate(token_sha256=...)` instead of the token.
+
+    Identity keeps only this digest of a token, so it needs nothing more; RPC requests travel
+    through the broker, where a usable token must never be readable (docs/security.md).
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def _key(token: str) -> bytes:
     """Entries are keyed by the token's SHA-256, so a memory dump shows no usable token."""
     return hashlib.sha256(token.encode("utf-8")).digest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from functools import cache
 
@@ -40,11 +39,6 @@ def new_token() -> str:
 def token_digest(token: str) -> bytes:
     """What identity.tokens stores and looks up: SHA-256 of the token's UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Constant-time comparison for configured secrets (the bootstrap admin token)."""
-    return bool(expected) and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 @cache

@@ -138,9 +138,16 @@ class IdentityService(CarnetService):
         return self._serve(request, routes.rotate_secret, connector_id=connector_id)
 
     @rpc(expected_exceptions=AuthenticationError)
-    def authenticate(self, token: str) -> dict[str, Any]:
-        """The principal behind a token, with its reach per scope; AuthenticationError(reason)."""
-        return tokens.authenticate(self._ctx(), token)
+    def authenticate(
+        self, token: str | None = None, token_sha256: str | None = None
+    ) -> dict[str, Any]:
+        """The principal behind a token, with its reach per scope; AuthenticationError(reason).
+
+        Services send `token_sha256` (hex), never the token: RPC requests cross the broker.
+        """
+        if token_sha256 is not None:
+            return tokens.authenticate_digest(self._ctx(), tokens.parse_digest(token_sha256))
+        return tokens.authenticate(self._ctx(), token or "")
 
     @consume_event("audit", "SuspiciousAccessDetected")
     def on_suspicious_access(self, event: Any) -> None:

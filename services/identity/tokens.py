@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from hmac import compare_digest
 from typing import Any
 from uuid import UUID
 
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
 from services.identity.context import Ctx, new_events
-from services.identity.credentials import new_token, same_secret, token_digest, verify_secret
+from services.identity.credentials import new_token, token_digest, verify_secret
 from services.identity.domain import CONNECTOR_SCOPES
 from services.identity.errors import AuthenticationError, OAuthError
 from services.identity.settings import BOOTSTRAP_ADMIN_ID
@@ -164,7 +165,28 @@ def password(
 
 def authenticate(ctx: Ctx, token: str) -> dict[str, Any]:
     """The principal behind a bearer token, with its reach per scope, or AuthenticationError."""
-    if same_secret(token, ctx.settings.admin_token):
+    return authenticate_digest(ctx, token_digest(token))
+
+
+def parse_digest(text: Any) -> bytes:
+    """A token's SHA-256 as other services send it (hex); anything else is an unknown token."""
+    try:
+        digest = bytes.fromhex(text) if isinstance(text, str) else b""
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise AuthenticationError("unknown")
+    return digest
+
+
+def authenticate_digest(ctx: Ctx, digest: bytes) -> dict[str, Any]:
+    """authenticate() from the token's SHA-256, which is all identity stores of a token.
+
+    Other services send this digest over RPC, never the token: RPC requests cross the broker,
+    and a bearer token must not be readable there (docs/security.md).
+    """
+    admin = ctx.settings.admin_token
+    if admin and compare_digest(digest, token_digest(admin)):
         return {
             "kind": "staff",
             "id": str(BOOTSTRAP_ADMIN_ID),
@@ -175,7 +197,7 @@ def authenticate(ctx: Ctx, token: str) -> dict[str, Any]:
             "expires_at": None,
         }
     with ctx.pool.connection() as conn:
-        row = rm.find_token(conn, token_digest(token))
+        row = rm.find_token(conn, digest)
         if row is None:
             raise AuthenticationError("unknown")
         if row.status == "suspended":

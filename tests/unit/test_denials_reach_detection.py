@@ -11,7 +11,11 @@ from pathlib import Path
 from services.audit.detection.rules import REACH_MARKERS
 
 BOOKING = Path(__file__).resolve().parents[2] / "services" / "booking"
-NOT_ABOUT_REACH = {"only an admin may erase a patient's medical data"}
+NOT_ABOUT_REACH = {
+    "only an admin may erase a patient's medical data",
+    # A patient's own appointment, a role's limit: not a read outside anyone's grants.
+    "a patient may cancel or move an appointment, not mark attendance",
+}
 
 
 def denial_texts() -> list[str]:
