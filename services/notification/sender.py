@@ -11,10 +11,11 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from contracts.registry import REGISTRY
@@ -26,6 +27,7 @@ from services.notification.channels import Channel, DeliveryError, Message
 from services.notification.templates import render
 
 log = get_logger(__name__)
+RECORD_RETRY_CAP_S = 1.0
 
 CLAIM = """
 UPDATE notification.outbox o SET lease_until = %(lease_until)s, attempts = o.attempts + 1,
@@ -66,6 +68,7 @@ class Claimed:
     patient_id: uuid.UUID
     context: dict[str, Any]
     attempt: int
+    claimed_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 class Sender:
@@ -116,7 +119,31 @@ class Sender:
         accepted = time.monotonic()  # the duplicate window opens here …
         if os.environ.get("CARNET_FAULT") == "crash-after-send":
             os._exit(137)  # fault injection for the duplicate-window test, never set in prod
-        self.record_sent(c, message.channel, provider_id, accepted)
+        self.record_sent_until_lease_ends(c, message.channel, provider_id, accepted)
+
+    def record_sent_until_lease_ends(
+        self, c: Claimed, channel: str, provider_id: str | None, accepted: float
+    ) -> None:
+        """The message is out: a lost database connection must not make it go out again.
+
+        The record is retried while our lease holds (PostgreSQL restarting, a dropped
+        connection); past it another sender may claim the row and resend, and `record_sent`'s
+        attempt check turns our late record into a no-op.
+        """
+        deadline, pause = c.claimed_at + self.settings.lease_s, 0.1
+        while True:
+            try:
+                return self.record_sent(c, channel, provider_id, accepted)
+            except psycopg.OperationalError as error:
+                if time.monotonic() + pause >= deadline:
+                    raise
+                log.warning(
+                    "notification.record_retry",
+                    notification_id=str(c.notification_id),
+                    error_type=type(error).__name__,
+                )
+                time.sleep(pause)
+                pause = min(RECORD_RETRY_CAP_S, pause * 2)
 
     def build(self, c: Claimed) -> Message:
         """Render in the patient's language to their preferred reachable channel."""

@@ -1,0 +1,260 @@
+"""One chaos run: private servers, the four services, seed, load with faults, drain, reconcile."""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from scripts.chaos import faults, reconcile, sabotage
+from scripts.chaos.client import Client
+from scripts.chaos.fleet import Fleet
+from scripts.chaos.infra import PrivatePostgres, PrivateRabbit, free_port
+from scripts.chaos.load import Worker
+from scripts.chaos.mail import read_inbox
+from scripts.chaos.model import Book, Tally
+from scripts.chaos.seed import stage
+from services.cli.demo.client import Platform
+from services.cli.demo.run import mail_server
+from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
+from services.common.config import SERVICES
+from services.common.eventstore.migrate import ensure_database, migrate
+
+Say = Callable[[str], None]
+HIGH = str(10**9)  # detection thresholds no load of ours can reach: the connector stays active
+KEY_ID = "chaos"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The runner's knobs (the CLI's flags)."""
+
+    operations: int = 400
+    workers: int = 4
+    rounds: int = 1
+    seed: int = 1
+    practitioners: int = 8
+    patients: int = 40
+    op_deadline_s: float = 240.0
+    stall_s: float = 150.0
+    drain_cap_s: float = 1800.0
+    keep: bool = False
+    self_check: bool = False
+
+
+@dataclass
+class Result:
+    """Everything the summary prints."""
+
+    tally: Tally
+    faults: list[faults.Fault]
+    account: reconcile.Account
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    unplanned_exits: list[str] = field(default_factory=list)
+    work_dir: str = ""
+    self_check: dict[str, bool] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def private_servers(root: Path, say: Say) -> Iterator[tuple[PrivatePostgres, PrivateRabbit]]:
+    """A private PostgreSQL cluster and RabbitMQ node, migrated and set up; always stopped."""
+    pg, rabbit = PrivatePostgres(root / "pg"), PrivateRabbit(root / "rabbitmq")
+    try:
+        pg.init()
+        pg.start()
+        ensure_database(pg.url())
+        migrate(pg.url())
+        rabbit.root.mkdir(parents=True)
+        rabbit.init()
+        rabbit.start()
+        apply_policies(rabbit.amqp_uri, rabbit.management_url, ("guest", "guest"))
+        declare_dead_letter_topology(rabbit.amqp_uri)
+        say(f"  private PostgreSQL :{pg.port}, RabbitMQ {rabbit.name} :{rabbit.amqp_port}")
+        yield pg, rabbit
+    finally:
+        try:
+            rabbit.stop()
+        finally:
+            pg.stop()
+
+
+def service_env(
+    pg: PrivatePostgres, rabbit: PrivateRabbit, smtp_port: int, root: Path
+) -> dict[str, str]:
+    """What `carnet up` would give the services, pointed at the private servers."""
+    signing = secrets.token_bytes(32)  # an Ed25519 seed, as AUDIT_SIGNING_KEY expects
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.url(),
+        "AUDIT_VERIFY_DATABASE_URL": pg.url(),
+        "AMQP_URI": rabbit.amqp_uri,
+        "PSYCOPG_WAIT_FUNC": "wait_select",
+        "CARNET_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "AUDIT_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "AUDIT_SIGNING_KEY": base64.b64encode(signing).decode(),
+        "AUDIT_SIGNING_KEY_ID": KEY_ID,
+        "BOOKING_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_SECURITY": "none",
+        "SMTP_TIMEOUT": "2",
+        "NOTIFICATION_LEASE_SECONDS": "20",  # longer than PostgreSQL takes to restart
+        "SMS_OUTBOX_PATH": str(root / "sms-outbox.jsonl"),
+        "LEDGER_CHECKPOINT_SECONDS": "5",
+        **{f"AUDIT_D{n}_{k}": HIGH for n, k in ((1, "MIN_VOLUME"), (1, "ABSOLUTE_CAP"),
+                                               (2, "MIN_PATIENTS"), (2, "ABSOLUTE_CAP"),
+                                               (3, "MAX_DENIALS"), (4, "MAX_FAILURES"),
+                                               (6, "MAX_PAGES"))},
+    }  # fmt: skip
+    env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
+    return env
+
+
+def _load(fleet: Fleet, pg: PrivatePostgres, rabbit: PrivateRabbit, opts: Options, say: Say,
+          platform: Platform) -> tuple[Book, Tally, list[faults.Fault], float]:  # fmt: skip
+    """Seed, then run the workers while the injector crashes things in turn."""
+    slots_needed = max(opts.workers * 20, opts.operations // 2)
+    seeded = stage(
+        platform, pg.url(), opts.workers, opts.practitioners, opts.patients, slots_needed
+    )
+    book, tally = Book(), Tally()
+    for slots in seeded.slots_per_worker:
+        book.add_slots(slots)
+    plan = faults.plan(opts.rounds, opts.operations)
+    gate = faults.Gate(opts.operations, [f.at_operation for f in plan], slack=opts.workers * 3)
+
+    def restart(svc: str) -> Callable[[], None]:
+        return lambda: (fleet.kill(svc), fleet.start(svc))
+
+    actions = {svc: restart(svc) for svc in SERVICES}
+    actions["rabbitmq"] = lambda: (rabbit.crash(), rabbit.start())
+    actions["postgresql"] = lambda: (pg.crash(), pg.start())
+    injector = faults.Injector(plan, gate, actions, fleet.wait_ready, say)
+    rng = random.Random(opts.seed)
+    workers = [
+        Worker(
+            Client(platform.booking, seeded.credentials, opts.op_deadline_s),
+            slots,
+            seeded.patients,
+            book,
+            tally,
+            random.Random(rng.random()),
+        )
+        for slots in seeded.slots_per_worker
+    ]
+    say(f"  load: {opts.operations} operations, {opts.workers} workers, {len(plan)} faults")
+    started = time.monotonic()
+    threads = [threading.Thread(target=w.run, args=(gate,), daemon=True) for w in workers]
+    injector.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    injector.join()
+    if injector.error is not None:
+        raise injector.error
+    for w in workers:
+        tally.statuses.update(w.client.statuses)
+    return book, tally, plan, time.monotonic() - started
+
+
+def _settle(url: str, stall_s: float, cap_s: float, say: Say) -> None:
+    """Wait until nothing is in flight three polls in a row (longer than a checkpoint tick).
+
+    A backlog is not a loss: the wait goes on while it shrinks, and gives up only when it has
+    not shrunk for `stall_s` (or after `cap_s` in all); what is left then is counted as lost.
+    """
+    began = time.monotonic()
+    best, best_at, calm, said = None, began, 0, began
+    while calm < 3:
+        left = reconcile.pending(url)
+        now = time.monotonic()
+        if best is None or left < best:
+            best, best_at = left, now
+        calm = calm + 1 if left == 0 else 0
+        if now - said >= 30:
+            say(f"  draining: {left} still in flight")
+            said = now
+        if left and (now - best_at > stall_s or now - began > cap_s):
+            say(
+                f"  {left} still in flight after {now - began:.0f} s, stalled {now - best_at:.0f} s"
+            )
+            return
+        time.sleep(3)
+    say(f"  drained in {time.monotonic() - began:.0f} s")
+
+
+def run(opts: Options, say: Say) -> Result:
+    """The whole scenario; the private servers and the services are stopped whatever happens."""
+    began = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        phases[name] = round(time.monotonic() - began - sum(phases.values()), 1)
+
+    root = Path(tempfile.mkdtemp(prefix="carnet-chaos-"))
+    root.chmod(0o755)  # the private PostgreSQL runs as `postgres` and must reach its directory
+    say(f"  work directory {root}")
+    try:
+        with private_servers(root, say) as (pg, rabbit), mail_server(root / "mail") as smtp:
+            lap("private servers")
+            env = service_env(pg, rabbit, smtp, root)
+            fleet = Fleet(env, root / "log")
+            try:
+                fleet.start_all()
+                if slow := fleet.wait_ready(180):
+                    raise RuntimeError(f"not ready: {', '.join(slow)}; logs in {root / 'log'}")
+                platform = Platform(fleet.url("identity"), fleet.url("booking"),
+                                    fleet.url("audit"), env["CARNET_ADMIN_TOKEN"])  # fmt: skip
+                lap("services")
+                book, tally, plan, load_s = _load(fleet, pg, rabbit, opts, say, platform)
+                lap("seed and load")
+                fleet.wait_ready(180, "after the load")
+                _settle(pg.url(), opts.stall_s, opts.drain_cap_s, say)
+                lap("drain")
+                fleet.revive("while draining")
+                exits = fleet.unplanned
+                kills = [f.wall_time for f in plan if f.target == "notification"]
+                signing = base64.b64decode(env["AUDIT_SIGNING_KEY"])
+                keys = {KEY_ID: Ed25519PrivateKey.from_private_bytes(signing).public_key()}
+                mail = read_inbox(root / "mail" / "messages")
+                account = reconcile.reconcile(pg.url(), book, tally.access_ids, mail, kills, keys)
+                dead_letters = rabbit.queue_depths(DLQ_PREFIX)
+                lap("reconcile")
+            finally:
+                fleet.stop_all()
+            seconds = time.monotonic() - began
+            checked = {}
+            if opts.self_check:
+                mails = root / "mail" / "messages"
+                checked = sabotage.self_check(pg.url(), book, tally.access_ids, mails, kills, keys)
+            lap("stop and self-check")
+        return Result(
+            tally=tally,
+            faults=plan,
+            account=account,
+            seconds=seconds,
+            load_seconds=load_s,
+            phases=phases,
+            unplanned_exits=exits,
+            work_dir=str(root),
+            self_check=checked,
+            dead_letters=dead_letters,
+        )
+    finally:
+        if not opts.keep:
+            shutil.rmtree(root, ignore_errors=True)
