@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra test lint unit demo up bench-store bench-booking bench-rebuild bench-audit asyncapi clean
+.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +38,16 @@ demo: venv infra  ## run the system and its demo
 
 up: venv infra  ## run every service until Ctrl-C
 	$(BIN)/carnet up
+
+chaos: venv infra  ## faults under load on private servers: 3,000 operations, 18 faults (#10)
+	$(BIN)/python -m scripts.chaos --operations $${CHAOS_OPERATIONS:-3000} --rounds $${CHAOS_ROUNDS:-3}
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@rm -f $(VENV)/.bench-* && touch $@
+
+bench: venv infra $(BENCH_STAMP)  ## every benchmark, one page: docs/benchmarks.md (~75 min, quiet machine)
+	$(BIN)/python scripts/bench/all.py
 
 bench-store: venv infra  ## event store and relay against raw psycopg and pika
 	$(BIN)/python scripts/bench/store.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import multiprocessing as mp
 import queue
@@ -22,7 +23,7 @@ from psycopg_pool import ConnectionPool
 from scripts.bench._payload import EVENT_TYPE, event_metadata, payload, schema_version
 from services.common.eventstore import EventStore, NewEvent
 
-Kind = Literal["raw", "xid", "lock"]
+Kind = Literal["raw", "xid", "lock", "peer"]
 BARRIER_TIMEOUT_S = 120.0
 RESULT_TIMEOUT_S = 600.0
 EVENTS_PER_STREAM = 10  # single appends: an appointment's life is a handful of events
@@ -45,6 +46,7 @@ class AppendJob:
     round: int
     batches: int
     batch: int
+    runner: str = ""  # "module:function" making the Runner; empty: raw or EventStore by kind
 
 
 Streams = list[tuple[str, int]]  # (stream, expected version) per transaction
@@ -156,12 +158,20 @@ def _carnet_runner(job: AppendJob) -> Runner:
     return prepare, pool.close, pid
 
 
+def _runner_for(job: AppendJob) -> Callable[[AppendJob], Runner]:
+    """The job's runner maker: its own (imported in the writer process) or raw / EventStore."""
+    if job.runner:
+        module, name = job.runner.split(":")
+        return getattr(importlib.import_module(module), name)
+    return _raw_runner if job.kind == "raw" else _carnet_runner
+
+
 def _worker(writer: int, commands: Any, barrier: Any, results: Any) -> None:
     """Process body: for each job, connect, wait for the others, append, report the span."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     while (job := commands.get()) is not None:
         try:
-            prepare, close, pid = _raw_runner(job) if job.kind == "raw" else _carnet_runner(job)
+            prepare, close, pid = _runner_for(job)(job)
             try:
                 prepare(_streams(job, warmup=True))()
                 run = prepare(_streams(job))
@@ -218,14 +228,21 @@ class WriterGang:
                 p.join(timeout=10)
 
     def measure(
-        self, database_url: str, schema: str, kind: Kind, round_: int, batches: int, batch: int
+        self,
+        database_url: str,
+        schema: str,
+        kind: Kind,
+        round_: int,
+        batches: int,
+        batch: int,
+        runner: str = "",
     ) -> Span:
         """From the barrier to the last writer done, for `batches` split over the writers."""
         share = [
             batches // self.writers + (w < batches % self.writers) for w in range(self.writers)
         ]
         for w, q in enumerate(self.commands):
-            q.put(AppendJob(database_url, schema, kind, w, round_, share[w], batch))
+            q.put(AppendJob(database_url, schema, kind, w, round_, share[w], batch, runner))
         starts, ends, total = [], [], Span()
         for _ in self.procs:
             try:

@@ -43,6 +43,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from contracts.registry import REGISTRY
+from scripts.bench._figures import Figure, write_json
 from services.booking import access, api, commands, directory, routes
 from services.booking.access import AccessRecorder, UnrecordedReads
 from services.booking.context import Ctx, Settings
@@ -782,6 +783,8 @@ def main(argv: list[str] | None = None) -> int:
         "--write-docs", action="store_true", help=f"write '{SECTION}' in docs/benchmarks.md"
     )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, help="figures for all.py, as JSON")
     args = parser.parse_args(argv)
     sizes = {
         "practitioners": DEFAULTS["practitioners"],
@@ -844,10 +847,64 @@ def main(argv: list[str] | None = None) -> int:
     print(render_console(scenarios))
     print(render_parts(parts))
     if args.write_docs:
-        path = REPO / "docs" / "benchmarks.md"
+        path = args.docs
         write_section(path, render_section(scenarios, info, agenda, sizes, parts, command))
         print(f"wrote '{SECTION}' in {path}")
+    if args.json is not None:
+        write_json(args.json, "booking", figures(scenarios, parts), info)
     return 0
+
+
+def figures(scenarios: list[Scenario], parts: dict[str, Any]) -> list[Figure]:
+    """The summary's rows: traced / untraced median latency per scenario (one run)."""
+    out = []
+    for s in scenarios:
+        note = ""
+        if s.ratio() > TARGET:
+            delta = s.traced.median_ms() - s.untraced.median_ms()
+            floor = s.floor_json.median_ms()
+            note = (
+                f"Recording adds {delta:.2f} ms to a median search of"
+                f" {s.untraced.median_ms():.2f} ms; record() takes {_ms(s.record_ns):.2f} ms of"
+                f" it: `EventStore.append` {parts['append'] / 1e3:.2f} ms, building the payload"
+                f" and event {parts['rest'] / 1e3:.2f} ms (medians on `appointment:read`). The"
+                " record is committed before the page is served, and one INSERT + COMMIT of the"
+                f" record's {int(parts['record_bytes']):,} bytes of JSON alone takes"
+                f" {floor:.2f} ms here: a {TARGET}x target needs an untraced search of at least"
+                f" {floor / (TARGET - 1):.1f} ms, or a cheaper record. What could close it, to"
+                " be measured: a smaller record (ids and field classes rather than whole"
+                " entries: fewer bytes to build, encode and flush), and a cheaper build of the"
+                " payload and event (the rest above)."
+            )
+        out.append(
+            Figure(
+                key="booking.search." + ("read-medical" if READ_MEDICAL in s.label else "read"),
+                label=f"connector search with its access record ({s.label}), median latency",
+                unit="ms",
+                value=s.traced.median_ms(),
+                baseline=s.untraced.median_ms(),
+                baseline_label="the same search, recording off",
+                ratio=s.ratio(),
+                target=TARGET,
+                op="<=",
+                runs=[s.ratio()],
+                section=SECTION,
+                note=note,
+                profile={
+                    "argv": [
+                        "scripts/bench/booking_reads.py",
+                        "--appointments",
+                        "3000",
+                        "--patients",
+                        "600",
+                        "--searches",
+                        "500",
+                    ],
+                    "focus": r"TimedRecorder\.record ",
+                },
+            )
+        )
+    return out
 
 
 if __name__ == "__main__":

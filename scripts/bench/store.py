@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from psycopg import sql
 from scripts.bench import _diag, _read, _relay
 from scripts.bench._appends import WARMUP_PREFIX, Kind, Span, WriterGang
 from scripts.bench._env import BenchEnv, Servers, bench_env, machine_info
+from scripts.bench._figures import Figure, write_json
+from scripts.bench._notes import note_for
 from scripts.bench._report import Row, render_console, render_markdown
 from services.common.relay.publisher import OutgoingMessage
 
@@ -30,6 +33,7 @@ SIZES = {  # default: about 3 minutes on 2 cores; quick: a smoke test of every p
     "quick": {"single": 300, "batches": 30, "read": 5_000, "relay": 2_000},
 }
 BATCH = 100
+SECTION = "## Event store and relay vs raw psycopg and pika"  # its heading in all.py's page
 ROUNDS = 5  # each append run is split in rounds, the sides in turn, to share the same moments
 
 
@@ -139,6 +143,47 @@ def _load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+BASELINES = {
+    "batch": "raw psycopg executemany",
+    "read": "raw keyset SELECT",
+    "relay": "raw pika, batched confirms",
+}
+PROFILES = {  # how all.py profiles a row that missed: a Carnet-only workload, under py-spy
+    "append1": (["append", "--writers", "1"], r"EventStore\.append "),
+    "append4": (["append", "--writers", "4"], r"EventStore\.append "),
+    "batch": (["append", "--writers", "1", "--batch", str(BATCH)], r"EventStore\.append "),
+    "read": (["read"], r"EventStore\.read_all "),
+    "relay": (["relay"], r"Relay\.publish_once "),
+}
+
+
+def figures(rows: dict[str, Row], breakdown: dict[str, dict[str, float]]) -> list[Figure]:
+    """The rows with a target, as all.py's summary shows them (medians, per-run ratios)."""
+    units = {"relay": "messages/s"}
+    out = []
+    for row in rows.values():
+        if row.target is None:
+            continue
+        argv, focus = PROFILES[row.key]
+        out.append(
+            Figure(
+                key=f"store.{row.key}",
+                label=row.label,
+                unit=units.get(row.key, "events/s"),
+                value=statistics.median(row.carnet),
+                baseline=statistics.median(row.raw),
+                baseline_label=BASELINES.get(row.key, "raw psycopg INSERT"),
+                ratio=row.ratio,
+                target=row.target,
+                runs=row.ratios,
+                section=SECTION,
+                note=note_for(row, list(rows.values()), breakdown) if row.met is False else "",
+                profile={"argv": ["scripts/bench/profile_workload.py", *argv], "focus": focus},
+            )
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every pair `--runs` times, print the table, write docs/benchmarks.md."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -151,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         help="report path (default docs/benchmarks.md; with --quick, none unless given)",
     )
     parser.add_argument("--pg", default=Servers.pg_url, help="maintenance database URL")
+    parser.add_argument("--json", type=Path, default=None, help="figures for all.py, as JSON")
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3 (a median needs them)")
@@ -181,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         page = render_markdown(list(rows.values()), info, breakdown, sizes, args.runs, ROUNDS)
         output.write_text(page)
         print(f"wrote {output}")
+    if args.json is not None:
+        write_json(args.json, "store", figures(rows, breakdown), info)
     return 0
 
 

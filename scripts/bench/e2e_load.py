@@ -1,0 +1,242 @@
+"""End to end under load (issue #11, item 6): the four services, a load generator, the ledger.
+
+Starts identity, booking, notification and audit as `carnet up` does, on a throwaway database
+and vhost; seeds people, a reading connector and free slots through the public APIs; then books
+at a fixed rate (open loop) while the connector reads, `--runs` times; searches for the highest
+rate held without growing lag; plays the incident (a scraper until suspension) under the fixed
+rate. Figures: booking latency, booking-to-ledger latency, relay and consumer lag, the time from
+the first malicious read to suspension.
+"""
+# ruff: noqa: E402  (the imports below need the repository on sys.path first)
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other packages
+
+from scripts.bench import _profile
+from scripts.bench._docs import write_section
+from scripts.bench._e2e_incident import Incident, incident
+from scripts.bench._e2e_report import SECTION, Search, best_rate, figures, render_section
+from scripts.bench._e2e_step import StepResult, drain, run_step
+from scripts.bench._e2e_world import World, open_slots, seed
+from scripts.bench._env import Servers, bench_env, machine_info
+from scripts.bench._figures import write_json
+from scripts.bench._system import System, running_system
+from services.cli.demo.client import Platform
+
+SIZES = {  # default: about 15 minutes on 2 cores; quick: every path, small
+    "default": {"practitioners": 20, "patients": 300, "rate": 100, "base_s": 60, "step_s": 30,
+                "read_rate": 2, "max_steps": 7, "attack_s": 60, "warmup_s": 10, "profile_s": 20},
+    "quick": {"practitioners": 6, "patients": 60, "rate": 20, "base_s": 10, "step_s": 8,
+              "read_rate": 1, "max_steps": 3, "attack_s": 30, "warmup_s": 3, "profile_s": 5},
+}  # fmt: skip
+SPARE = 1.1  # slots opened per booking planned
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _step(
+    system: System, platform: Platform, world: World, rate: float, seconds: float, sizes: dict
+) -> StepResult:
+    """Open the slots it needs and let that settle, then one measured step."""
+    open_slots(platform, world, int(rate * seconds * SPARE) + 50)
+    drain(system, 180)
+    result = run_step(system, world, rate, seconds, sizes["read_rate"])
+    why = result.verdict()
+    _say(
+        f"  {rate:>5.0f}/s for {seconds:.0f} s: answered {result.achieved:,.0f}/s, HTTP p50/p99"
+        f" {result.http_ms(50):,.0f}/{result.http_ms(99):,.0f} ms, to ledger p50/p99"
+        f" {result.to_ledger_ms(50):,.0f}/{result.to_ledger_ms(99):,.0f} ms, relay lag max"
+        f" {result.worst('relay_events'):,.0f} events; "
+        + ("held" if not why else "NOT held: " + "; ".join(why))
+    )
+    return result
+
+
+def _rounded(rate: float) -> float:
+    """Rates of the search: whole numbers, multiples of 5 above 20/s."""
+    return float(round(rate / 5) * 5) if rate > 20 else float(max(1, round(rate)))
+
+
+def search(
+    system: System, platform: Platform, world: World, base: list[StepResult], sizes: dict
+) -> Search:
+    """Up by 1.5x from the fixed rate while held; when not, down to the lower of 1/1.5 of it
+    and 90% of what the last step's pipeline absorbed. Then one bisection, and as many
+    confirmations of the best rate held as there were fixed-rate runs (those runs confirm the
+    fixed rate itself)."""
+    out = Search()
+    base_held = _held_mostly(base)
+    rate = sizes["rate"]
+    factor = 1.5 if base_held else 1 / 1.5
+    # The bisection's upper end: the lowest rate not held, or just above what a step that
+    # was not held absorbed (an estimate of the pipeline's pace, which the bisection tests).
+    failed_at = None if base_held else min(rate, 1.1 * min(s.capacity for s in base))
+    held_at = rate if base_held else None
+    last = base
+    while len(out.steps) < sizes["max_steps"]:
+        absorbed = min(s.capacity for s in last)
+        rate = _rounded(rate * factor if base_held else min(rate * factor, 0.9 * absorbed))
+        step = _step(system, platform, world, rate, sizes["step_s"], sizes)
+        last = [step]
+        out.steps.append(step)
+        if not step.verdict():
+            held_at = max(held_at or 0, rate)
+            if not base_held:
+                break
+        else:
+            failed_at = min(failed_at or rate, rate, 1.1 * step.capacity)
+            if base_held:
+                break
+        if rate <= 1:
+            break
+    if held_at and failed_at and len(out.steps) < sizes["max_steps"]:
+        middle = _rounded((held_at + failed_at) / 2)
+        if held_at < middle < failed_at:
+            step = _step(system, platform, world, middle, sizes["step_s"], sizes)
+            out.steps.append(step)
+            held_at = middle if not step.verdict() else held_at
+    out.candidate = held_at
+    if held_at == sizes["rate"]:
+        out.confirm = base
+    elif held_at:
+        _say(f"  confirming {held_at:.0f}/s, {len(base)} runs")
+        out.confirm = [
+            _step(system, platform, world, held_at, sizes["step_s"], sizes) for _ in base
+        ]
+    return out
+
+
+def _held_mostly(steps: list[StepResult]) -> bool:
+    """Held in most of the runs."""
+    return sum(not s.verdict() for s in steps) * 2 > len(steps)
+
+
+def profile_services(
+    system: System, platform: Platform, world: World, sizes: dict, out: Path
+) -> None:
+    """py-spy on every service while booking at the fixed rate; a text summary per service."""
+    open_slots(platform, world, int(sizes["rate"] * (sizes["profile_s"] + 5) * SPARE) + 50)
+    drain(system, 180)
+    recorded: dict[str, Path] = {}
+    spy = threading.Thread(
+        target=lambda: recorded.update(
+            _profile.record_pids(system.pids, sizes["profile_s"], out.parent)
+        )
+    )
+    spy.start()
+    run_step(system, world, sizes["rate"], sizes["profile_s"] + 3, sizes["read_rate"])
+    spy.join()
+    lines = [
+        f"Each service sampled by py-spy for {sizes['profile_s']} s while booking at"
+        f" {sizes['rate']}/s (a run apart from the measured ones).",
+        "",
+    ]
+    for name, path in sorted(recorded.items()):
+        summary = _profile.summarise([path], None)
+        lines += [f"**{name}** ({summary.total:,} samples)", ""]
+        lines += _profile.render(summary, None, f"the {name} service", top=8)
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so the services stop and the database goes."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start, seed, measure, report; --write-docs and --json for all.py."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small rates and short steps")
+    parser.add_argument("--rate", type=float, default=None, help="the fixed rate (default 100)")
+    parser.add_argument("--no-search", action="store_true", help="skip the highest-rate search")
+    parser.add_argument("--profile", type=Path, default=None, help="write a py-spy summary here")
+    parser.add_argument("--write-docs", action="store_true", help=f"write '{SECTION}'")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, help="figures for all.py, as JSON")
+    args = parser.parse_args(argv)
+    if args.runs < 3:
+        parser.error("--runs must be at least 3 (a median needs them)")
+    sizes = dict(SIZES["quick" if args.quick else "default"])
+    if args.rate:
+        sizes["rate"] = args.rate
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    started, load_before = time.monotonic(), os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="carnet-e2e-") as work,
+        bench_env(Servers()) as env,
+        running_system(env, Path(work)) as system,
+    ):
+        _say(f"database and vhost {env.name}; services up; sizes {sizes}")
+        info = machine_info(env)
+        urls = system.urls
+        platform = Platform(urls["identity"], urls["booking"], urls["audit"], system.admin_token)
+        t0 = time.monotonic()
+        world = seed(platform, env.database_url, sizes["practitioners"], sizes["patients"])
+        seeded_s = time.monotonic() - t0
+        _say(f"  seeded in {seeded_s:.0f} s; warm-up at {sizes['rate']}/s")
+        _step(system, platform, world, sizes["rate"], sizes["warmup_s"], sizes)
+        _say(f"fixed rate: {args.runs} runs of {sizes['base_s']} s at {sizes['rate']}/s")
+        base = [
+            _step(system, platform, world, sizes["rate"], sizes["base_s"], sizes)
+            for _ in range(args.runs)
+        ]
+        base_held = _held_mostly(base)
+        found = Search()
+        if not args.no_search:
+            _say("searching for the highest rate held")
+            found = search(system, platform, world, base, sizes)
+        # Under the fixed rate when it is held; else under the best rate held, if any.
+        sizes["incident_rate"] = float(
+            sizes["rate"] if base_held else best_rate(found) or sizes["rate"]
+        )
+        _say(f"incident: {args.runs} scrapers, booking at {sizes['incident_rate']:.0f}/s meanwhile")
+        incidents: list[Incident] = []
+        for n in range(args.runs):
+            rate = sizes["incident_rate"]
+            open_slots(platform, world, int(rate * (sizes["attack_s"] + 60) * SPARE))
+            drain(system, 180)
+            incidents.append(incident(platform, system, world, rate, sizes["attack_s"], n))
+            took = incidents[-1].seconds
+            _say(f"  scraper {n + 1}: " + (f"suspended {took:.2f} s after its first read"
+                                             if took is not None else "never cut off"))  # fmt: skip
+        if args.profile is not None:
+            _say("profiling the services at the fixed rate")
+            profile_services(system, platform, world, sizes, args.profile)
+    info["load average (1/5/15 min)"] = (
+        " / ".join(f"{x:.2f}" for x in load_before)
+        + " before, "
+        + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " after"
+    )
+    info["duration"] = f"{time.monotonic() - started:.0f} s (seeding {seeded_s:.0f} s)"
+    text = render_section(base, found, incidents, info, sizes, args.runs)
+    print(text)
+    if args.write_docs:
+        write_section(args.docs, SECTION, text)
+        _say(f"wrote '{SECTION}' in {args.docs}")
+    if args.json is not None:
+        write_json(args.json, "e2e", figures(base, found, incidents, sizes, args.profile), info)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: services stopped, database and vhost removed", file=sys.stderr)
+        sys.exit(130)
