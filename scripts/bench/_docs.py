@@ -15,3 +15,19 @@ def write_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text.rstrip("\n") + "\n")
+
+
+def write_page_keeping_others(path: Path, page: str) -> None:
+    """Write a whole page's own `## ` sections, keeping the sections other scripts wrote there.
+
+    `make bench-store` renders a page of its own; the booking, audit and rebuild benchmarks
+    add sections to the same file, which a plain overwrite would lose.
+    """
+    ours = set(re.findall(r"^## .*$", page, re.M))
+    kept = []
+    if path.exists():
+        for section in re.split(r"(?m)^(?=## )", path.read_text()):
+            heading = section.splitlines()[0] if section.startswith("## ") else None
+            if heading is not None and heading not in ours:
+                kept.append(section.rstrip("\n"))
+    path.write_text("\n\n".join([page.rstrip("\n"), *kept]).rstrip("\n") + "\n")

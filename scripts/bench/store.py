@@ -20,6 +20,7 @@ from psycopg import sql
 
 from scripts.bench import _diag, _read, _relay
 from scripts.bench._appends import WARMUP_PREFIX, Kind, Span, WriterGang
+from scripts.bench._docs import write_page_keeping_others
 from scripts.bench._env import BenchEnv, Servers, bench_env, machine_info
 from scripts.bench._figures import Figure, write_json
 from scripts.bench._notes import note_for
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_console(list(rows.values())))
     if output is not None:
         page = render_markdown(list(rows.values()), info, breakdown, sizes, args.runs, ROUNDS)
-        output.write_text(page)
+        write_page_keeping_others(output, page)
         print(f"wrote {output}")
     if args.json is not None:
         write_json(args.json, "store", figures(rows, breakdown), info)
