@@ -116,6 +116,7 @@ class SmtpChannel:
         self.username, self._password = username, password
         self.timeout, self.helo = float(timeout), helo
         self.envelope_sender = parseaddr(sender)[1] or sender
+        self._context: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"SmtpChannel(host={self.host!r}, port={self.port}, security={self.security!r})"
@@ -161,9 +162,18 @@ class SmtpChannel:
             raise DeliveryError("provider_unavailable", True, f"smtp failure: {kind}") from None
         return str(email["Message-ID"])
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """One TLS context per channel, made on first use: loading the system's CA store was
+        most of notification's time when every message made its own (make bench, py-spy)."""
+        if self.security == "none":
+            return None
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
+
     def _deliver(self, email: EmailMessage, to: str) -> None:
         """One SMTP session per message: simple, and nothing stale to reconnect."""
-        context = ssl.create_default_context()
+        context = self._tls_context()
         client: smtplib.SMTP
         if self.security == "ssl":
             client = smtplib.SMTP_SSL(
