@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import eventlet
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
@@ -139,7 +140,8 @@ class AuditService(CarnetService):
                     # The token's SHA-256, not the token: RPC requests cross the broker.
                     authenticate=lambda t: self.identity.authenticate(token_sha256=token_sha256(t)),
                 )
-        except eventlet.Timeout:
+        except (eventlet.Timeout, BrokerUnavailable, OSError):
+            # Silence, or the broker down (the RPC cannot even be sent): retry later.
             raise http_api.identity_unavailable() from None
         except RemoteError as error:
             if error.exc_type == "AuthenticationError":

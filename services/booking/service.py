@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import eventlet
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
@@ -93,7 +94,8 @@ class BookingService(CarnetService):
         try:
             with eventlet.Timeout(timeout_s):
                 answer = self.principals.get(token, authenticate=self._ask_identity)
-        except eventlet.Timeout:
+        except (eventlet.Timeout, BrokerUnavailable, OSError):
+            # Silence, or the broker down (the RPC cannot even be sent): retry later.
             raise api.IdentityUnavailable() from None
         except RemoteError as error:
             if error.exc_type == "AuthenticationError":
