@@ -27,8 +27,8 @@ indexes, grants) fill batch by batch while the service keeps serving
 from the live tables. Each batch commits with its cursor, so an interrupted
 rebuild resumes where it stopped when run again. The swap then locks the
 live tables (writers and readers wait, for the lock time it reports),
-applies what committed since, checks the new tables reached the end of the
-log and renames them into place, in one transaction. It refuses (exit 1,
+applies everything the live writers committed since and renames the new
+tables into place, in one transaction. It refuses (exit 1,
 nothing swapped, progress kept) when more than --max-lock-catch-up events
 would have to be applied under the lock, or when the live tables changed
 shape since the rebuild started.

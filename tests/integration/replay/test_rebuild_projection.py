@@ -167,7 +167,7 @@ def test_the_swap_is_refused_while_the_new_tables_are_behind(world, agenda):
     assert uuid.UUID(r.json()["id"]) in appointment_ids(url)
 
 
-def test_booking_while_the_swap_runs_is_neither_lost_nor_doubled(world, agenda):
+def test_booking_and_reading_while_the_swap_runs_lose_and_double_nothing(world, agenda):
     url = world.database_url
     practitioner = agenda["practitioner"]
     slots = world.open_slots(practitioner, count=10, days_ahead=5)
@@ -176,6 +176,10 @@ def test_booking_while_the_swap_runs_is_neither_lost_nor_doubled(world, agenda):
     def book_all() -> None:
         for slot in slots:
             results.append(world.book(ADMIN_TOKEN, slot, agenda["patients"][2]))
+            # Reads commit access records into the log while the views are locked: the swap
+            # must not take them for rows it is missing (it refused, once, in CI).
+            search = f"/fhir/Appointment?practitioner={practitioner}"
+            assert world.request("GET", search, ADMIN_TOKEN).status_code == 200
 
     booker = threading.Thread(target=book_all)
     booker.start()
