@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from typing import Any
 from uuid import UUID
 
@@ -28,18 +27,6 @@ from tests.support.processes import free_port, wait_for_queue
 
 ADMIN_TOKEN = "test-admin-token-hostile-0123456789"
 SERVICE_CLASSES = (IdentityService, BookingService, NotificationService, AuditService)
-
-
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll until truthy: consumers are asynchronous."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class HostileWorld:

@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from services.common.logging import configure_logging
+from tests.integration.booking.world import wait_for
 from tests.security.hostile_cases import CASES, SPECS, Case, Outgoing, QueueSpec, hostile, message
-from tests.security.hostile_world import HostileWorld, wait_for
+from tests.security.hostile_world import HostileWorld
 from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
 
 SETTLE_S = 1.0  # after the last valid event is applied: time for a duplicate to do harm

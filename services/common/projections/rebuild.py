@@ -134,7 +134,7 @@ class Rebuild:
         return outcome
 
     def _swap(self, conn: Connection, cursor: Cursor, outcome: Outcome) -> None:
-        """Lock the writers out, apply the last commits, refuse if still behind, rename."""
+        """Lock the writers out, apply the last commits, refuse if too far behind, rename."""
         p = self.projection
         for attempt in range(3):
             locked = time.monotonic()
