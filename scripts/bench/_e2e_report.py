@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.bench._cpu import GROUPS
 from scripts.bench._e2e_step import (
     GROWTH_LIMIT_S,
     LATE_LIMIT_S,
@@ -110,6 +111,9 @@ def figures(
                op="<=", target_on="value", runs=[s.to_ledger_ms(99) for s in base],
                section=SECTION, note=_ledger_note(base, sizes) if p99 > TARGET_MS else "",
                profile=spec),
+        Figure("e2e.cpu_per_booking", f"CPU per booking, whole machine, {at}", "ms",
+               _med(base, lambda s: s.cpu_ms_per_booking()),
+               runs=[s.cpu_ms_per_booking() for s in base], section=SECTION),
         Figure("e2e.relay_lag", f"relay lag, max over the run {at}", "events",
                _med(base, lambda s: s.worst("relay_events")),
                runs=[s.worst("relay_events") for s in base], section=SECTION),
@@ -153,19 +157,55 @@ def _ledger_note(base: list[Step], sizes: dict) -> str:
     after = _med(base, lambda s: s.commit_to_ledger_ms(99))
     relay = _med(base, lambda s: s.worst("relay_seconds"))
     consumer = _med(base, lambda s: s.worst("consumer_seconds"))
-    return (
-        f"At {sizes['rate']:.0f}/s the p99 splits into {in_booking:,.0f} ms inside booking"
+    return _cpu_sentence(base, sizes) + (
+        f" At {sizes['rate']:.0f}/s the p99 splits into {in_booking:,.0f} ms inside booking"
         f" (from the command's occurred_at to the commit of its events) and {after:,.0f} ms from"
         " that commit to the ledger row (the relay's poll, read and publish with confirms, the"
         " broker, audit's consumer staging the event and sequencing it under the ledger lock);"
         f" the relay lagged up to {relay:.2f} s and the consumers up to {consumer:.2f} s. On"
         " this 2-core machine the four services, PostgreSQL, RabbitMQ and the load generator"
         " share the cores, so each stage queues behind the others' CPU. What would close it,"
-        " to be measured: fewer events per booking on the ledger's path (each is ledgered,"
-        " indexed and checked by detection), audit sequencing larger batches per lock, and the"
-        " relay publishing as soon as a commit is announced rather than on its poll; first, a"
-        " run on a machine with more cores than processes, to separate contention from cost."
+        " to be measured: cores (the services scale out: booking is stateless between"
+        " requests and audit's sequencer takes staged rows from every replica, ADR 0010); less"
+        " CPU per booking in the two largest shares of the table above; fewer events per"
+        " booking on the ledger's path (each is ledgered, indexed and checked by detection);"
+        " the relay publishing as soon as a commit is announced rather than on its poll."
     )
+
+
+def _cpu_sentence(base: list[Step], sizes: dict) -> str:
+    """The ceiling the CPU per booking sets on this machine, from the fixed-rate runs."""
+    total = _med(base, lambda s: s.cpu_ms_per_booking())
+    if math.isnan(total) or total <= 0:
+        return "No CPU figures were taken."
+    cores = sizes.get("cores", 1)
+    shares = sorted(((_med(base, lambda s, g=g: s.cpu_ms_per_booking(g)), g) for g in GROUPS),
+                    reverse=True)  # fmt: skip
+    top = ", ".join(f"{g} {ms:,.1f} ms" for ms, g in shares[:3])
+    return (
+        f"Each booking cost the machine {total:,.1f} ms of CPU in all (largest: {top}), so its"
+        f" {cores} cores cannot answer and ledger more than about {cores * 1e3 / total:,.0f}"
+        " bookings/s even with no waiting anywhere: the target rate needs"
+        f" {sizes['rate'] * total / 1e3:,.1f} cores of CPU."
+    )
+
+
+def _cpu_table(base: list[Step]) -> list[str]:
+    """CPU ms per booking answered, per process group: where the machine's cores went."""
+    out = [
+        "| CPU per booking, ms (step and drain) | median | per run |",
+        "|---|---:|---|",
+    ]
+    for g in GROUPS:
+        out.append(
+            f"| {g} | {_med(base, lambda s, g=g: s.cpu_ms_per_booking(g)):,.2f}"
+            f" | {_runs(base, lambda s, g=g: s.cpu_ms_per_booking(g), ',.2f')} |"
+        )
+    out.append(
+        f"| **all** | {_med(base, lambda s: s.cpu_ms_per_booking()):,.2f}"
+        f" | {_runs(base, lambda s: s.cpu_ms_per_booking(), ',.2f')} |"
+    )
+    return out
 
 
 def render_section(
@@ -208,6 +248,14 @@ def render_section(
         " (the event's insert, just before its commit). The lags are sampled once a second:"
         " relay lag from each service's `carnet_relay_lag_events` / `_seconds`, consumer lag from"
         " `carnet_consumer_lag_seconds` (max over queues), waiting messages from the broker.",
+        "",
+        *_cpu_table(base),
+        "",
+        "CPU is read from `/proc` before the step and after its drain: each service's process,"
+        " every `postgres` process (the whole cluster), the broker's Erlang processes, this"
+        " script (the load generator and its 32 threads) and the rest of the machine's busy"
+        " time (`other`), divided by the bookings answered 201. It includes the connector's"
+        " reads and the services' timers during the step, as production would.",
         "",
         "### The highest rate held without growing lag",
         "",

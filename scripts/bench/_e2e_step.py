@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 
+from scripts.bench import _cpu
 from scripts.bench._e2e_world import World
 from scripts.bench._load import Call, Send, achieved_rate, growth, open_loop, percentile
 from scripts.bench._system import Lags, System, connect, sample_lags
@@ -35,6 +36,7 @@ class StepResult:
     # appointment id: (event occurred_at, booking's commit (events.recorded_at), ledger recorded_at)
     ledger: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     drain_s: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU s per group, step + drain
 
     @property
     def ok(self) -> list[Call]:
@@ -74,6 +76,13 @@ class StepResult:
     def after_response_ms(self, q: float) -> float:
         """Ledger's recorded_at minus the client's receipt of the 201, percentile, ms."""
         return percentile([r - c.done for c, _, _, r in self.ledgered()], q) * 1e3
+
+    def cpu_ms_per_booking(self, group: str | None = None) -> float:
+        """CPU ms one answered booking cost a group (all groups when None), step and drain."""
+        if not self.ok or not self.cpu:
+            return float("nan")
+        spent = sum(self.cpu.values()) if group is None else self.cpu.get(group, 0.0)
+        return spent * 1e3 / len(self.ok)
 
     @property
     def capacity(self) -> float:
@@ -202,6 +211,7 @@ def run_step(
 ) -> StepResult:
     """Book at `rate` for `seconds` while the connector reads; drain; read the ledger."""
     head = ledger_head(system.env.database_url)
+    cpu_before = _cpu.snapshot(system.pids)
     lags: list[Lags] = []
     stop = threading.Event()
     watcher = threading.Thread(target=sampler, args=(system, lags, stop), daemon=True)
@@ -222,5 +232,6 @@ def run_step(
         watcher.join()
     result = StepResult(rate, seconds, bookings, reads, lags)
     result.drain_s = drain(system, drain_timeout)
+    result.cpu = _cpu.used(cpu_before, _cpu.snapshot(system.pids))
     result.ledger = ledger_bookings(system.env.database_url, head)
     return result

@@ -59,8 +59,8 @@ def _step(
         f"  {rate:>5.0f}/s for {seconds:.0f} s: answered {result.achieved:,.0f}/s, HTTP p50/p99"
         f" {result.http_ms(50):,.0f}/{result.http_ms(99):,.0f} ms, to ledger p50/p99"
         f" {result.to_ledger_ms(50):,.0f}/{result.to_ledger_ms(99):,.0f} ms, relay lag max"
-        f" {result.worst('relay_events'):,.0f} events; "
-        + ("held" if not why else "NOT held: " + "; ".join(why))
+        f" {result.worst('relay_events'):,.0f} events, CPU {result.cpu_ms_per_booking():,.1f} ms"
+        " per booking; " + ("held" if not why else "NOT held: " + "; ".join(why))
     )
     return result
 
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = dict(SIZES["quick" if args.quick else "default"])
     if args.rate:
         sizes["rate"] = args.rate
+    sizes["cores"] = len(os.sched_getaffinity(0))
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started, load_before = time.monotonic(), os.getloadavg()
