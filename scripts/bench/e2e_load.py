@@ -147,7 +147,7 @@ def profile_services(
     for name, path in sorted(recorded.items()):
         summary = _profile.summarise([path], None)
         lines += [f"**{name}** ({summary.total:,} samples)", ""]
-        lines += _profile.render(summary, None, f"the {name} service", top=8)
+        lines += _profile.render(summary, None, f"the {name} service", top=15)
     out.write_text("\n".join(lines) + "\n")
 
 
