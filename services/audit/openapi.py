@@ -12,8 +12,19 @@ from services.audit.fhir_export import MAX_COUNT
 from services.audit.http_api import MAX_LIMIT
 from services.audit.incident_api import MAX_BODY
 from services.common.openapi_health import health_paths
+from services.common.openapi_parts import (
+    FHIR,
+    JSON,
+    UUID,
+    WHEN,
+    fhir_resource,
+    json_object,
+    param,
+    path_id,
+    ref,
+    reply,
+)
 
-JSON, FHIR = "application/json", "application/fhir+json"
 # Every investigator endpoint may answer these (http_api.serve); 404/409/413 where listed.
 REFUSALS = {
     "400": "A path id, an instant or a parameter that cannot be read",
@@ -21,26 +32,7 @@ REFUSALS = {
     "403": "Not a staff investigator or admin",
     "503": "Identity, the database or the access index is unavailable: retry",
 }
-UUID = {"type": "string", "format": "uuid"}
-WHEN = {"type": "string", "format": "date-time"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _body(schema: dict[str, Any], media: str = JSON, text: str = "OK") -> dict[str, Any]:
-    return {"description": text, "content": {media: {"schema": schema}}}
-
-
-def _param(
-    name: str, where: str, schema: dict[str, Any], text: str, **extra: Any
-) -> dict[str, Any]:
-    return {"name": name, "in": where, "schema": schema, "description": text, **extra}
-
-
-def _path_id(name: str) -> dict[str, Any]:
-    return _param(name, "path", UUID, "A UUID (anything else is a 400).", required=True)
+ANY_ELSE_400 = "A UUID (anything else is a 400)."
 
 
 def _op(
@@ -55,10 +47,10 @@ def _op(
 ) -> dict[str, Any]:
     """One investigator operation: bearer security and the standard refusals."""
     status, response = ok
-    refusal = _ref("OperationOutcome") if fhir else _ref("Error")
+    refusal = ref("OperationOutcome") if fhir else ref("Error")
     responses = {status: response}
     for code, text in sorted({**REFUSALS, **(errors or {})}.items()):
-        responses[code] = _body(refusal, FHIR if fhir else JSON, text)
+        responses[code] = reply(refusal, FHIR if fhir else JSON, text)
     op: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary,
@@ -75,15 +67,15 @@ def _op(
 def _incident_paths() -> dict[str, Any]:
     """Open an incident, read its report three ways, notify, record the regulator notice."""
     incident = "/v1/audit/incidents/{incident_id}"
-    one = [_path_id("incident_id")]
+    one = [path_id("incident_id", ANY_ELSE_400)]
     missing = {"404": "No such incident"}
     return {
         "/v1/audit/incidents": {
             "post": _op(
                 "open_incident",
                 "Open an incident for a connector or a principal over a window",
-                ("201", _body(_ref("IncidentOpened"), text="Opened, with its report")),
-                body=_ref("IncidentIn"),
+                ("201", reply(ref("IncidentOpened"), text="Opened, with its report")),
+                body=ref("IncidentIn"),
                 errors={"413": f"Body over {MAX_BODY} bytes", "415": "Not application/json"},
             )
         },
@@ -91,7 +83,7 @@ def _incident_paths() -> dict[str, Any]:
             "get": _op(
                 "incident_report",
                 "The report, recomputed from the ledger",
-                ("200", _body(_ref("IncidentReport"))),
+                ("200", reply(ref("IncidentReport"))),
                 params=one,
                 errors=missing,
             )
@@ -100,7 +92,7 @@ def _incident_paths() -> dict[str, Any]:
             "get": _op(
                 "incident_markdown",
                 "The report for people",
-                ("200", _body({"type": "string"}, "text/markdown")),
+                ("200", reply({"type": "string"}, "text/markdown")),
                 params=one,
                 errors=missing,
             )
@@ -109,7 +101,7 @@ def _incident_paths() -> dict[str, Any]:
             "get": _op(
                 "incident_patients",
                 "The affected patients, one row each",
-                ("200", _body({"type": "string"}, "text/csv")),
+                ("200", reply({"type": "string"}, "text/csv")),
                 params=one,
                 errors=missing,
             )
@@ -118,7 +110,7 @@ def _incident_paths() -> dict[str, Any]:
             "post": _op(
                 "incident_notify",
                 "Confirm: one Art. 34 notice request per affected patient, once",
-                ("200", _body(_ref("NoticesRequested"))),
+                ("200", reply(ref("NoticesRequested"))),
                 params=one,
                 errors={**missing, "409": "Notices were already requested"},
             )
@@ -127,7 +119,7 @@ def _incident_paths() -> dict[str, Any]:
             "post": _op(
                 "incident_regulator_notice",
                 "Record that the Art. 33 notice is ready",
-                ("200", _body(_ref("RegulatorNotice"))),
+                ("200", reply(ref("RegulatorNotice"))),
                 params=one,
                 errors={**missing, "409": "Already recorded"},
             )
@@ -145,8 +137,8 @@ def _paths() -> dict[str, Any]:
                 "operationId": "verify",
                 "summary": "Verify the ledger (AUDIT_ADMIN_TOKEN)",
                 "responses": {
-                    "200": _body(_ref("VerifyReport"), text="The report, ok or not"),
-                    "401": _body(_ref("Error"), text="Not the verify token"),
+                    "200": reply(ref("VerifyReport"), text="The report, ok or not"),
+                    "401": reply(ref("Error"), text="Not the verify token"),
                 },
                 "security": [{"bearer": []}],
             }
@@ -155,8 +147,8 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "appointment_history",
                 "Every change and access of one appointment, in ledger order",
-                ("200", _body(_ref("History"))),
-                params=[_path_id("appointment_id")],
+                ("200", reply(ref("History"))),
+                params=[path_id("appointment_id", ANY_ELSE_400)],
                 errors={"404": "The ledger never named it"},
             )
         },
@@ -164,10 +156,10 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "appointment_state",
                 "The appointment's administrative state at an instant",
-                ("200", _body(_ref("State"))),
+                ("200", reply(ref("State"))),
                 params=[
-                    _path_id("appointment_id"),
-                    _param("as_of", q, WHEN, "An instant with its offset; default now."),
+                    path_id("appointment_id", ANY_ELSE_400),
+                    param("as_of", q, WHEN, "An instant with its offset; default now."),
                 ],
                 errors={"404": "Not booked at that instant"},
             )
@@ -176,15 +168,15 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "access_records",
                 "Access records of one principal, connector or patient",
-                ("200", _body(_ref("Accesses"))),
+                ("200", reply(ref("Accesses"))),
                 params=[
                     *(
-                        _param(name, q, UUID, "Exactly one of principal, connector, patient.")
+                        param(name, q, UUID, "Exactly one of principal, connector, patient.")
                         for name in ("principal", "connector", "patient")
                     ),
-                    _param("from", q, WHEN, "Inclusive lower bound."),
-                    _param("to", q, WHEN, "Exclusive upper bound."),
-                    _param(
+                    param("from", q, WHEN, "Inclusive lower bound."),
+                    param("to", q, WHEN, "Exclusive upper bound."),
+                    param(
                         "limit",
                         q,
                         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
@@ -198,22 +190,20 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "audit_events",
                 "Access records as FHIR R4 AuditEvents (IHE BALP)",
-                ("200", _body(_ref("Bundle"), FHIR, "A searchset page")),
+                ("200", reply(ref("Bundle"), FHIR, "A searchset page")),
                 params=[
-                    _param(
-                        "entity", q, {"type": "string"}, "Appointment/<uuid> or Patient/<uuid>."
-                    ),
-                    _param("agent", q, UUID, "A principal or connector id."),
-                    _param(
+                    param("entity", q, {"type": "string"}, "Appointment/<uuid> or Patient/<uuid>."),
+                    param("agent", q, UUID, "A principal or connector id."),
+                    param(
                         "date", q, {"type": "string"}, "ge/gt/le/lt + an instant with its offset."
                     ),
-                    _param(
+                    param(
                         "_count",
                         q,
                         {"type": "integer", "minimum": 1},
                         f"Page size; above {MAX_COUNT} is capped to {MAX_COUNT}.",
                     ),
-                    _param("_cursor", q, {"type": "string"}, "Opaque; copy it from `next`."),
+                    param("_cursor", q, {"type": "string"}, "Opaque; copy it from `next`."),
                 ],
                 fhir=True,
             )
@@ -222,31 +212,16 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def _object(properties: dict[str, Any], *, closed: bool = False, **extra: Any) -> dict[str, Any]:
-    """An object whose listed properties are all required; closed = a request body."""
-    schema = {"type": "object", "required": list(properties), "properties": properties, **extra}
-    return {**schema, "additionalProperties": False} if closed else schema
-
-
-def _fhir(resource: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": f"FHIR R4 {resource}: https://hl7.org/fhir/R4/{resource.lower()}.html",
-        "required": ["resourceType"],
-        "properties": {"resourceType": {"const": resource}},
-    }
-
-
 def _schemas() -> dict[str, Any]:
     """Bodies: the incident request exactly, the answers by their top-level keys."""
     array, count, obj = {"type": "array"}, {"type": "integer", "minimum": 0}, {"type": "object"}
     return {
-        "Error": _object({"error": {"type": "string"}, "detail": {"type": "string"}}),
-        "OperationOutcome": _fhir("OperationOutcome"),
-        "Bundle": _fhir("Bundle"),
-        "History": _object({"appointment_id": UUID, "count": count, "items": array}),
-        "State": _object({"appointment_id": UUID, "as_of": WHEN, "state": obj}),
-        "Accesses": _object(
+        "Error": json_object({"error": {"type": "string"}, "detail": {"type": "string"}}),
+        "OperationOutcome": fhir_resource("OperationOutcome"),
+        "Bundle": fhir_resource("Bundle"),
+        "History": json_object({"appointment_id": UUID, "count": count, "items": array}),
+        "State": json_object({"appointment_id": UUID, "as_of": WHEN, "state": obj}),
+        "Accesses": json_object(
             {"filter": obj, "count": count, "truncated": {"type": "boolean"}, "accesses": array}
         ),
         "IncidentIn": {
@@ -264,7 +239,7 @@ def _schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
-        "IncidentReport": _object(
+        "IncidentReport": json_object(
             {
                 "incident": obj,
                 "affected": obj,
@@ -273,9 +248,9 @@ def _schemas() -> dict[str, Any]:
                 "to_complete": array,
             }
         ),
-        "IncidentOpened": _object({"incident_id": UUID, "report": _ref("IncidentReport")}),
-        "NoticesRequested": _object({"incident_id": UUID, "notices_requested": count}),
-        "RegulatorNotice": _object(
+        "IncidentOpened": json_object({"incident_id": UUID, "report": ref("IncidentReport")}),
+        "NoticesRequested": json_object({"incident_id": UUID, "notices_requested": count}),
+        "RegulatorNotice": json_object(
             {
                 "incident_id": UUID,
                 "prepared_at": WHEN,
@@ -283,7 +258,7 @@ def _schemas() -> dict[str, Any]:
                 "within_deadline": {"type": "boolean"},
             }
         ),
-        "VerifyReport": _object(
+        "VerifyReport": json_object(
             {
                 "ok": {"type": "boolean"},
                 "ledger_size": count,

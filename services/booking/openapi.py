@@ -12,9 +12,20 @@ from contracts.booking import ACCESS_PURPOSES
 from services.booking.api import PURPOSE_HEADER
 from services.booking.fhir_search import DEFAULT_PAGE, MAX_PAGE, SLOT_STATUSES
 from services.booking.model import STATUSES
+from services.common.openapi_parts import (
+    FHIR,
+    JSON,
+    UUID,
+    WHEN,
+    fhir_resource,
+    json_object,
+    param,
+    path_id,
+    ref,
+    reply,
+)
 
-FHIR, JSON, PATCH = "application/fhir+json", "application/json", "application/json-patch+json"
-R4 = "https://hl7.org/fhir/R4"
+PATCH = "application/json-patch+json"
 # Status -> why, per kind of path; 401/403/503 can happen on every authenticated call.
 FHIR_ERRORS = {
     "400": "Invalid input (OperationOutcome names the element or parameter)",
@@ -34,27 +45,13 @@ V1_ERRORS = {
 }
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _param(
-    name: str, where: str, schema: dict[str, Any], text: str, **extra: Any
-) -> dict[str, Any]:
-    return {"name": name, "in": where, "schema": schema, "description": text, **extra}
-
-
-def _path_id(name: str) -> dict[str, Any]:
-    return _param(name, "path", {"type": "string", "format": "uuid"}, "A UUID.", required=True)
-
-
 def _q(name: str, text: str, **schema: Any) -> dict[str, Any]:
     """A query parameter, a string unless said otherwise."""
-    return _param(name, "query", {"type": "string", **schema}, text)
+    return param(name, "query", {"type": "string", **schema}, text)
 
 
 def _purpose() -> dict[str, Any]:
-    return _param(
+    return param(
         PURPOSE_HEADER,
         "header",
         {"type": "string", "enum": list(ACCESS_PURPOSES)},
@@ -83,11 +80,7 @@ def _served(status_text: str, *, location: bool = False) -> dict[str, Any]:
     }
     if location:
         headers["Location"] = {"description": "The new appointment's URL", **text}
-    return {**_body(_ref("Appointment"), FHIR, status_text), "headers": headers}
-
-
-def _body(schema: dict[str, Any], media: str, text: str = "OK") -> dict[str, Any]:
-    return {"description": text, "content": {media: {"schema": schema}}}
+    return {**reply(ref("Appointment"), FHIR, status_text), "headers": headers}
 
 
 def _op(
@@ -106,9 +99,9 @@ def _op(
     responses: dict[str, Any] = {status: response}
     if not public:
         refusals = {**(FHIR_ERRORS if fhir else V1_ERRORS), **(errors or {})}
-        schema = _ref("OperationOutcome") if fhir else _ref("Error")
+        schema = ref("OperationOutcome") if fhir else ref("Error")
         for code, text in sorted(refusals.items()):
-            responses[code] = _body(schema, FHIR if fhir else JSON, text)
+            responses[code] = reply(schema, FHIR if fhir else JSON, text)
     op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
@@ -122,7 +115,7 @@ def _op(
 def _paths() -> dict[str, dict[str, Any]]:
     """Every route of service.py (and of the health mixin), with its parameters and bodies."""
     appointment = _served("The appointment, as far as the caller may see")
-    bundle = _body(_ref("Bundle"), FHIR, "A searchset page; follow `next` for more")
+    bundle = reply(ref("Bundle"), FHIR, "A searchset page; follow `next` for more")
     date = "Start time: ge/gt/le/lt/eq + YYYY-MM-DD (a UTC day) or a dateTime with an offset."
     return {
         "/fhir/Appointment/{appointment_id}": {
@@ -130,15 +123,15 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "read_appointment",
                 "Read one appointment (recorded before it is sent)",
                 ("200", appointment),
-                params=[_path_id("appointment_id"), _purpose()],
+                params=[path_id("appointment_id"), _purpose()],
                 errors={"404": "No such appointment"},
             ),
             "patch": _op(
                 "patch_appointment",
                 "Change the status or move to another slot (JSON Patch)",
                 ("200", appointment),
-                params=[_path_id("appointment_id"), _purpose()],
-                body=(PATCH, _ref("JsonPatch")),
+                params=[path_id("appointment_id"), _purpose()],
+                body=(PATCH, ref("JsonPatch")),
                 errors={
                     "404": "No such appointment",
                     "409": "Version test failed, or the new slot is taken",
@@ -166,7 +159,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Book a free slot for a patient",
                 ("201", _served("Booked", location=True)),
                 params=[_purpose()],
-                body=(FHIR, _ref("Appointment")),
+                body=(FHIR, ref("Appointment")),
                 errors={
                     "409": "The slot is taken",
                     "415": "Not application/fhir+json",
@@ -192,9 +185,9 @@ def _paths() -> dict[str, dict[str, Any]]:
             "post": _op(
                 "open_slots",
                 "Open bookable slots on a practitioner's agenda",
-                ("201", _body(_ref("SlotsOpened"), JSON, "The slots opened")),
-                params=[_path_id("practitioner_id"), _purpose()],
-                body=(JSON, {"oneOf": [_ref("OpenSlotList"), _ref("OpenSlotInterval")]}),
+                ("201", reply(ref("SlotsOpened"), JSON, "The slots opened")),
+                params=[path_id("practitioner_id"), _purpose()],
+                body=(JSON, {"oneOf": [ref("OpenSlotList"), ref("OpenSlotInterval")]}),
                 errors={"404": "No such practitioner", "409": "Overlaps existing slots"},
                 fhir=False,
             ),
@@ -203,16 +196,16 @@ def _paths() -> dict[str, dict[str, Any]]:
             "delete": _op(
                 "destroy_medical_key",
                 "Destroy a patient's medical key: every sealed medical field becomes unreadable",
-                ("200", _body(_ref("MedicalKeyDestroyed"), JSON, "Done (idempotent)")),
-                params=[_path_id("patient_id"), _purpose()],
-                body=(JSON, _ref("EraseMedicalKey")),
+                ("200", reply(ref("MedicalKeyDestroyed"), JSON, "Done (idempotent)")),
+                params=[path_id("patient_id"), _purpose()],
+                body=(JSON, ref("EraseMedicalKey")),
                 errors={"404": "No such patient"},
                 fhir=False,
             ),
         },
         "/openapi.json": {
             "get": _op(
-                "openapi", "This document", ("200", _body({"type": "object"}, JSON)), public=True
+                "openapi", "This document", ("200", reply({"type": "object"}, JSON)), public=True
             )
         },
         "/health/live": {
@@ -228,7 +221,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _op(
                 "metrics",
                 "Prometheus metrics (no personal data)",
-                ("200", _body({"type": "string"}, "text/plain")),
+                ("200", reply({"type": "string"}, "text/plain")),
                 public=True,
             )
         },
@@ -236,31 +229,15 @@ def _paths() -> dict[str, dict[str, Any]]:
 
 
 def _health(text: str = "OK") -> dict[str, Any]:
-    return _body({"type": "object", "properties": {"status": {"type": "string"}}}, JSON, text)
-
-
-def _fhir(resource: str, **properties: Any) -> dict[str, Any]:
-    """A FHIR resource, loosely: its type is fixed, the rest is the R4 specification's."""
-    return {
-        "type": "object",
-        "description": f"FHIR R4 {resource}: {R4}/{resource.lower()}.html",
-        "required": ["resourceType"],
-        "properties": {"resourceType": {"const": resource}, **properties},
-    }
-
-
-def _object(properties: dict[str, Any], *, closed: bool = False) -> dict[str, Any]:
-    """An object whose listed properties are all required; closed = a request body."""
-    schema = {"type": "object", "required": list(properties), "properties": properties}
-    return {**schema, "additionalProperties": False} if closed else schema
+    return reply({"type": "object", "properties": {"status": {"type": "string"}}}, JSON, text)
 
 
 def _schemas() -> dict[str, Any]:
     """Components: the FHIR resources (loose) and the /v1 bodies (exact)."""
-    uuid, when = {"type": "string", "format": "uuid"}, {"type": "string", "format": "date-time"}
+    uuid, when = UUID, WHEN
     service_type = {"type": "string", "minLength": 1, "maxLength": 200}
-    interval = _object({"start": when, "end": when}, closed=True)
-    patch_op = _object(
+    interval = json_object({"start": when, "end": when}, closed=True)
+    patch_op = json_object(
         {
             "op": {"enum": ["replace", "test"]},
             "path": {"enum": ["/status", "/slot/0/reference", "/meta/versionId"]},
@@ -269,7 +246,7 @@ def _schemas() -> dict[str, Any]:
     )
     medical = "Medical: only with the medical scope (max {} characters)"
     return {
-        "Appointment": _fhir(
+        "Appointment": fhir_resource(
             "Appointment",
             status={"enum": [*STATUSES, "proposed"]},
             specialty={"description": "Sensitive: only with the sensitive class"},
@@ -277,9 +254,11 @@ def _schemas() -> dict[str, Any]:
             reasonCode={"description": medical.format(1000)},
             comment={"description": medical.format(4000)},
         ),
-        "Slot": _fhir("Slot", status={"enum": list(SLOT_STATUSES)}),
-        "Bundle": _fhir("Bundle", type={"const": "searchset"}),
-        "OperationOutcome": _fhir("OperationOutcome", issue={"type": "array", "minItems": 1}),
+        "Slot": fhir_resource("Slot", status={"enum": list(SLOT_STATUSES)}),
+        "Bundle": fhir_resource("Bundle", type={"const": "searchset"}),
+        "OperationOutcome": fhir_resource(
+            "OperationOutcome", issue={"type": "array", "minItems": 1}
+        ),
         "JsonPatch": {
             "type": "array",
             "minItems": 1,
@@ -287,14 +266,14 @@ def _schemas() -> dict[str, Any]:
             "optionally after test /meta/versionId",
             "items": patch_op,
         },
-        "OpenSlotList": _object(
+        "OpenSlotList": json_object(
             {
                 "service_type": service_type,
                 "slots": {"type": "array", "minItems": 1, "maxItems": 500, "items": interval},
             },
             closed=True,
         ),
-        "OpenSlotInterval": _object(
+        "OpenSlotInterval": json_object(
             {
                 "service_type": service_type,
                 "start": when,
@@ -303,20 +282,22 @@ def _schemas() -> dict[str, Any]:
             },
             closed=True,
         ),
-        "SlotsOpened": _object(
+        "SlotsOpened": json_object(
             {
                 "practitioner_id": uuid,
                 "slots": {
                     "type": "array",
-                    "items": _object({"slot_id": uuid, "start": when, "end": when}),
+                    "items": json_object({"slot_id": uuid, "start": when, "end": when}),
                 },
             }
         ),
-        "EraseMedicalKey": _object(
+        "EraseMedicalKey": json_object(
             {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, closed=True
         ),
-        "MedicalKeyDestroyed": _object({"patient_id": uuid, "key_destroyed": {"type": "boolean"}}),
-        "Error": _object({"error": {"type": "string"}, "detail": {"type": "string"}}),
+        "MedicalKeyDestroyed": json_object(
+            {"patient_id": uuid, "key_destroyed": {"type": "boolean"}}
+        ),
+        "Error": json_object({"error": {"type": "string"}, "detail": {"type": "string"}}),
     }
 
 

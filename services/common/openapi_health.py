@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON = "application/json"
-
-
-def _body(schema: dict[str, Any], media: str, text: str) -> dict[str, Any]:
-    return {"description": text, "content": {media: {"schema": schema}}}
+from services.common.openapi_parts import JSON
+from services.common.openapi_parts import reply as _body
 
 
 def _public(op_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
