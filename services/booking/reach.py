@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
 
+from contracts.booking import ACCESS_PURPOSES
 from services.booking.classes import ADMINISTRATIVE, MEDICAL, SENSITIVE
 
 READ, WRITE, READ_MEDICAL = "appointment:read", "appointment:write", "appointment:read-medical"
@@ -50,6 +51,22 @@ def from_identity(p: Mapping[str, Any]) -> Principal:
     return Principal(
         p["kind"], UUID(p["id"]), frozenset(p.get("scopes") or ()), reach, p.get("role")
     )
+
+
+RPC_CALLERS = ("identity", "notification", "audit")  # the services that may read over RPC
+
+
+def rpc_read_request(appointment_id: str, caller: str, purpose: str) -> UUID:
+    """Check an RPC read before anything is read or recorded: a known caller, a purpose the
+    access record accepts, a UUID. ValueError names what is wrong (never the values)."""
+    if caller not in RPC_CALLERS:
+        raise ValueError(f"caller must be one of {', '.join(RPC_CALLERS)}")
+    if purpose not in ACCESS_PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(ACCESS_PURPOSES)}")
+    try:
+        return UUID(appointment_id)
+    except (TypeError, ValueError, AttributeError):
+        raise ValueError("appointment_id must be a UUID") from None
 
 
 def service_principal(service: str) -> Principal:

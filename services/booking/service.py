@@ -18,7 +18,7 @@ from services.booking import api, directory, openapi, reads, routes
 from services.booking.access import AccessRecorder, RequestInfo
 from services.booking.context import Ctx, settings_from_config
 from services.booking.crypto import KeyRing, MasterKey
-from services.booking.reach import Principal, from_identity, service_principal
+from services.booking.reach import Principal, from_identity, rpc_read_request, service_principal
 from services.common.logging import bind_context, get_logger
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
@@ -179,6 +179,7 @@ class BookingService(CarnetService):
     @rpc
     def read_appointment_for(self, appointment_id: str, caller: str, purpose: str) -> dict:
         """Another service reads one appointment (administrative fields), recorded as a service."""
+        appointment = rpc_read_request(appointment_id, caller, purpose)
         ctx = self._ctx()
         info = RequestInfo(
             "127.0.0.1",
@@ -187,9 +188,7 @@ class BookingService(CarnetService):
             f"rpc read_appointment_for {appointment_id}",
             purpose,
         )
-        resource, _ = reads.read_one(
-            ctx, service_principal(caller), uuid.UUID(appointment_id), info
-        )
+        resource, _ = reads.read_one(ctx, service_principal(caller), appointment, info)
         return resource
 
     @consume_event("identity", ("PatientRegistered", "PractitionerRegistered"))

@@ -367,6 +367,22 @@ def test_internal_reads_by_another_service_are_recorded_as_a_service(world, agen
     assert records[0]["patient_ids"] == [patient]
 
 
+def test_an_rpc_read_from_an_unknown_caller_is_refused_before_anything_is_read(world, agenda):
+    from nameko.exceptions import RemoteError
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    appointment_id, _ = agenda["booked"][agenda["p1"]][0]
+    before = len(world.access_records())
+    with (
+        ClusterRpcProxy({"AMQP_URI": world.amqp_uri}) as proxy,
+        pytest.raises(RemoteError) as refused,
+    ):
+        proxy.booking.read_appointment_for(appointment_id, "mallory", "care")
+    assert refused.value.exc_type == "ValueError"
+    assert "caller must be one of" in str(refused.value)
+    assert len(world.access_records()) == before
+
+
 def test_prefer_return_minimal_sends_no_appointment_data_and_records_nothing(world, agenda):
     slot = world.open_slots(agenda["p1"], count=1, days_ahead=12)[0]
     before = len(world.access_records())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from services.booking.reach import (
     ADMIN_CLASSES,
     ALL_CLASSES,
@@ -79,3 +81,21 @@ def test_staff_admin_never_sees_medical_and_investigator_sees_nothing():
 def test_service_principal_is_stable_and_administrative():
     assert service_principal("notification").id == service_principal("notification").id
     assert disclose(service_principal("notification"), DR, PATIENT) == ADMIN_CLASSES
+
+
+def test_an_rpc_read_names_a_known_service_a_recordable_purpose_and_a_uuid():
+    from services.booking.reach import RPC_CALLERS, rpc_read_request
+
+    good = "00000000-0000-4000-8000-000000000004"
+    assert str(rpc_read_request(good, "notification", "care")) == good
+    assert set(RPC_CALLERS) == {"identity", "notification", "audit"}
+    for appointment_id, caller, purpose, what in [
+        (good, "mallory", "care", "caller"),
+        (good, "booking", "care", "caller"),  # booking reads its own data without RPC
+        (good, "notification", "curiosity", "purpose"),
+        ("42; DROP TABLE", "notification", "care", "appointment_id"),
+        (None, "notification", "care", "appointment_id"),
+    ]:
+        with pytest.raises(ValueError, match=what) as refused:
+            rpc_read_request(appointment_id, caller, purpose)
+        assert "mallory" not in str(refused.value) and "DROP" not in str(refused.value)
