@@ -167,7 +167,7 @@ def _ledger_note(base: list[Step], sizes: dict) -> str:
         " share the cores, so each stage queues behind the others' CPU. What would close it,"
         " to be measured: cores (the services scale out: booking is stateless between"
         " requests and audit's sequencer takes staged rows from every replica, ADR 0010); less"
-        " CPU per booking in the two largest shares of the table above; fewer events per"
+        " CPU per booking in its largest shares (the CPU table of the section); fewer events per"
         " booking on the ledger's path (each is ledgered, indexed and checked by detection);"
         " the relay publishing as soon as a commit is announced rather than on its poll."
     )
