@@ -17,7 +17,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from scripts.chaos import reconcile
-from scripts.chaos.mail import read_inbox
+from scripts.chaos.mail import WINDOW_S, read_inbox
 from scripts.chaos.model import Book
 
 # sabotage -> (group, check that must count it)
@@ -61,8 +61,13 @@ def self_check(
         return {"enough material to sabotage": False}
     certain[0].expected.append(("AppointmentCancelled", certain[0].slot.slot_id))
     del book.appointments[certain[1].appointment_id]
-    first_mail = sorted(mail_dir.glob("*.eml"))[0]
-    shutil.copy(first_mail, mail_dir / f"{first_mail.stem}-again.eml")
+    # A mail accepted just before a kill of notification would make its copy look like the
+    # documented send→record window (explained, not counted): copy one that was not.
+    mails = sorted(mail_dir.glob("*.eml"))
+    clear = [m for m in mails if not any(0 <= k - m.stat().st_mtime <= WINDOW_S for k in kills)]
+    if not clear:
+        return {"enough material to sabotage": False}
+    shutil.copy(clear[0], mail_dir / f"{clear[0].stem}-again.eml")
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in _BREAK:
             conn.execute(statement)
