@@ -43,6 +43,7 @@ sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other pack
 import psycopg
 from psycopg import sql
 
+from scripts.bench import _cli
 from scripts.bench._figures import Figure, write_json
 from services.audit import access_index, investigation, ledger, sequencer
 from services.audit.investigation import Subject
@@ -1137,11 +1138,6 @@ def write_section(path: Path, section: str) -> None:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C."""
-    raise KeyboardInterrupt(f"signal {signum}")  # so the finally blocks drop the databases
-
-
 def main(argv: list[str] | None = None) -> int:
     """Load each size, time the query at each in turn, print the table; --write-docs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1168,8 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(sizes) < 2 or args.runs < 3:
         parser.error("--sizes needs two sizes at least, --runs 3 at least")
     command = " ".join(["python scripts/bench/audit_index.py", *(argv or sys.argv[1:])])
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _cli.stop_on_signals()
     configure_logging("audit", "WARNING", stream=open(os.devnull, "w"))  # noqa: SIM115
     started, load_before = time.monotonic(), _load()
     world = build_world()
@@ -1261,8 +1256,4 @@ def figures(timings: dict[int, Timings]) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as stop:
-        print(f"interrupted ({stop or 'SIGINT'}); the databases were dropped", file=sys.stderr)
-        sys.exit(130)
+    _cli.run(main, "the databases were dropped")

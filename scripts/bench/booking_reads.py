@@ -18,7 +18,6 @@ import platform
 import random
 import re
 import secrets
-import signal
 import statistics
 import sys
 import time
@@ -43,6 +42,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from contracts.registry import REGISTRY
+from scripts.bench import _cli
 from scripts.bench._figures import Figure, write_json
 from services.booking import access, api, commands, directory, routes
 from services.booking.access import AccessRecorder, UnrecordedReads
@@ -763,11 +763,6 @@ def write_section(path: Path, section: str) -> None:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C."""
-    raise KeyboardInterrupt(f"signal {signum}")  # so the finally blocks drop the database
-
-
 def main(argv: list[str] | None = None) -> int:
     """Seed, measure both scenarios, print the table; with --write-docs, update the page."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -795,8 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.searches < PAGES or args.appointments < sizes["practitioners"]:
         parser.error(f"--searches must be >= {PAGES}, --appointments >= the practitioners")
     command = " ".join(["python scripts/bench/booking_reads.py", *(argv or sys.argv[1:])])
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _cli.stop_on_signals()
     configure_logging("booking", "INFO", stream=open(os.devnull, "w"))  # noqa: SIM115
     started, load_before = time.monotonic(), _load()
     with bench_database(args.pg) as url:
@@ -908,8 +902,4 @@ def figures(scenarios: list[Scenario], parts: dict[str, Any]) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: the benchmark database was removed", file=sys.stderr)
-        sys.exit(130)
+    _cli.run(main, "the benchmark database was removed")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other packages
 
-from scripts.bench import _profile
+from scripts.bench import _cli, _profile
 from scripts.bench._docs import write_section
 from scripts.bench._e2e_incident import Incident, incident
 from scripts.bench._e2e_report import SECTION, Search, best_rate, figures, render_section
@@ -151,11 +150,6 @@ def profile_services(
     out.write_text("\n".join(lines) + "\n")
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C, so the services stop and the database goes."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Start, seed, measure, report; --write-docs and --json for all.py."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -174,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate:
         sizes["rate"] = args.rate
     sizes["cores"] = len(os.sched_getaffinity(0))
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _cli.stop_on_signals()
     started, load_before = time.monotonic(), os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="carnet-e2e-") as work,
@@ -236,8 +229,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: services stopped, database and vhost removed", file=sys.stderr)
-        sys.exit(130)
+    _cli.run(main, "services stopped, database and vhost removed")

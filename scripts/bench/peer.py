@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 import uuid
@@ -30,7 +29,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
-from scripts.bench import _peer_diag, _read
+from scripts.bench import _cli, _peer_diag, _read
 from scripts.bench._appends import WARMUP, AppendJob, Runner, Span, Streams, WriterGang
 from scripts.bench._docs import write_section
 from scripts.bench._env import BenchEnv, Servers, bench_env, machine_info
@@ -264,11 +263,6 @@ def per_call(env: BenchEnv, n: int) -> dict[str, tuple[float, float]]:
         )
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C, so the database and vhost are removed."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Every workload `--runs` times; print the table; --write-docs, --json for all.py."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -281,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 3:
         parser.error("--runs must be at least 3 (a median needs them)")
     sizes = SIZES["quick" if args.quick else "default"]
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _cli.stop_on_signals()
     started = time.monotonic()
     rows = [
         PeerRow("append1", f"single-event append, 1 writer ({sizes['single']:,})", 1, 1),
@@ -320,8 +313,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: the benchmark database and vhost were removed", file=sys.stderr)
-        sys.exit(130)
+    _cli.run(main, "the benchmark database and vhost were removed")

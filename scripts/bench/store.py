@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import sys
 import time
@@ -18,7 +17,7 @@ sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other pack
 import psycopg
 from psycopg import sql
 
-from scripts.bench import _diag, _read, _relay
+from scripts.bench import _cli, _diag, _read, _relay
 from scripts.bench._appends import WARMUP_PREFIX, Kind, Span, WriterGang
 from scripts.bench._docs import write_page_keeping_others
 from scripts.bench._env import BenchEnv, Servers, bench_env, machine_info
@@ -134,11 +133,6 @@ def bench_relay(
     return schema, messages
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C."""
-    raise KeyboardInterrupt(f"signal {signum}")  # so the finally blocks drop the database
-
-
 def _load() -> str:
     """The load averages: others' work on a shared machine shows here."""
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -203,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be at least 3 (a median needs them)")
     sizes = SIZES["quick" if args.quick else "default"]
     output = args.output or (None if args.quick else REPO / "docs" / "benchmarks.md")
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    _cli.stop_on_signals()
     started, load_before = time.monotonic(), _load()
     rows: dict[str, Row] = {}
     with bench_env(Servers(pg_url=args.pg)) as env:
@@ -234,8 +227,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: the benchmark database and vhost were removed", file=sys.stderr)
-        sys.exit(130)
+    _cli.run(main, "the benchmark database and vhost were removed")
