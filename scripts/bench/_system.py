@@ -46,12 +46,11 @@ def connect(database_url: str, patience: float = 60.0) -> psycopg.Connection:
 
 @dataclass
 class System:
-    """The running services: where they answer, their pids, this run's admin tokens."""
+    """The running services: where they answer, their pids, this run's admin token."""
 
     supervisor: Supervisor
     env: BenchEnv
     admin_token: str
-    audit_token: str
 
     @property
     def urls(self) -> dict[str, str]:
@@ -75,7 +74,7 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
     Detection runs with the demo's thresholds (services/cli/demo/run.py), so a scraper is
     caught within a minute while the benchmark's reading connector stays under them.
     """
-    admin, audit_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    admin = secrets.token_urlsafe(32)
     apply_policies(env.amqp_uri, management_url(), management_auth())
     declare_dead_letter_topology(env.amqp_uri)
     with mail_server(work / "mail") as smtp_port:
@@ -88,7 +87,6 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
             "AUDIT_VERIFY_DATABASE_URL": env.database_url,
             "PSYCOPG_WAIT_FUNC": "wait_select",
             "CARNET_ADMIN_TOKEN": admin,
-            "AUDIT_ADMIN_TOKEN": audit_token,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),
         }
@@ -98,7 +96,7 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
             status = supervisor.wait_ready(timeout)
             if any(s.get("status") != "ready" for s in status.values()):
                 raise RuntimeError(f"services not ready: {json.dumps(status)[:600]}")
-            yield System(supervisor, env, admin, audit_token)
+            yield System(supervisor, env, admin)
         finally:
             supervisor.stop()
 

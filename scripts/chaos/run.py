@@ -104,7 +104,6 @@ def service_env(
         "AMQP_URI": rabbit.amqp_uri,
         "PSYCOPG_WAIT_FUNC": "wait_select",
         "CARNET_ADMIN_TOKEN": secrets.token_urlsafe(32),
-        "AUDIT_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "AUDIT_SIGNING_KEY": base64.b64encode(signing).decode(),
         "AUDIT_SIGNING_KEY_ID": KEY_ID,
         "BOOKING_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),

@@ -17,8 +17,9 @@ from psycopg.rows import dict_row
 
 from services.audit.access_index import catch_up
 from services.audit.fhir_audit import audit_events
-from services.audit.http_api import bad_request, parse_instant, parse_uuid, single
 from services.audit.ledger import Connection
+from services.common.errors import Invalid
+from services.common.http.body import parse_instant, parse_uuid, single
 
 DEFAULT_COUNT, MAX_COUNT = 100, 1000
 _COLUMNS = """r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_id,
@@ -34,7 +35,7 @@ def _dates(values: list[str]) -> tuple[datetime | None, datetime | None]:
     for value in values:
         prefix, text = value[:2], value[2:]
         if prefix not in ("ge", "gt", "le", "lt"):
-            raise bad_request("date needs a prefix: ge, gt, le or lt")
+            raise Invalid("date needs a prefix: ge, gt, le or lt")
         when = parse_instant(text, "date")
         if prefix in ("ge", "gt"):
             lower = when + timedelta(microseconds=1) if prefix == "gt" else when
@@ -47,23 +48,23 @@ def search(conn: Connection, args: Mapping[str, list[str]], base_url: str) -> di
     """The Bundle for these search parameters; 400 for anything it cannot honour exactly."""
     unknown = set(args) - {"entity", "agent", "date", "_count", "_cursor"}
     if unknown:
-        raise bad_request(f"unsupported search parameters: {', '.join(sorted(unknown))}")
+        raise Invalid(f"unsupported search parameters: {', '.join(sorted(unknown))}")
     entity, agent = single(args, "entity"), single(args, "agent")
     if entity is None and agent is None:
-        raise bad_request("give entity=Appointment/<id>, entity=Patient/<id> or agent=<id>")
+        raise Invalid("give entity=Appointment/<id>, entity=Patient/<id> or agent=<id>")
     count_text = single(args, "_count")
     try:
         count = min(int(count_text), MAX_COUNT) if count_text else DEFAULT_COUNT
     except ValueError:
-        raise bad_request("_count must be an integer") from None
+        raise Invalid("_count must be an integer") from None
     if count < 1:
-        raise bad_request("_count must be at least 1")
+        raise Invalid("_count must be at least 1")
     since, until = _dates(args.get("date", []))
     where, params, keep = ["true"], [], None
     if entity is not None:
         kind, _, raw = entity.partition("/")
         if kind not in ("Appointment", "Patient"):
-            raise bad_request("entity must be Appointment/<id> or Patient/<id>")
+            raise Invalid("entity must be Appointment/<id> or Patient/<id>")
         target = parse_uuid(raw, "entity")
         column = "appointment_id" if kind == "Appointment" else "patient_id"
         where.append(
@@ -78,7 +79,7 @@ def search(conn: Connection, args: Mapping[str, list[str]], base_url: str) -> di
     cursor = single(args, "_cursor")
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
-            raise bad_request("_cursor is not one this server gave")
+            raise Invalid("_cursor is not one this server gave")
         where.append("r.seq > %s")
         params.append(int(cursor))
     for clause, value in (("r.occurred_at >= %s", since), ("r.occurred_at < %s", until)):

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from services.audit import access_index, investigation, report
 from services.audit.investigation import Subject
 from services.audit.ledger import Connection
+from services.common.errors import Conflict, Invalid, NotFound
 from services.common.eventstore.decided import new_events
 from services.common.eventstore.store import EventStore
 from services.common.logging import get_logger
@@ -28,14 +29,6 @@ _COLUMNS = (
     "incident_id, title, connector_id, principal_id, window_start, window_end, aware_at,"
     " opened_by, opened_at, detection_ids, notices_requested_at, regulator_prepared_at"
 )
-
-
-class IncidentError(Exception):
-    """A refused incident operation: an HTTP status and a sentence."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 def open_incident(
@@ -52,7 +45,7 @@ def open_incident(
 ) -> UUID:
     """Append IncidentOpened and its read-model row, in one transaction."""
     if end <= start:
-        raise IncidentError(400, "the window must end after it starts")
+        raise Invalid("the window must end after it starts")
     subject.where("r")  # raises without a subject
     incident_id = uuid.uuid4()
     payload = {
@@ -101,7 +94,7 @@ def get(conn: Connection, incident_id: UUID) -> dict[str, Any]:
             f"SELECT {_COLUMNS} FROM audit.incidents WHERE incident_id = %s", (incident_id,)
         ).fetchone()
     if row is None:
-        raise IncidentError(404, "no such incident")
+        raise NotFound("no such incident")
     return row
 
 
@@ -144,7 +137,7 @@ def request_notices(
             (incident_id,),
         ).fetchone()
         if locked is None or locked[0] is not None:
-            raise IncidentError(409, "notices were already requested for this incident")
+            raise Conflict("notices were already requested for this incident")
         events = new_events(
             [
                 (
@@ -183,7 +176,7 @@ def regulator_notice_prepared(
     """Record that the Art. 33 notice is ready (time kept against the 72-hour deadline)."""
     inc = get(conn, incident_id)
     if inc["regulator_prepared_at"] is not None:
-        raise IncidentError(409, "the regulator notice was already recorded as prepared")
+        raise Conflict("the regulator notice was already recorded as prepared")
     with conn.transaction():
         at = conn.execute("SELECT now()").fetchone()[0]
         deadline = inc["aware_at"] + report.DEADLINE

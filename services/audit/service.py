@@ -1,31 +1,21 @@
 """Audit entrypoints: the tamper-evident ledger, replay and investigations (issue #6)."""
 
-import json
 from typing import Any
 
-import eventlet
-from kombu.exceptions import OperationalError as BrokerUnavailable
-from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 from nameko.web.handlers import http
-from werkzeug.wrappers import Response
 
-from services.audit import access_index, fhir_export, handlers, http_api, incident_api, openapi
+from services.audit import access_index, handlers
 from services.audit.detection import engine as detection
-from services.audit.settings import (
-    DEFAULT_CHECKPOINT_SECONDS,
-    DEFAULT_TAIL_VERIFY_SECONDS,
-    AuditSettings,
-    bearer_token_ok,
-)
+from services.audit.routes import API, AuditSite, Ctx, verify_with
+from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, DEFAULT_TAIL_VERIFY_SECONDS
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import ALL_EVENTS, consume_event
-from services.common.nameko_ext.health import json_response
-from services.common.principals import PrincipalCache, token_sha256
+from services.common.nameko_ext.http_api import HttpApi
+from services.common.nameko_ext.identity_auth import IdentityAuth
 
 
 class LedgerSigner(DependencyProvider):
@@ -57,24 +47,17 @@ class ConfiguredTimer(Timer):
         self.interval = self.default if value in (None, "") else float(value)
 
 
-class InvestigatorCache(DependencyProvider):
-    """One short-lived cache of identity's principals per process, in front of authenticate."""
-
-    def setup(self) -> None:
-        """TTL from the config, capped at a second (http_api.settings)."""
-        ttl, self.timeout_s = http_api.settings(self.container.config)
-        self.cache = PrincipalCache(ttl_s=ttl)  # each worker passes its own RPC proxy
-
-    def get_dependency(self, worker_ctx: Any) -> "InvestigatorCache":
-        """The same cache for every worker."""
-        return self
-
-
 class AuditService(CarnetService):
     """Keeps every event of every service in a hash-chained ledger."""
 
     name = "audit"
+    api = HttpApi(API)
+    auth = IdentityAuth("AUDIT")
     signer = LedgerSigner()
+
+    def site(self) -> AuditSite:
+        """What the HTTP edge needs of audit for one request."""
+        return AuditSite(Ctx(self.db, self.store, verify_with(self.config, self.signer)), self.auth)
 
     @consume_event("identity", ALL_EVENTS)
     def ledger_identity(self, event):
@@ -101,11 +84,6 @@ class AuditService(CarnetService):
         """Sign a tree head when the ledger grew; one replica at a time (try-lock)."""
         handlers.checkpoint_now(self.db, self.store, self.signer)
 
-    @http("GET", "/openapi.json")
-    def openapi_json(self, request):
-        """The OpenAPI 3.1 document of this interface (public, like health)."""
-        return json_response(200, openapi.document())
-
     @ConfiguredTimer.decorator("AUDIT_TAIL_VERIFY_SECONDS", DEFAULT_TAIL_VERIFY_SECONDS)
     def verify_tail(self):
         """Check the ledger since the newest signed head: carnet_audit_ledger_verify_ok."""
@@ -113,16 +91,8 @@ class AuditService(CarnetService):
 
     @http("GET", "/v1/audit/verify")
     def verify(self, request):
-        """The verify report; a static admin bearer token until identity issues real ones."""
-        token = AuditSettings.from_config(self.config).admin_token
-        if not bearer_token_ok(request.headers.get("Authorization"), token):
-            return json_response(
-                401, {"error": "unauthorized", "detail": "a valid admin bearer token is required"}
-            )
-        return json_response(200, handlers.verify_report(self.config, self.signer).to_dict())
-
-    identity = RpcProxy("identity")
-    investigators = InvestigatorCache()
+        """The full verify report (recomputes the chain, checks every store)."""
+        return self.api.serve(request)
 
     @ConfiguredTimer.decorator(
         "AUDIT_INDEX_INTERVAL_SECONDS", access_index.DEFAULT_INTERVAL_SECONDS
@@ -131,55 +101,20 @@ class AuditService(CarnetService):
         """Keep the access index just behind the ledger; a replica skips while another works."""
         access_index.tick(self.db)
 
-    def _principal(self, token: str) -> dict[str, Any]:
-        """identity.authenticate through the cache: refused is 401, silent or failing 503."""
-        try:
-            with eventlet.Timeout(self.investigators.timeout_s):
-                return self.investigators.cache.get(
-                    token,
-                    # The token's SHA-256, not the token: RPC requests cross the broker.
-                    authenticate=lambda t: self.identity.authenticate(token_sha256=token_sha256(t)),
-                )
-        except (eventlet.Timeout, BrokerUnavailable, OSError):
-            # Silence, or the broker down (the RPC cannot even be sent): retry later.
-            raise http_api.identity_unavailable() from None
-        except RemoteError as error:
-            if error.exc_type == "AuthenticationError":
-                reason = str(error.value).split()[0] if error.value else "refused"
-                raise http_api.unauthenticated(f"token refused: {reason}") from None
-            raise http_api.identity_unavailable() from None
-
-    def _investigate(self, request, endpoint, handler, mimetype=None):
-        """Staff investigators and admins only; the answer or a JSON error, never a trace."""
-        if (request.content_length or 0) > incident_api.MAX_BODY:
-            detail = f"max {incident_api.MAX_BODY} bytes"
-            return json_response(413, {"error": "payload_too_large", "detail": detail})
-        authorization = request.headers.get("Authorization")
-        status, body = http_api.serve(authorization, self._principal, endpoint, handler)
-        if mimetype and status == 200:
-            return Response(body, status, mimetype=mimetype)
-        return json_response(status, body)
-
     @http("GET", "/v1/audit/appointments/<string:appointment_id>/history")
     def appointment_history(self, request, appointment_id):
         """Every change and every access of one appointment, in ledger order."""
-        return self._investigate(
-            request, "history", lambda _p: http_api.history(self.db, appointment_id)
-        )
+        return self.api.serve(request, appointment_id=appointment_id)
 
     @http("GET", "/v1/audit/appointments/<string:appointment_id>/state")
     def appointment_state(self, request, appointment_id):
         """The appointment's administrative state as of ?as_of= (default now)."""
-        args = request.args.to_dict(flat=False)
-        return self._investigate(
-            request, "state", lambda _p: http_api.state(self.db, appointment_id, args)
-        )
+        return self.api.serve(request, appointment_id=appointment_id)
 
     @http("GET", "/v1/audit/accesses")
     def access_records(self, request):
         """Access records of one principal, connector or patient, in a window."""
-        args = request.args.to_dict(flat=False)
-        return self._investigate(request, "accesses", lambda _p: http_api.accesses(self.db, args))
+        return self.api.serve(request)
 
     # -- continuous detection (docs/audit.md "Detection rules"): one queue per handler --------
     @consume_event("booking", "AppointmentsAccessed")
@@ -201,77 +136,34 @@ class AuditService(CarnetService):
     @http("POST", "/v1/audit/incidents")
     def open_incident(self, request):
         """Open an incident for a connector or principal and a window; 201 with the report."""
-        body = request.stream.read(incident_api.MAX_BODY + 1)  # at most: 413 beyond
-        response = self._investigate(
-            request,
-            "incident.open",
-            lambda p: incident_api.open_incident(self.db, self.store, body, p, request.mimetype),
-        )
-        if response.status_code == 200:
-            response.status_code = 201
-        return response
+        return self.api.serve(request)
 
     @http("GET", "/v1/audit/incidents/<string:incident_id>")
     def incident_report(self, request, incident_id):
         """The incident's report as JSON, recomputed from the ledger."""
-        return self._investigate(
-            request, "incident.report", lambda _p: incident_api.get_report(self.db, incident_id)
-        )
+        return self.api.serve(request, incident_id=incident_id)
 
     @http("GET", "/v1/audit/incidents/<string:incident_id>/report.md")
     def incident_markdown(self, request, incident_id):
         """The same report for people (Markdown)."""
-        return self._investigate(
-            request,
-            "incident.markdown",
-            lambda _p: incident_api.report_markdown(self.db, incident_id),
-            mimetype="text/markdown",
-        )
+        return self.api.serve(request, incident_id=incident_id)
 
     @http("GET", "/v1/audit/incidents/<string:incident_id>/patients.csv")
     def incident_patients(self, request, incident_id):
         """The affected patients as CSV (ids, counts, classes, exposure period)."""
-        return self._investigate(
-            request,
-            "incident.csv",
-            lambda _p: incident_api.patients_csv(self.db, incident_id),
-            mimetype="text/csv",
-        )
+        return self.api.serve(request, incident_id=incident_id)
 
     @http("POST", "/v1/audit/incidents/<string:incident_id>/notify")
     def incident_notify(self, request, incident_id):
         """The investigator confirms: one Art. 34 notice request per affected patient, once."""
-        return self._investigate(
-            request,
-            "incident.notify",
-            lambda p: incident_api.notify(self.db, self.store, incident_id, p),
-        )
+        return self.api.serve(request, incident_id=incident_id)
 
     @http("POST", "/v1/audit/incidents/<string:incident_id>/regulator-notice")
     def incident_regulator_notice(self, request, incident_id):
         """Record that the Art. 33 notice is ready, against the 72-hour deadline."""
-        return self._investigate(
-            request,
-            "incident.regulator",
-            lambda p: incident_api.regulator_notice(self.db, self.store, incident_id, p),
-        )
+        return self.api.serve(request, incident_id=incident_id)
 
     @http("GET", "/fhir/AuditEvent")
     def audit_events(self, request):
         """Access records as FHIR R4 AuditEvents (IHE BALP), for investigators' FHIR tools."""
-        args = request.args.to_dict(flat=False)
-        base = request.host_url.rstrip("/")
-
-        def run(_principal):
-            with self.db.connection() as conn:
-                return fhir_export.search(conn, args, base)
-
-        authorization = request.headers.get("Authorization")
-        status, body = http_api.serve(authorization, self._principal, "fhir.audit_event", run)
-        if status != 200:
-            code = {400: "invalid", 401: "login", 403: "forbidden"}.get(status, "exception")
-            body = {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": code, "diagnostics": body["detail"]}],
-            }
-        return Response(json.dumps(body), status, mimetype="application/fhir+json")
+        return self.api.serve(request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +15,11 @@ DEFAULT_TAIL_VERIFY_SECONDS = 60.0  # the periodic tail check (tail_verify.py)
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """Checkpoint cadence, verify's database and grace period, the admin token."""
+    """Checkpoint cadence, verify's database and grace period."""
 
     checkpoint_seconds: float
     verify_database_url: str
     verify_grace_seconds: float
-    admin_token: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AuditSettings:
@@ -38,7 +36,6 @@ class AuditSettings:
             verify_grace_seconds=_number(
                 config, "AUDIT_VERIFY_GRACE_SECONDS", DEFAULT_GRACE_SECONDS
             ),
-            admin_token=str(config.get("AUDIT_ADMIN_TOKEN") or ""),
         )
 
 
@@ -46,16 +43,3 @@ def _number(config: Mapping[str, Any], key: str, default: float) -> float:
     """A number from the config; unset or empty means the default (0 stays 0)."""
     value = config.get(key)
     return default if value is None or value == "" else float(value)
-
-
-def bearer_token_ok(authorization: str | None, expected: str) -> bool:
-    """`Authorization: Bearer <token>` equal to `expected`, compared in constant time.
-
-    An empty expected token matches nothing: an unconfigured endpoint stays closed.
-    """
-    if not expected or not authorization:
-        return False
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(token.strip().encode(), expected.encode())

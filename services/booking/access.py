@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from contracts.booking import ACCESS_OPERATIONS_V2, ACCESS_PURPOSES
 from contracts.booking import ACCESS_OUTCOMES as OUTCOMES
 from services.booking.reach import Principal
+from services.common.errors import Unavailable
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.logging import current_ids, get_logger
@@ -35,8 +36,12 @@ ACCESS_RECORD_FAILURES = Counter(
 )
 
 
-class RecordingFailed(Exception):
-    """The access record could not be committed: the read must not be served."""
+class RecordingFailed(Unavailable):
+    """The access record could not be committed: the read must not be served (503, retry)."""
+
+    def __init__(self, access_id: str) -> None:
+        super().__init__("the access could not be recorded, so nothing is served; retry later")
+        self.access_id = access_id
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,22 @@ from psycopg import Connection
 from services.booking import directory, domain, views
 from services.booking.context import Ctx, new_events, retrying
 from services.booking.crypto import KeyDestroyed
-from services.booking.domain import BookingError, Decision, Slot
+from services.booking.domain import Decision, Slot
 from services.booking.fhir_input import Change, NewAppointment
 from services.booking.model import SlotRow
 from services.booking.reach import Principal, may_open_slots, may_write
+from services.common.errors import Forbidden, Invalid
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class Denied(Exception):
+class Denied(Forbidden):
     """The principal may not do this here: 403, and an access record with outcome denied."""
 
     def __init__(self, detail: str, practitioner_id: UUID | None = None) -> None:
         super().__init__(detail)
-        self.detail, self.practitioner_id = detail, practitioner_id
+        self.practitioner_id = practitioner_id
 
 
 def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
@@ -197,7 +198,7 @@ def _decide_change(
         slot = _slot(ctx, conn, current.slot_id)
         return domain.cancel(current, slot, code, None, p.id, p.connector_id)
     if wanted.status is None:
-        raise BookingError(400, "invalid", "the patch changes nothing")
+        raise Invalid("the patch changes nothing")
     return domain.change_status(current, wanted.status, p.id, p.connector_id)
 
 

@@ -23,22 +23,18 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Settings:
-    """Paging, body limits and the principal cache's lifetime, from config."""
+    """Paging, the body limit and the public base URL, from config."""
 
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 64 * 1024
-    principal_ttl_s: float = 0.5
-    identity_timeout_s: float = 5.0
     public_base_url: str = ""
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    """BOOKING_* keys; keep the principal TTL under a second: the bound if an event is missed."""
+    """BOOKING_* keys (the principal cache's are IdentityAuth's: nameko_ext/identity_auth.py)."""
     return Settings(
         max_page=int(config.get("BOOKING_MAX_PAGE", 100)),
-        principal_ttl_s=float(config.get("BOOKING_PRINCIPAL_TTL_SECONDS", 0.5)),
-        identity_timeout_s=float(config.get("BOOKING_IDENTITY_TIMEOUT_SECONDS", 5.0)),
         public_base_url=str(config.get("BOOKING_PUBLIC_BASE_URL") or "").rstrip("/"),
     )
 

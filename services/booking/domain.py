@@ -16,33 +16,26 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from services.booking.model import NEXT_STATUSES, SlotRow
+from services.common.errors import Conflict, NotFound, Unprocessable
 
 Decided = tuple[str, dict[str, Any]]
 MAX_SLOTS_PER_OPENING = 500
 _SCHEDULES = UUID("2f1c8f56-5d0e-4b7e-9a43-7f0a3c1d9e21")
 
 
-class BookingError(Exception):
-    """A refused command: an HTTP status, a FHIR issue code and a sentence for the caller."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+def conflict(detail: str) -> Conflict:
+    """The state moved (slot taken, appointment already cancelled)."""
+    return Conflict(detail)
 
 
-def conflict(detail: str) -> BookingError:
-    """409: the state moved (slot taken, appointment already cancelled)."""
-    return BookingError(409, "conflict", detail)
+def not_found(what: str) -> NotFound:
+    """No such slot or appointment."""
+    return NotFound(f"no such {what}")
 
 
-def not_found(what: str) -> BookingError:
-    """404: no such slot or appointment."""
-    return BookingError(404, "not-found", f"no such {what}")
-
-
-def invalid(detail: str) -> BookingError:
-    """422: well-formed but against a business rule (past slot, overlap)."""
-    return BookingError(422, "business-rule", detail)
+def invalid(detail: str) -> Unprocessable:
+    """Well-formed but against a business rule (past slot, overlap)."""
+    return Unprocessable(detail)
 
 
 def schedule_id_of(practitioner_id: UUID) -> UUID:

@@ -2,7 +2,7 @@
 
 Plain dicts, not fhir.resources models: building is on every read, and the tests validate the
 output against the R4B models instead. Parsing client input lives in fhir_input.py and
-fhir_search.py; the error they raise lives here, next to the OperationOutcome it becomes.
+fhir_search.py; the error they raise lives here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from services.booking.model import (
     PractitionerCard,
     SlotRow,
 )
+from services.common.errors import Invalid
+from services.common.http.errors import ISSUE_CODES, operation_outcome
 
 PATIENT_SYSTEM = "urn:carnet:patient"
 TAG_SYSTEM = "urn:carnet:tags"
@@ -35,28 +37,19 @@ MEDICAL_ERASED_TAG: dict[str, str] = {
     "code": "medical-data-erased",
     "display": "Medical fields erased: the patient's key was destroyed",
 }
-# FHIR R4 IssueType (http://hl7.org/fhir/R4/valueset-issue-type.html).
-ISSUE_CODES = frozenset(
-    {
-        "invalid", "structure", "required", "value", "invariant", "security", "login",
-        "unknown", "expired", "forbidden", "suppressed", "processing", "not-supported",
-        "duplicate", "multiple-matches", "not-found", "deleted", "too-long", "code-invalid",
-        "extension", "too-costly", "business-rule", "conflict", "transient", "lock-error",
-        "no-store", "exception", "timeout", "incomplete", "throttled", "informational",
-    }
-)  # fmt: skip
-ISSUE_SEVERITIES = ("fatal", "error", "warning", "information")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
-class FhirInputError(Exception):
-    """A client error the edge answers with an OperationOutcome and HTTP `status`."""
+class FhirInputError(Invalid):
+    """A client error (400) named by its FHIR issue type, answered as an OperationOutcome."""
 
-    def __init__(self, code: str, diagnostics: str, status: int = 400) -> None:
+    code: str
+
+    def __init__(self, code: str, diagnostics: str) -> None:
         if code not in ISSUE_CODES:
             raise ValueError(f"not a FHIR R4 issue type: {code!r}")
-        super().__init__(f"{code}: {diagnostics}")
-        self.code, self.diagnostics, self.status = code, diagnostics, status
+        super().__init__(diagnostics, code)
+        self.diagnostics = diagnostics
 
     def outcome(self) -> dict[str, Any]:
         """The OperationOutcome body for this error."""
@@ -208,15 +201,3 @@ def searchset(
             for resource in resources
         ]
     return bundle
-
-
-def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
-    """The FHIR error body; an unknown issue code is a programming error, not a client's."""
-    if code not in ISSUE_CODES:
-        raise ValueError(f"not a FHIR R4 issue type: {code!r}")
-    if severity not in ISSUE_SEVERITIES:
-        raise ValueError(f"not a FHIR issue severity: {severity!r}")
-    issue: dict[str, str] = {"severity": severity, "code": code}
-    if diagnostics.strip():
-        issue["diagnostics"] = diagnostics
-    return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -1,47 +1,85 @@
-"""Booking's HTTP routes as plain functions of (ctx, request, principal) -> Response."""
+"""Booking's HTTP routes: one small function each, and the table the edge serves and documents.
+
+A handler is (ctx, request, principal) -> Response. Refusals are raised, never answered here:
+the shared edge (services/common/http/edge.py) maps them, and `BookingSite.refused` records
+every 403 as an access with outcome denied, under the route's `operation`, before it goes out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-
-from services.booking import commands, directory, fhir, reads, views
-from services.booking.api import JSON, ApiError, Request, Response, load_json, path_uuid
-from services.booking.commands import Denied
+from contracts.booking import ACCESS_PURPOSES
+from services.booking import commands, fhir, queries, schemas
+from services.booking.access import RequestInfo
 from services.booking.context import Ctx
 from services.booking.domain import slice_interval
 from services.booking.fhir_input import (
-    decode_cursor,
-    encode_cursor,
     parse_appointment_search,
     parse_new_appointment,
     parse_slot_search,
     parse_status_patch,
 )
-from services.booking.reach import Principal, may_see_slots, slot_agendas
+from services.booking.fhir_search import DEFAULT_PAGE, MAX_PAGE, SLOT_STATUSES
+from services.booking.model import STATUSES
+from services.booking.reach import Principal, from_identity
+from services.common.errors import Forbidden, Invalid, Unauthorized
+from services.common.http.body import json_body, json_object, load
+from services.common.http.edge import Site
+from services.common.http.request import FHIR_JSON, JSON, Request, Response
+from services.common.http.routes import Api, Param, Route
 from services.common.logging import bind_context
 
-RouteFn = Callable[[Ctx, Request, Principal], Response]
-FHIR_IN = ("application/fhir+json", "application/json")
+FHIR_IN = (FHIR_JSON, JSON)
 PATCH_IN = ("application/json-patch+json",)
+PURPOSE_HEADER = "X-Purpose-Of-Use"
+
+
+def request_info(req: Request) -> RequestInfo:
+    """What the access record says about this request; 400 for a purpose it would refuse."""
+    purpose = req.headers.get(PURPOSE_HEADER) or None
+    if purpose is not None and purpose not in ACCESS_PURPOSES:
+        raise Invalid(f"{PURPOSE_HEADER} must be one of {list(ACCESS_PURPOSES)}", code="value")
+    query = f"{req.method} {req.path}" + (f"?{req.query_string}" if req.query_string else "")
+    return RequestInfo(
+        req.remote_addr, req.headers.get("User-Agent"), req.request_id, query, purpose
+    )
+
+
+class BookingSite(Site):
+    """The edge's view of booking: a use-case context, identity's principals, denials recorded."""
+
+    def __init__(self, ctx: Ctx, auth: Callable[[str], dict[str, Any]]) -> None:
+        self.ctx, self.auth = ctx, auth
+        self.max_body = ctx.settings.max_body_bytes
+        self.public_base_url = ctx.settings.public_base_url
+
+    def context(self) -> Ctx:
+        """The same Ctx for the whole request."""
+        return self.ctx
+
+    def authenticate(self, ctx: Ctx, req: Request) -> Principal:
+        """The bearer token's principal, as identity says (through the shared cache)."""
+        token = req.bearer()
+        if token is None:
+            raise Unauthorized("send Authorization: Bearer <token>")
+        principal = from_identity(self.auth(token))
+        bind_context(principal_kind=principal.kind, principal_id=str(principal.id))
+        return principal
+
+    def refused(self, ctx: Ctx, req: Request, p: Principal, route: Route, error: Forbidden) -> None:
+        """Every 403 leaves an access record with outcome denied before it goes out."""
+        if route.operation:
+            queries.deny(ctx, p, request_info(req), route.operation, error)
 
 
 def _served(resource: dict[str, Any], access_id: Any, status: int = 200) -> Response:
     headers = {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
     if "meta" in resource and "versionId" in resource["meta"]:
         headers["ETag"] = f'W/"{resource["meta"]["versionId"]}"'
-    return Response(status, resource, headers)
-
-
-def read_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
-    """GET /fhir/Appointment/{id}: recorded before it is sent."""
-    info = req.info()
-    resource, access_id = reads.read_one(ctx, p, path_uuid(req, "appointment_id"), info)
-    return _served(resource, access_id)
+    return Response(status, resource, headers, FHIR_JSON)
 
 
 def _page_url(req: Request, cursor: str | None) -> str:
@@ -51,18 +89,32 @@ def _page_url(req: Request, cursor: str | None) -> str:
     return f"{req.base_url}{req.path}" + (f"?{urlencode(kept)}" if kept else "")
 
 
+def _bundle(
+    req: Request, resources: list[dict[str, Any]], cursor: str | None, nxt: str | None
+) -> dict[str, Any]:
+    """A searchset page with its self and next links."""
+    return fhir.searchset(
+        f"{req.base_url}/fhir",
+        resources,
+        _page_url(req, cursor),
+        _page_url(req, nxt) if nxt else None,
+    )
+
+
+def read_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
+    """GET /fhir/Appointment/{id}: recorded before it is sent."""
+    info = request_info(req)
+    resource, access_id = queries.read_one(ctx, p, req.path_uuid("appointment_id"), info)
+    return _served(resource, access_id)
+
+
 def search_appointments(ctx: Ctx, req: Request, p: Principal) -> Response:
     """GET /fhir/Appointment?...: a searchset page with a next link, recorded first."""
-    info = req.info()
+    info = request_info(req)
     query = parse_appointment_search(req.params())
-    resources, next_cursor, access_id = reads.search(ctx, p, query, info)
-    next_url = _page_url(req, next_cursor) if next_cursor else None
-    bundle = fhir.searchset(
-        f"{req.base_url}/fhir", resources, _page_url(req, query.cursor), next_url
-    )
-    return Response(
-        200, bundle, {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
-    )
+    resources, next_cursor, access_id = queries.search(ctx, p, query, info)
+    headers = {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
+    return Response(200, _bundle(req, resources, query.cursor, next_cursor), headers, FHIR_JSON)
 
 
 def _minimal(ctx: Ctx, req: Request, p: Principal, appointment_id: Any) -> bool:
@@ -70,23 +122,18 @@ def _minimal(ctx: Ctx, req: Request, p: Principal, appointment_id: Any) -> bool:
     the caller may write this agenda but not read it (appointment:write alone)."""
     if "return=minimal" in req.headers.get("Prefer", ""):
         return True
-    return not reads.readable(ctx, p, appointment_id)
+    return not queries.readable(ctx, p, appointment_id)
 
 
-def book(ctx: Ctx, req: Request, p: Principal) -> Response:
+def book_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
     """POST /fhir/Appointment: book a free slot; 201 with the appointment (recorded)."""
-    info = req.info()
-    new = parse_new_appointment(load_json(req, *FHIR_IN))
-    try:
-        appointment_id = commands.book(ctx, p, new)
-    except Denied as error:
-        reads.deny(ctx, p, info, "create", error)
-        raise
+    info = request_info(req)
+    appointment_id = commands.book(ctx, p, parse_new_appointment(json_body(req, *FHIR_IN)))
     location = f"{req.base_url}/fhir/Appointment/{appointment_id}"
     if _minimal(ctx, req, p, appointment_id):
         # Only the new id goes back, so there is no read to record.
-        return Response(201, None, {"Location": location, "ETag": 'W/"1"'})
-    resource, access_id = reads.read_one(ctx, p, appointment_id, info, "create")
+        return Response(201, None, {"Location": location, "ETag": 'W/"1"'}, FHIR_JSON)
+    resource, access_id = queries.read_one(ctx, p, appointment_id, info, "create")
     response = _served(resource, access_id, 201)
     response.headers["Location"] = location
     return response
@@ -94,120 +141,156 @@ def book(ctx: Ctx, req: Request, p: Principal) -> Response:
 
 def patch_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
     """PATCH /fhir/Appointment/{id}: JSON Patch on /status or /slot/0/reference."""
-    info = req.info()
-    appointment_id = path_uuid(req, "appointment_id")
-    wanted = parse_status_patch(load_json(req, *PATCH_IN))
-    try:
-        commands.change(ctx, p, appointment_id, wanted)
-    except Denied as error:
-        reads.deny(ctx, p, info, "update", error)
-        raise
+    info = request_info(req)
+    appointment_id = req.path_uuid("appointment_id")
+    commands.change(ctx, p, appointment_id, parse_status_patch(json_body(req, *PATCH_IN)))
     if _minimal(ctx, req, p, appointment_id):
-        return Response(200, None, {})
-    resource, access_id = reads.read_one(ctx, p, appointment_id, info, "update")
+        return Response(200, None, {}, FHIR_JSON)
+    resource, access_id = queries.read_one(ctx, p, appointment_id, info, "update")
     return _served(resource, access_id)
 
 
 def search_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
     """GET /fhir/Slot?...: free slots (no patient data) of practitioners within reach."""
-    info = req.info()
-    q = parse_slot_search(req.params())
-    asked = list(q.practitioner_ids)
-    for practitioner_id in asked:
-        if not may_see_slots(p, practitioner_id):
-            error = Denied("no read or write grant on this practitioner's agenda", practitioner_id)
-            reads.deny(ctx, p, info, "search", error)
-            raise error
-    agendas = slot_agendas(p)
-    scope: list[Any] | None = asked or (None if agendas is None else sorted(agendas))
-    limit = min(q.count, ctx.settings.max_page)
-    after = decode_cursor(q.cursor) if q.cursor else None
-    with ctx.pool.connection() as conn:
-        rows = views.search_slots(
-            conn, scope, q.start_from, q.start_to, q.free_only, after, limit + 1
-        )
-        cards = directory.practitioners(conn, (r.practitioner_id for r in rows))
-    page = rows[:limit]
-    resources = [fhir.slot_resource(r, cards.get(r.practitioner_id)) for r in page]
-    cursor = encode_cursor(page[-1].start, page[-1].slot_id) if len(rows) > limit else None
-    bundle = fhir.searchset(
-        f"{req.base_url}/fhir",
-        resources,
-        _page_url(req, q.cursor),
-        _page_url(req, cursor) if cursor else None,
-    )
-    return Response(200, bundle, {"Cache-Control": "no-store"})
-
-
-class _Interval(Schema):
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime(required=True)
-
-
-class OpenSlotsBody(Schema):
-    """Either explicit slots, or one interval cut into slots of duration_minutes."""
-
-    service_type = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    slots = fields.List(fields.Nested(_Interval), validate=validate.Length(min=1, max=500))
-    start = fields.AwareDateTime()
-    end = fields.AwareDateTime()
-    duration_minutes = fields.Integer(validate=validate.Range(min=5, max=480))
-
-
-def _intervals(body: dict[str, Any]) -> list[tuple[datetime, datetime]]:
-    if "slots" in body:
-        if {"start", "end", "duration_minutes"} & body.keys():
-            raise ApiError(400, "invalid", "send either slots or start/end/duration_minutes")
-        return [(s["start"], s["end"]) for s in body["slots"]]
-    if not {"start", "end", "duration_minutes"} <= body.keys():
-        raise ApiError(400, "invalid", "send slots, or start, end and duration_minutes")
-    return slice_interval(body["start"], body["end"], body["duration_minutes"])
+    request_info(req)
+    query = parse_slot_search(req.params())
+    resources, next_cursor = queries.search_slots(ctx, p, query)
+    bundle = _bundle(req, resources, query.cursor, next_cursor)
+    return Response(200, bundle, {"Cache-Control": "no-store"}, FHIR_JSON)
 
 
 def open_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
-    """POST /v1/practitioners/{id}/slots: open bookable slots on an agenda."""
-    info = req.info()
-    practitioner_id = path_uuid(req, "practitioner_id")
-    data = load_json(req, JSON)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid", "expected a JSON object")
-    try:
-        body = OpenSlotsBody().load(data, unknown=RAISE)
-    except ValidationError as error:
-        raise ApiError(400, "invalid", str(error.messages)) from None
-    try:
-        opened = commands.open_slots(
-            ctx, p, practitioner_id, body["service_type"], _intervals(body)
-        )
-    except Denied as error:
-        reads.deny(ctx, p, info, "create", error)
-        raise
+    """POST /v1/practitioners/{id}/slots: explicit slots, or an interval cut into slots."""
+    request_info(req)
+    practitioner_id = req.path_uuid("practitioner_id")
+    data = json_body(req, JSON)
+    listed = isinstance(data, dict) and "slots" in data
+    body = load(schemas.OpenSlotList if listed else schemas.OpenSlotInterval, data)
+    intervals = (
+        [(s["start"], s["end"]) for s in body["slots"]]
+        if listed
+        else slice_interval(body["start"], body["end"], body["duration_minutes"])
+    )
+    opened = commands.open_slots(ctx, p, practitioner_id, body["service_type"], intervals)
     slots = [
         {"slot_id": str(s.slot_id), "start": s.start.isoformat(), "end": s.end.isoformat()}
         for s in opened
     ]
-    return Response(201, {"practitioner_id": str(practitioner_id), "slots": slots}, {}, JSON)
-
-
-class _EraseBody(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    return Response(201, {"practitioner_id": str(practitioner_id), "slots": slots})
 
 
 def destroy_medical_key(ctx: Ctx, req: Request, p: Principal) -> Response:
     """DELETE /v1/patients/{id}/medical-key: crypto-shredding of the patient's medical fields."""
-    info = req.info()
-    patient_id = path_uuid(req, "patient_id")
-    data = load_json(req, JSON)
-    try:
-        body = _EraseBody().load(data if isinstance(data, dict) else {}, unknown=RAISE)
-    except ValidationError as error:
-        raise ApiError(400, "invalid", str(error.messages)) from None
+    request_info(req)
+    patient_id = req.path_uuid("patient_id")
+    body = json_object(req, schemas.EraseMedicalKey)
     bind_context(patient_id=str(patient_id))
-    try:
-        key_id = commands.destroy_medical_key(ctx, p, patient_id, body["reason"])
-    except Denied as error:
-        reads.deny(ctx, p, info, "update", error)
-        raise
-    return Response(
-        200, {"patient_id": str(patient_id), "key_destroyed": key_id is not None}, {}, JSON
-    )
+    key_id = commands.destroy_medical_key(ctx, p, patient_id, body["reason"])
+    return Response(200, {"patient_id": str(patient_id), "key_destroyed": key_id is not None})
+
+
+PURPOSE = Param(
+    PURPOSE_HEADER,
+    "Why the data is used; written into the access record.",
+    {"type": "string", "enum": list(ACCESS_PURPOSES)},
+    "header",
+)
+DATE = "Start time: ge/gt/le/lt/eq + YYYY-MM-DD (a UTC day) or a dateTime with an offset."
+PAGING = (
+    Param(
+        "_count",
+        f"Page size; values above {MAX_PAGE} are capped to {MAX_PAGE}.",
+        {"type": "integer", "minimum": 1, "default": DEFAULT_PAGE},
+    ),
+    Param("_cursor", "Opaque; copy it from the `next` link."),
+)
+PRACTITIONER = Param(
+    "practitioner", "Practitioner/<uuid> or <uuid>; repeats and commas are a union."
+)
+SERVED = {
+    "ETag": 'W/"<meta.versionId>"',
+    "X-Carnet-Access-Id": "The access record of this response",
+}
+APPOINTMENT = "/fhir/Appointment/{appointment_id}"
+API = Api(
+    "booking",
+    "FHIR R4 appointments and slots for connectors; every read recorded.",
+    (
+        Route(
+            "read_appointment", "GET", APPOINTMENT, read_appointment,
+            "Read one appointment (recorded before it is sent)",
+            style="fhir", operation="read", response=schemas.APPOINTMENT, produces=FHIR_JSON,
+            params=(PURPOSE,), headers=SERVED, errors={404: "No such appointment"},
+        ),
+        Route(
+            "search_appointments", "GET", "/fhir/Appointment", search_appointments,
+            "Search appointments within the caller's grants (recorded)",
+            style="fhir", operation="search", response=schemas.BUNDLE, produces=FHIR_JSON,
+            params=(
+                PRACTITIONER,
+                Param("patient", "Patient/<uuid> or <uuid>"),
+                Param("date", DATE),
+                Param("status", f"Comma-separated among {', '.join(STATUSES)}."),
+                *PAGING,
+                PURPOSE,
+            ),
+            headers={"X-Carnet-Access-Id": SERVED["X-Carnet-Access-Id"]},
+        ),
+        Route(
+            "book_appointment", "POST", "/fhir/Appointment", book_appointment,
+            "Book a free slot for a patient",
+            style="fhir", operation="create", status=201, request=schemas.APPOINTMENT,
+            accepts=FHIR_IN, response=schemas.APPOINTMENT, produces=FHIR_JSON,
+            params=(PURPOSE,), headers={**SERVED, "Location": "The new appointment's URL"},
+            errors={409: "The slot is taken", 422: "Booking refused"},
+        ),
+        Route(
+            "patch_appointment", "PATCH", APPOINTMENT, patch_appointment,
+            "Change the status or move to another slot (JSON Patch)",
+            style="fhir", operation="update", request=schemas.JSON_PATCH, accepts=PATCH_IN,
+            response=schemas.APPOINTMENT, produces=FHIR_JSON, params=(PURPOSE,), headers=SERVED,
+            errors={
+                404: "No such appointment",
+                409: "Version test failed, or the new slot is taken",
+                422: "Status change not allowed from the current status",
+            },
+        ),
+        Route(
+            "search_slots", "GET", "/fhir/Slot", search_slots,
+            "Search slots of practitioners within reach (no patient data)",
+            style="fhir", operation="search", response=schemas.BUNDLE, produces=FHIR_JSON,
+            params=(
+                PRACTITIONER,
+                Param("start", DATE),
+                Param(
+                    "status",
+                    f"Among {', '.join(SLOT_STATUSES)}.",
+                    {"type": "string", "default": "free"},
+                ),
+                *PAGING,
+                PURPOSE,
+            ),
+        ),
+        Route(
+            "open_slots", "POST", "/v1/practitioners/{practitioner_id}/slots", open_slots,
+            "Open bookable slots on a practitioner's agenda",
+            operation="create", status=201,
+            request=(schemas.OpenSlotList, schemas.OpenSlotInterval),
+            response=schemas.SlotsOpened, params=(PURPOSE,),
+            errors={
+                404: "No such practitioner",
+                409: "Overlaps existing slots",
+                422: "Refused by a rule: a slot in the past, too many slots",
+            },
+        ),
+        Route(
+            "destroy_medical_key", "DELETE", "/v1/patients/{patient_id}/medical-key",
+            destroy_medical_key,
+            "Destroy a patient's medical key: every sealed medical field becomes unreadable",
+            operation="update", request=schemas.EraseMedicalKey,
+            response=schemas.MedicalKeyDestroyed, params=(PURPOSE,),
+            errors={404: "No such patient", 422: "Refused by a rule"},
+        ),
+    ),
+    components=(schemas.SLOT,),
+)  # fmt: skip

@@ -99,13 +99,14 @@ def _uuid(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """An ISO-8601 instant with its UTC offset (or Z), or a usage error."""
-    from services.audit.http_api import HttpError, parse_instant
+    from services.common.errors import Invalid
+    from services.common.http.body import parse_instant
 
     if value is None:
         return None
     try:
         return parse_instant(value, param.name or "instant")
-    except HttpError as error:
+    except Invalid as error:
         raise click.BadParameter(error.detail) from None
 
 

@@ -7,12 +7,12 @@ from typing import Any
 from uuid import UUID
 
 from services.common.consumed import ConsumedEvent
+from services.common.errors import NotFound
 from services.common.inbox import Inbox
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
 from services.identity.context import Actor, Ctx, new_events, retrying
 from services.identity.credentials import hash_secret, new_client_secret
-from services.identity.domain import DomainError
 from services.identity.handlers import load_connector, require_admin
 
 log = get_logger(__name__)
@@ -105,7 +105,7 @@ def on_suspicious_access(ctx: Ctx, inbox: Inbox, event: ConsumedEvent) -> bool:
             event.event_id,
             lambda conn: _suspend_in(ctx, conn, cid, "suspicious_access", None, detection),
         )
-    except DomainError:  # a connector identity never registered: nothing to suspend
+    except NotFound:  # a connector identity never registered: nothing to suspend
         log.warning("suspicious_access.unknown_connector", connector_id=str(cid))
         return False
     if ran and revoked is not None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from services.common.errors import Conflict, Invalid, NotFound
+
 APPOINTMENT_READ = "appointment:read"
 APPOINTMENT_WRITE = "appointment:write"
 APPOINTMENT_READ_MEDICAL = "appointment:read-medical"
@@ -17,26 +19,16 @@ SUSPENSION_REASONS = ("suspicious_access", "operator_request", "contract_ended")
 Decided = tuple[str, dict[str, Any]]
 
 
-class DomainError(Exception):
-    """A command the current state refuses; `code` becomes the HTTP error, `status` its code."""
-
-    def __init__(self, code: str, detail: str, status: int = 409) -> None:
-        super().__init__(detail)
-        self.code, self.detail, self.status = code, detail, status
-
-
 def normalise_scopes(scopes: Iterable[str]) -> list[str]:
     """Known connector scopes in canonical order; medical reading needs administrative reading."""
     wanted = set(scopes)
     unknown = wanted - set(CONNECTOR_SCOPES)
     if unknown:
-        raise DomainError("invalid_scope", f"unknown scopes: {sorted(unknown)}", 400)
+        raise Invalid(f"unknown scopes: {sorted(unknown)}", code="invalid_scope")
     if not wanted:
-        raise DomainError("invalid_scope", "at least one scope is required", 400)
+        raise Invalid("at least one scope is required", code="invalid_scope")
     if APPOINTMENT_READ_MEDICAL in wanted and APPOINTMENT_READ not in wanted:
-        raise DomainError(
-            "invalid_scope", f"{APPOINTMENT_READ_MEDICAL} needs {APPOINTMENT_READ}", 400
-        )
+        raise Invalid(f"{APPOINTMENT_READ_MEDICAL} needs {APPOINTMENT_READ}", code="invalid_scope")
     return [s for s in CONNECTOR_SCOPES if s in wanted]
 
 
@@ -108,14 +100,14 @@ class Connector:
 
     def _require_exists(self) -> None:
         if self.status == "new":
-            raise DomainError("not_found", "no such connector", 404)
+            raise NotFound("no such connector")
 
     def register(
         self, client_id: str, name: str, vendor: str, contact_email: str, by: UUID
     ) -> list[Decided]:
         """A new connector; registering twice is refused (ids are never reused)."""
         if self.status != "new":
-            raise DomainError("conflict", "connector already registered")
+            raise Conflict("connector already registered")
         payload = {
             "connector_id": str(self.connector_id),
             "client_id": client_id,
@@ -167,9 +159,7 @@ class Connector:
         """Stop the connector and revoke its live tokens; already suspended, nothing to do."""
         self._require_exists()
         if reason not in SUSPENSION_REASONS:
-            raise DomainError(
-                "invalid_request", f"reason must be one of {list(SUSPENSION_REASONS)}", 400
-            )
+            raise Invalid(f"reason must be one of {list(SUSPENSION_REASONS)}")
         if self.status == "suspended":
             return []
         payload = {

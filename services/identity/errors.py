@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from services.common.errors import DomainError, Invalid, Unauthorized
+
 AUTH_ERROR_REASONS = ("unknown", "expired", "revoked", "suspended")
 
 
@@ -17,17 +19,8 @@ class AuthenticationError(Exception):
         self.reason = reason
 
 
-class OAuthError(Exception):
-    """A token endpoint refusal, rendered as {"error": ..., "error_description": ...}."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
-
-
-class Forbidden(Exception):
-    """Authenticated, but not allowed to do this (403)."""
-
-
-class Unauthorized(Exception):
-    """No valid bearer token (401)."""
+def oauth_error(error: str, description: str) -> DomainError:
+    """A token endpoint refusal (RFC 6749 §5.2): `invalid_client` is a 401, the rest 400s."""
+    if error == "invalid_client":
+        return Unauthorized(description, code=error)
+    return Invalid(description, code=error)

@@ -10,12 +10,12 @@ from uuid import UUID
 
 import psycopg
 
+from services.common.errors import Conflict, Forbidden, NotFound
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
 from services.identity.context import Actor, Ctx, new_events, retrying
 from services.identity.credentials import hash_secret, new_client_secret
-from services.identity.domain import Connector, Decided, DomainError
-from services.identity.errors import Forbidden
+from services.identity.domain import Connector, Decided
 
 log = get_logger(__name__)
 
@@ -51,7 +51,7 @@ def _register(
             if hashed:
                 rm.put_secret_hash(conn, principal_id, hashed)
     except psycopg.errors.UniqueViolation as error:
-        raise DomainError("conflict", f"a {kind} with this e-mail already exists") from error
+        raise Conflict(f"a {kind} with this e-mail already exists") from error
     log.info(f"{kind}.registered", principal_id=str(principal_id), event_id=str(events[0].event_id))
 
 
@@ -133,14 +133,14 @@ def load_connector(ctx: Ctx, connector_id: UUID) -> Connector:
     events = ctx.store.read_stream(f"connector-{connector_id}")
     connector = Connector.from_events(connector_id, ((e.event_type, e.data) for e in events))
     if connector.status == "new":
-        raise DomainError("not_found", "no such connector", 404)
+        raise NotFound("no such connector")
     return connector
 
 
 def _practitioner_exists(ctx: Ctx, practitioner_id: UUID) -> None:
     with ctx.pool.connection() as conn:
         if rm.get_principal(conn, practitioner_id, "practitioner") is None:
-            raise DomainError("not_found", "no such practitioner", 404)
+            raise NotFound("no such practitioner")
 
 
 def _may_grant(actor: Actor, practitioner_id: UUID) -> None:
@@ -195,7 +195,7 @@ def revoke_grant(
         connector = load_connector(ctx, connector_id)
         decided = connector.revoke(practitioner_id, actor.principal_id)
         if not decided:
-            raise DomainError("not_found", "no such grant", 404)
+            raise NotFound("no such grant")
         with ctx.pool.connection() as conn, conn.transaction():
             ctx.store.append_in(
                 conn, f"connector-{connector_id}", new_events(decided), connector.version

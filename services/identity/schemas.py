@@ -138,19 +138,5 @@ class TokenOut(Schema):
     scope = fields.String(required=True)
 
 
-class OAuthErrorOut(Schema):
-    """RFC 6749 §5.2."""
-
-    error = fields.String(required=True)
-    error_description = fields.String(required=True)
-
-
-class ErrorOut(Schema):
-    """Every other refusal: a code, a sentence, and field messages for bad input."""
-
-    error = fields.String(required=True)
-    detail = fields.Raw(required=True)
-
-
 class ObjectOut(Schema):
     """A resource as registered (see the matching *Registered event contract)."""

@@ -8,12 +8,13 @@ from hmac import compare_digest
 from typing import Any
 from uuid import UUID
 
+from services.common.errors import Invalid
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
 from services.identity.context import Ctx, new_events
 from services.identity.credentials import new_token, token_digest, verify_secret
 from services.identity.domain import CONNECTOR_SCOPES
-from services.identity.errors import AuthenticationError, OAuthError
+from services.identity.errors import AuthenticationError, oauth_error
 from services.identity.settings import BOOTSTRAP_ADMIN_ID
 
 log = get_logger(__name__)
@@ -63,7 +64,7 @@ def _scopes_for(principal: rm.Principal, requested: list[str] | None) -> list[st
     if requested is None:
         return allowed
     if not requested or set(requested) - set(allowed):
-        raise OAuthError("invalid_scope", f"scope must be among: {' '.join(allowed)}")
+        raise oauth_error("invalid_scope", f"scope must be among: {' '.join(allowed)}")
     return [s for s in allowed if s in requested]
 
 
@@ -127,18 +128,18 @@ def client_credentials(
     if not ctx.offload(verify_secret, stored, client_secret) or principal is None:
         reason = "invalid_secret" if principal else "unknown_client"
         record_failure(ctx, reason, address, request_id, client_id, connector_id)
-        raise OAuthError("invalid_client", "client authentication failed", 401)
+        raise oauth_error("invalid_client", "client authentication failed")
     try:
         scopes = _scopes_for(principal, scope)
         if principal.status != "active":
             raise _Suspended()
         return _issue(ctx, principal, scopes, "client_credentials", address)
-    except OAuthError:
+    except Invalid:  # a scope beyond the principal's (_scopes_for)
         record_failure(ctx, "invalid_scope", address, request_id, client_id, connector_id)
         raise
     except _Suspended:
         record_failure(ctx, "connector_suspended", address, request_id, client_id, connector_id)
-        raise OAuthError("invalid_client", "client is suspended", 401) from None
+        raise oauth_error("invalid_client", "client is suspended") from None
 
 
 def password(
@@ -152,15 +153,15 @@ def password(
         # The claimed username may be an e-mail (personal data): name only a known principal.
         who = str(principal.principal_id) if principal else None
         record_failure(ctx, "invalid_grant", address, request_id, who)
-        raise OAuthError("invalid_grant", "invalid username or password")
+        raise oauth_error("invalid_grant", "invalid username or password")
     try:
         scopes = _scopes_for(principal, scope)
         return _issue(ctx, principal, scopes, "password", address)
-    except OAuthError:
+    except Invalid:  # a scope beyond the principal's (_scopes_for)
         record_failure(ctx, "invalid_scope", address, request_id, str(principal.principal_id))
         raise
     except _Suspended:
-        raise OAuthError("invalid_grant", "account is suspended") from None
+        raise oauth_error("invalid_grant", "account is suspended") from None
 
 
 def authenticate(ctx: Ctx, token: str) -> dict[str, Any]:

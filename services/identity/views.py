@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from services.common.errors import Forbidden, NotFound
 from services.identity import readmodels as rm
 from services.identity.context import Actor, Ctx
-from services.identity.domain import DomainError
-from services.identity.errors import Forbidden
 
 
 def _may_see(actor: Actor, principal_id: UUID) -> None:
@@ -23,7 +22,7 @@ def person(ctx: Ctx, actor: Actor, kind: str, principal_id: UUID) -> dict[str, A
     with ctx.pool.connection() as conn:
         found = rm.get_principal(conn, principal_id, kind)
     if found is None:
-        raise DomainError("not_found", f"no such {kind}", 404)
+        raise NotFound(f"no such {kind}")
     return {
         f"{kind}_id": str(principal_id),
         **found.profile,
@@ -44,7 +43,7 @@ def connector(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
         found = rm.get_principal(conn, connector_id, "connector")
         grants = rm.grants_of(conn, connector_id) if found else {}
     if found is None:
-        raise DomainError("not_found", "no such connector", 404)
+        raise NotFound("no such connector")
     profile = {k: v for k, v in found.profile.items() if k != "registered_by"}
     return {"connector_id": str(connector_id), **profile, "status": found.status, "grants": grants}
 
@@ -54,6 +53,6 @@ def grants_of_practitioner(ctx: Ctx, actor: Actor, practitioner_id: UUID) -> dic
     _may_see(actor, practitioner_id)
     with ctx.pool.connection() as conn:
         if rm.get_principal(conn, practitioner_id, "practitioner") is None:
-            raise DomainError("not_found", "no such practitioner", 404)
+            raise NotFound("no such practitioner")
         grants = rm.grants_by(conn, practitioner_id)
     return {"practitioner_id": str(practitioner_id), "grants": grants}

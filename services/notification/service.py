@@ -1,15 +1,14 @@
 """Notification entrypoints: confirmations, reminders and breach notices over SMTP (issue #7)."""
 
 from nameko.timer import timer
-from nameko.web.handlers import http
 
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
-from services.common.nameko_ext.health import json_response
+from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.inbox_provider import InboxProvider
-from services.common.openapi_health import document
 from services.notification import handlers
 from services.notification.channels import channels_from_config
+from services.notification.routes import API
 from services.notification.sender import Sender
 
 APPOINTMENT_EVENTS = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled")
@@ -19,12 +18,8 @@ class NotificationService(CarnetService):
     """Sends each message at most once per triggering event."""
 
     name = "notification"
+    api = HttpApi(API)
     inbox = InboxProvider()
-
-    @http("GET", "/openapi.json")
-    def openapi_json(self, request):
-        """Its HTTP interface is health and metrics only; the document says so."""
-        return json_response(200, document(self.name))
 
     @consume_event("identity", "PatientRegistered")
     def on_patient_registered(self, event):

@@ -61,7 +61,6 @@ def system(fresh_database_url, fresh_broker, tmp_path):
         "AMQP_URI": fresh_broker,
         "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
         "CARNET_ADMIN_TOKEN": admin,
-        "AUDIT_ADMIN_TOKEN": secrets.token_urlsafe(32),
         # Every request asks identity (no cached principal): the token check is always an RPC.
         "BOOKING_PRINCIPAL_TTL_SECONDS": "0",
     }

@@ -15,17 +15,21 @@ from urllib.parse import quote
 
 import requests
 
-from services.audit import openapi as audit_openapi
-from services.booking import openapi as booking_openapi
-from services.common import openapi_health
-from services.identity import openapi as identity_openapi
+from services.audit.routes import API as AUDIT
+from services.booking.routes import API as BOOKING
+from services.common.http import openapi
+from services.identity.routes import API as IDENTITY
+from services.notification.routes import API as NOTIFICATION
 from tests.security.http_stack import LEAK, HttpStack
 
 DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
-    "identity": identity_openapi.document,
-    "booking": booking_openapi.document,
-    "audit": audit_openapi.document,
-    "notification": lambda: openapi_health.document("notification"),
+    service: (lambda api=api: openapi.document(api))
+    for service, api in (
+        ("identity", IDENTITY),
+        ("booking", BOOKING),
+        ("audit", AUDIT),
+        ("notification", NOTIFICATION),
+    )
 }
 # Who each service's requests are sent as: far enough in to reach the parsers.
 CALLER = {"identity": "admin", "booking": "admin", "audit": "investigator", "notification": None}

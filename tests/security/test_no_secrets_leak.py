@@ -84,7 +84,6 @@ def leak_run(
         "AMQP_URI": fresh_broker,
         "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
         "CARNET_ADMIN_TOKEN": needles.secret("bootstrap admin token", secrets.token_urlsafe(32)),
-        "AUDIT_ADMIN_TOKEN": needles.secret("audit admin token", secrets.token_urlsafe(32)),
         "LOG_LEVEL": "DEBUG",
         "BOOKING_PRINCIPAL_TTL_SECONDS": "0",  # every request asks identity over RPC
     }

@@ -25,7 +25,7 @@ D1, D2, D3, D4, D5, D6 = (
 )
 RULES = (D1, D2, D3, D4, D5, D6)
 
-# Booking's refusals that say the principal asked beyond its grants (services/booking/reads.py
+# Booking's refusals that say the principal asked beyond its grants (services/booking/queries.py
 # and commands.py word them so); any other refusal counts for D4 only.
 REACH_MARKERS = ("reach", "grant", "write access", "their own")
 
@@ -78,6 +78,17 @@ def bounded(factor: float, base: float, floor: float, cap: float) -> float:
     return min(float(cap), max(float(floor), factor * base))
 
 
+def _above(
+    rule: str, severity: str, action: str, observed: float, threshold: float, t: Tally, text: str
+) -> Finding | None:
+    """A finding when the measure is strictly above its threshold (N tolerates N)."""
+    return (
+        Finding(rule, severity, action, observed, threshold, t, text)
+        if observed > threshold
+        else None
+    )
+
+
 def d1_volume(s: DetectionSettings, t: Tally) -> Finding | None:
     """Far more appointments than the principal's own mean per window, or above the cap."""
     threshold = bounded(s.d1_factor, t.baseline or 0.0, s.d1_min_volume, s.d1_absolute_cap)
@@ -116,35 +127,21 @@ def d2_patient_spread(s: DetectionSettings, t: Tally) -> Finding | None:
 
 def d3_outside_grant(s: DetectionSettings, t: Tally) -> Finding | None:
     """Reads refused for asking beyond the principal's grants."""
-    if t.reach_denied <= s.d3_max_denials:
-        return None
-    return Finding(
-        D3,
-        "high",
-        "suspend",
-        t.reach_denied,
-        s.d3_max_denials,
-        t,
+    summary = (
         f"{D3}: {t.reach_denied} reads refused as outside the grants in {t.seconds} s "
-        f"(threshold {s.d3_max_denials})",
+        f"(threshold {s.d3_max_denials})"
     )
+    return _above(D3, "high", "suspend", t.reach_denied, s.d3_max_denials, t, summary)
 
 
 def d4_probing(s: DetectionSettings, t: Tally) -> Finding | None:
     """A burst of refused reads and failed sign-ins: someone trying doors."""
     failures = t.denied + t.auth_failures
-    if failures <= s.d4_max_failures:
-        return None
-    return Finding(
-        D4,
-        "high",
-        "suspend",
-        failures,
-        s.d4_max_failures,
-        t,
+    summary = (
         f"{D4}: {t.denied} refused reads and {t.auth_failures} failed sign-ins in "
-        f"{t.seconds} s (threshold {s.d4_max_failures})",
+        f"{t.seconds} s (threshold {s.d4_max_failures})"
     )
+    return _above(D4, "high", "suspend", failures, s.d4_max_failures, t, summary)
 
 
 def d5_new_address(s: DetectionSettings, t: Tally) -> Finding | None:
@@ -165,18 +162,11 @@ def d5_new_address(s: DetectionSettings, t: Tally) -> Finding | None:
 
 def d6_deep_paging(s: DetectionSettings, t: Tally) -> Finding | None:
     """Many maximal pages or cursor follow-ups: walking the whole agenda, page by page."""
-    if t.deep_pages <= s.d6_max_pages:
-        return None
-    return Finding(
-        D6,
-        "medium",
-        "review",
-        t.deep_pages,
-        s.d6_max_pages,
-        t,
+    summary = (
         f"{D6}: {t.deep_pages} searches at page size {s.d6_page_size} or by cursor in "
-        f"{t.seconds} s (threshold {s.d6_max_pages})",
+        f"{t.seconds} s (threshold {s.d6_max_pages})"
     )
+    return _above(D6, "medium", "review", t.deep_pages, s.d6_max_pages, t, summary)
 
 
 RULE_FUNCTIONS: dict[str, Rule] = {

@@ -47,11 +47,10 @@ def mail_server(state: Path) -> Iterator[int]:
         proc.wait(10)
 
 
-def demo_env(admin_token: str, audit_token: str, smtp_port: int) -> dict[str, str]:
+def demo_env(admin_token: str, smtp_port: int) -> dict[str, str]:
     """The environment the services get for this run (secrets made fresh per run)."""
     return {
         "CARNET_ADMIN_TOKEN": admin_token,
-        "AUDIT_ADMIN_TOKEN": audit_token,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "LEDGER_CHECKPOINT_SECONDS": "30",
@@ -85,10 +84,10 @@ def summary(outcome: Outcome, mail_dir: Path) -> list[str]:
 
 def run_demo(start: object, sizes: Sizes, attack: Attack, var_dir: Path) -> Outcome:
     """Start everything with `start(env)` (a context manager yielding when ready), then play."""
-    admin, audit_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    admin = secrets.token_urlsafe(32)
     mail_state = var_dir / "demo" / "mail"
     with mail_server(mail_state) as smtp_port:
-        env = demo_env(admin, audit_token, smtp_port)
+        env = demo_env(admin, smtp_port)
         with start(env) as supervisor:  # type: ignore[operator]
             urls = {child.service: child.url for child in supervisor.children}
             platform = Platform(
@@ -103,7 +102,6 @@ def run_demo(start: object, sizes: Sizes, attack: Attack, var_dir: Path) -> Outc
                 attack,
                 var_dir / "demo",
                 mail_state / "messages",
-                audit_token,
                 lambda line: click.echo(line),
             )
     for line in summary(outcome, mail_state / "messages"):

@@ -72,7 +72,6 @@ def play(
     attack: Attack,
     out_dir: Path,
     mail_dir: Path,
-    audit_admin_token: str,
     say: Say,
     rng: random.Random | None = None,
 ) -> Outcome:
@@ -144,7 +143,7 @@ def play(
     outcome.first_read_to_suspension_s = _time_to_suspension(report)
     say("incident opened; the affected set equals the scraper's own count")
     _notify(platform, investigator, outcome, mail_dir)
-    verify = platform.audit_get(audit_admin_token, "/v1/audit/verify")
+    verify = platform.audit_get(investigator, "/v1/audit/verify")
     outcome.ledger_verified = bool(verify.get("ok"))
     if not outcome.ledger_verified:
         raise DemoError(f"ledger verify failed: {json.dumps(verify)[:500]}")

@@ -48,13 +48,15 @@ class RelayProbe(DependencyProvider):
 
 
 class HealthEndpoints:
-    """Mixin for a nameko service with a `db` DatabasePool: /health/live and /health/ready.
+    """Mixin for a nameko service with a `db` DatabasePool and an `api` HttpApi: /health/live,
+    /health/ready, /metrics and /openapi.json (services/common/http/health.py lists them).
 
     It also puts every HTTP entrypoint of the service behind the shared edge (`http_edge`:
     X-Correlation-ID in every response, HTTP metrics, access lines; see http_metrics.py).
     """
 
     name: str
+    api: Any  # the service's HttpApi (services/common/nameko_ext/http_api.py)
     http_edge = HttpEdge()
     relay_probe = RelayProbe()
 
@@ -80,6 +82,11 @@ class HealthEndpoints:
         ok = all(checks.values())
         body = {"service": self.name, "status": "ready" if ok else "not-ready", "checks": checks}
         return json_response(200 if ok else 503, body)
+
+    @http("GET", "/openapi.json")
+    def openapi_json(self, request: Any) -> Response:
+        """The OpenAPI 3.1 document, generated from the service's route table (public)."""
+        return self.api.document()
 
     @http("GET", "/metrics")
     def metrics(self, request: Any) -> Response:

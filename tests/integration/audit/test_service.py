@@ -12,9 +12,10 @@ from nameko.runners import ServiceRunner
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.identity import identity_running
 from tests.support.processes import free_port
 
-TOKEN = "test-admin-token"
+TOKEN = "test-admin-token-0123456789abcdef"  # identity's bootstrap admin: verify asks identity
 
 
 def wait_for(predicate, timeout=30.0, what="condition"):
@@ -46,14 +47,14 @@ def service_world(fresh_database_url, fresh_broker):
         "LEDGER_CHECKPOINT_SECONDS": 0.5,
         "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
         "AUDIT_VERIFY_GRACE_SECONDS": 0,
-        "AUDIT_ADMIN_TOKEN": TOKEN,
     }
     runner = ServiceRunner(config)
     runner.add_service(AuditService)
     runner.start()
-    # identity, booking and notification relays here; audit's runs inside the service.
-    w.start_relays(("identity", "booking", "notification"))
-    yield w, f"http://127.0.0.1:{port}"
+    # booking and notification relays here; audit's and identity's run inside the services.
+    w.start_relays(("booking", "notification"))
+    with identity_running(fresh_database_url, fresh_broker, TOKEN):
+        yield w, f"http://127.0.0.1:{port}"
     runner.stop()
     w.close()
 

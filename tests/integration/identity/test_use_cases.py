@@ -10,9 +10,10 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from services.common.errors import DomainError, Forbidden
 from services.identity import connectors, handlers, tokens
 from services.identity.context import Actor
-from services.identity.errors import AuthenticationError, Forbidden, OAuthError
+from services.identity.errors import AuthenticationError
 from tests.integration.identity.conftest import identity_events
 
 ADDRESS = "192.0.2.7"
@@ -73,9 +74,9 @@ def test_wrong_secret_is_invalid_client_and_an_event_without_the_secret(
     ctx, admin, migrated_database_url
 ):
     c = connector(ctx, admin)
-    with pytest.raises(OAuthError) as error:
+    with pytest.raises(DomainError) as error:
         tokens.client_credentials(ctx, c["client_id"], "wrong-secret-xyz", None, ADDRESS, "r2")
-    assert (error.value.error, error.value.status) == ("invalid_client", 401)
+    assert (error.value.code, error.value.kind) == ("invalid_client", "unauthorized")  # 401
     failed = identity_events(migrated_database_url, "AuthenticationFailed")[-1]
     assert failed["reason"] == "invalid_secret" and failed["connector_id"] == c["connector_id"]
     assert "wrong-secret-xyz" not in str(failed)
@@ -90,7 +91,7 @@ def test_suspension_revokes_tokens_and_reinstatement_is_explicit(ctx, admin):
     with pytest.raises(AuthenticationError) as error:
         tokens.authenticate(ctx, access["access_token"])
     assert error.value.reason == "suspended"
-    with pytest.raises(OAuthError):
+    with pytest.raises(DomainError):
         token_for(ctx, c)
     connectors.reinstate(ctx, admin, cid)
     with pytest.raises(AuthenticationError) as error:  # old tokens stay revoked
@@ -103,7 +104,7 @@ def test_rotation_invalidates_old_secret_and_tokens(ctx, admin):
     c = connector(ctx, admin)
     access = token_for(ctx, c)
     rotated = connectors.rotate_secret(ctx, admin, uuid.UUID(c["connector_id"]))
-    with pytest.raises(OAuthError):
+    with pytest.raises(DomainError):
         token_for(ctx, c)
     with pytest.raises(AuthenticationError):
         tokens.authenticate(ctx, access["access_token"])
@@ -116,9 +117,9 @@ def test_password_sign_in_by_email_and_hashes_at_rest(ctx, admin, migrated_datab
     principal = tokens.authenticate(ctx, access["access_token"])
     assert principal["kind"] == "practitioner"
     assert principal["reach"]["appointment:read"] == [p["practitioner_id"]]
-    with pytest.raises(OAuthError) as error:
+    with pytest.raises(DomainError) as error:
         tokens.password(ctx, p["email"], "wrong", None, ADDRESS, "r4")
-    assert error.value.error == "invalid_grant"
+    assert error.value.code == "invalid_grant"
     with psycopg.connect(migrated_database_url) as conn:
         hashes = [r[0] for r in conn.execute("SELECT secret_hash FROM identity.credentials")]
         digests = [bytes(r[0]) for r in conn.execute("SELECT token_hash FROM identity.tokens")]
@@ -146,7 +147,7 @@ def test_no_token_issued_concurrently_with_a_suspension_survives_it(ctx, admin):
 
     def issue() -> None:
         for _ in range(4):
-            with contextlib.suppress(OAuthError):  # refused once the suspension committed
+            with contextlib.suppress(DomainError):  # refused once the suspension committed
                 issued.append(token_for(ctx, c)["access_token"])
 
     threads = [threading.Thread(target=issue) for _ in range(3)]

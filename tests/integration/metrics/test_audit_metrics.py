@@ -21,9 +21,10 @@ from tests.contract.examples import EXAMPLES
 from tests.integration.audit.world import KEY_ID, World
 from tests.integration.metrics.scrape import metric, wait_for_metric
 from tests.support.amqp import connect
+from tests.support.identity import identity_running
 from tests.support.processes import free_port, wait_for_queue
 
-TOKEN = "metrics-test-admin-token"
+TOKEN = "metrics-test-admin-token"  # identity's bootstrap admin: verify asks identity
 OK, AT = "carnet_audit_ledger_verify_ok", "carnet_audit_ledger_verify_timestamp_seconds"
 
 
@@ -57,14 +58,14 @@ def audit(fresh_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
             "LEDGER_CHECKPOINT_SECONDS": 0.5,
             "AUDIT_TAIL_VERIFY_SECONDS": 0.3,
             "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
-            "AUDIT_ADMIN_TOKEN": TOKEN,
         }
     )
     runner.add_service(AuditService)
     runner.start()
-    world.start_relays(("identity", "booking", "notification"))
+    world.start_relays(("booking", "notification"))  # identity's runs in the service
     try:
-        yield world, f"http://127.0.0.1:{port}"
+        with identity_running(fresh_database_url, fresh_broker, TOKEN):
+            yield world, f"http://127.0.0.1:{port}"
     finally:
         runner.stop()
         world.close()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.audit.settings import AuditSettings, bearer_token_ok
+from services.audit.settings import AuditSettings
 from services.audit.signing import (
     SigningKeyError,
     TreeHead,
@@ -82,19 +82,10 @@ def test_a_signer_refuses_a_head_naming_another_key():
         signer.sign(head(key_id="other"))
 
 
-def test_admin_token_is_a_bearer_token_compared_exactly():
-    assert bearer_token_ok("Bearer s3cret", "s3cret")
-    assert bearer_token_ok("bearer s3cret", "s3cret")
-    assert not bearer_token_ok("Bearer s3cre", "s3cret")
-    assert not bearer_token_ok("Basic s3cret", "s3cret")
-    assert not bearer_token_ok(None, "s3cret")
-    assert not bearer_token_ok("Bearer ", "")  # unconfigured: closed
-
-
 def test_settings_defaults_and_strings():
     s = AuditSettings.from_config({"DATABASE_URL": "postgresql://x/y"})
     assert (s.checkpoint_seconds, s.verify_grace_seconds) == (10.0, 30.0)
-    assert s.verify_database_url == "postgresql://x/y" and s.admin_token == ""
+    assert s.verify_database_url == "postgresql://x/y"
     s = AuditSettings.from_config({"LEDGER_CHECKPOINT_SECONDS": "2.5"})
     assert s.checkpoint_seconds == 2.5
     assert AuditSettings.from_config({"AUDIT_VERIFY_GRACE_SECONDS": 0}).verify_grace_seconds == 0

@@ -29,11 +29,9 @@ from services.booking.classes import (
     stored_field_class,
 )
 from services.booking.fhir import (
-    ISSUE_CODES,
     MEDICAL_ERASED_TAG,
     FhirInputError,
     appointment_resource,
-    operation_outcome,
     searchset,
     slot_resource,
 )
@@ -44,7 +42,9 @@ from services.booking.model import (
     PractitionerCard,
     SlotRow,
 )
-from services.booking.openapi import document
+from services.booking.routes import API
+from services.common.http.errors import ISSUE_CODES, operation_outcome
+from services.common.http.openapi import document
 
 PARIS = timezone(timedelta(hours=1))
 START = datetime(2025, 3, 4, 9, 30, tzinfo=PARIS)
@@ -326,7 +326,7 @@ PUBLIC = {"/openapi.json", "/health/live", "/health/ready", "/metrics"}
 
 
 def test_openapi_document_is_3_1_with_operations_security_and_resolvable_refs():
-    doc = document()
+    doc = document(API)
     assert doc["openapi"] == "3.1.0" and doc["info"]["title"]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     expected = {
@@ -369,7 +369,7 @@ def test_openapi_document_is_3_1_with_operations_security_and_resolvable_refs():
 
 
 def test_openapi_open_slots_variants_match_examples():
-    components = document()["components"]["schemas"]
+    components = document(API)["components"]["schemas"]
     when = "2025-03-04T09:00:00+01:00"
     explicit = {"service_type": "consult", "slots": [{"start": when, "end": when}]}
     interval = {"service_type": "consult", "start": when, "end": when, "duration_minutes": 15}

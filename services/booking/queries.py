@@ -2,8 +2,9 @@
 
 The order is the point (DESIGN.md principle 2): resources are built, the classes they contain
 are read off them, the access record naming exactly those appointments, patients and classes
-is committed, and only then does anything go back to the caller. A refused read is recorded
-with outcome denied before the 403 goes out.
+is committed, and only then does anything go back to the caller. A refused read raises
+Denied; whoever answers the caller records it first (`deny`): the HTTP edge through
+`BookingSite.refused`, `read_for_service` for RPC callers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,21 @@ from services.booking.commands import Denied
 from services.booking.context import Ctx
 from services.booking.crypto import CryptoError, KeyDestroyed
 from services.booking.domain import not_found
-from services.booking.fhir_input import AppointmentQuery, decode_cursor, encode_cursor
+from services.booking.fhir_input import (
+    AppointmentQuery,
+    SlotQuery,
+    decode_cursor,
+    encode_cursor,
+)
 from services.booking.model import AppointmentRow, MedicalText
-from services.booking.reach import Principal, disclose, readable_practitioners
+from services.booking.reach import (
+    Principal,
+    disclose,
+    may_see_slots,
+    readable_practitioners,
+    slot_agendas,
+)
+from services.common.errors import Forbidden
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,9 +96,10 @@ def build(
     return resources, served
 
 
-def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Denied) -> None:
+def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Forbidden) -> None:
     """Record the refusal (outcome denied), then let the 403 go out."""
-    asked = (error.practitioner_id,) if error.practitioner_id else ()
+    practitioner_id = getattr(error, "practitioner_id", None)  # Denied names the agenda
+    asked = (practitioner_id,) if practitioner_id else ()
     served = Served((), (), asked, frozenset(), False)
     ctx.recorder.record(p, info, operation, served, "denied", error.detail)
 
@@ -106,9 +120,7 @@ def read_one(
     if row is None:
         raise not_found("appointment")
     if not disclose(p, row.practitioner_id, row.patient_id):
-        error = Denied("this appointment is outside your reach", row.practitioner_id)
-        deny(ctx, p, info, operation, error)
-        raise error
+        raise Denied("this appointment is outside your reach", row.practitioner_id)
     resources, served = build(ctx, p, [row])
     access_id = ctx.recorder.record(p, info, operation, served)
     return resources[0], access_id
@@ -133,11 +145,7 @@ def search(
     ctx: Ctx, p: Principal, q: AppointmentQuery, info: RequestInfo
 ) -> tuple[list[dict[str, Any]], str | None, UUID]:
     """One page of appointments within reach, recorded; the cursor of the next page."""
-    try:
-        practitioners, patient_id = _search_scope(p, q)
-    except Denied as error:
-        deny(ctx, p, info, "search", error)
-        raise
+    practitioners, patient_id = _search_scope(p, q)
     limit = min(q.count, ctx.settings.max_page)
     after = decode_cursor(q.cursor) if q.cursor else None
     rows: list[AppointmentRow] = []
@@ -159,3 +167,36 @@ def search(
     last = page[-1] if page else None
     next_cursor = encode_cursor(last.start, last.appointment_id) if more and last else None
     return resources, next_cursor, access_id
+
+
+def read_for_service(
+    ctx: Ctx, p: Principal, appointment_id: UUID, info: RequestInfo
+) -> dict[str, Any]:
+    """One appointment for another service (RPC), recorded; a refusal recorded too."""
+    try:
+        resource, _ = read_one(ctx, p, appointment_id, info)
+    except Denied as error:
+        deny(ctx, p, info, "read", error)
+        raise
+    return resource
+
+
+def search_slots(ctx: Ctx, p: Principal, q: SlotQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of slots (no patient data) of practitioners within reach; the next cursor."""
+    asked = list(q.practitioner_ids)
+    for practitioner_id in asked:
+        if not may_see_slots(p, practitioner_id):
+            raise Denied("no read or write grant on this practitioner's agenda", practitioner_id)
+    agendas = slot_agendas(p)
+    scope: list[Any] | None = asked or (None if agendas is None else sorted(agendas))
+    limit = min(q.count, ctx.settings.max_page)
+    after = decode_cursor(q.cursor) if q.cursor else None
+    with ctx.pool.connection() as conn:
+        rows = views.search_slots(
+            conn, scope, q.start_from, q.start_to, q.free_only, after, limit + 1
+        )
+        cards = directory.practitioners(conn, (r.practitioner_id for r in rows))
+    page = rows[:limit]
+    resources = [fhir.slot_resource(r, cards.get(r.practitioner_id)) for r in page]
+    cursor = encode_cursor(page[-1].start, page[-1].slot_id) if len(rows) > limit else None
+    return resources, cursor

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from kombu.exceptions import OperationalError
 
-from services.booking import api
-from services.booking.service import BookingService
+from services.common.errors import Unavailable
+from services.common.nameko_ext.identity_auth import Authenticator
 
 
 class Unreachable:
@@ -23,6 +21,5 @@ class Unreachable:
 
 @pytest.mark.parametrize("error", [OperationalError("broker down"), ConnectionResetError(104)])
 def test_a_broker_down_during_authentication_is_identity_unavailable(error):
-    service = SimpleNamespace(principals=Unreachable(error), _ask_identity=None)
-    with pytest.raises(api.IdentityUnavailable):
-        BookingService._authenticate(service, "token", 1.0)
+    with pytest.raises(Unavailable):
+        Authenticator(Unreachable(error), None, 1.0)("token")
