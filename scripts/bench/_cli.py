@@ -1,11 +1,17 @@
-"""What every benchmark script does at its edges: stop cleanly on a signal, exit 130 on one."""
+"""What every benchmark script does at its edges: stop cleanly on a signal, exit 130 on one,
+take the options that say where its section and figures go."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -26,3 +32,14 @@ def run(main: Callable[[], int], cleaned: str) -> NoReturn:
     except KeyboardInterrupt:
         print(f"\ninterrupted: {cleaned}", file=sys.stderr)
         sys.exit(130)
+
+
+def add_output_options(parser: argparse.ArgumentParser, section: str) -> None:
+    """--write-docs, --pg, --docs, --json: the same words in every benchmark that writes a
+    section of docs/benchmarks.md on a server of its choosing."""
+    parser.add_argument(
+        "--write-docs", action="store_true", help=f"write '{section}' in docs/benchmarks.md"
+    )
+    parser.add_argument("--pg", default=PG)
+    parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--json", type=Path, default=None, help="figures for all.py, as JSON")
