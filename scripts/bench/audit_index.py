@@ -32,9 +32,7 @@ from scripts.bench._audit_index_load import Loaded, load
 from scripts.bench._audit_index_measure import first_run, ledger_hours, ledger_path, measure
 from scripts.bench._audit_index_report import SECTION, figures, render_console
 from scripts.bench._audit_index_section import render_section
-from scripts.bench._docs import write_section
 from scripts.bench._env import bench_database, database_machine, load_average
-from scripts.bench._figures import write_json
 from services.audit.investigation import Subject
 from services.common.logging import configure_logging
 
@@ -103,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     info["load average (1/5/15 min)"] += f", {load_average()} at the end"
     info["duration"] = f"{time.monotonic() - started:.0f} s"
     print(render_console(loaded, timings))
-    if args.write_docs:
-        text = render_section(loaded, timings, info, args.runs, command, path)
-        write_section(args.docs, SECTION, text)
-        print(f"wrote '{SECTION}' in {args.docs}")
-    if args.json is not None:
-        write_json(args.json, "audit", figures(timings), info)
+    _cli.publish(
+        args,
+        SECTION,
+        lambda: render_section(loaded, timings, info, args.runs, command, path),
+        "audit",
+        lambda: figures(timings),
+        info,
+    )
     return 0
 
 
