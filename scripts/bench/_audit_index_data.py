@@ -73,6 +73,7 @@ def _table(rng: random.Random, draw: Any, size: int = 65_536) -> list[Any]:
 
 
 def _entries_drawn(rng: random.Random) -> int:
+    """Appointments one served request names: a read, a full page, or a search in between."""
     u = rng.random()
     if u < READS:
         return 1

@@ -35,6 +35,7 @@ from services.audit import sequencer
 
 
 def _gb(n: int) -> str:
+    """A size on disk: GiB from 1 GiB up, MiB below."""
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
