@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -82,12 +83,37 @@ def _mgmt(servers: Servers, method: str, path: str, body: dict | None = None) ->
         return response.read()
 
 
-def _drop_database(servers: Servers, name: str) -> None:
+def _drop_database(pg_url: str, name: str) -> None:
     """DROP DATABASE ... WITH (FORCE): also ends sessions a killed worker may have left."""
-    with psycopg.connect(servers.pg_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def bench_database(pg_url: str, prefix: str) -> Iterator[str]:
+    """<prefix>_<random>, migrated, for a benchmark without RabbitMQ; dropped on exit, on
+    Ctrl-C and SIGTERM too."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    url = urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
+    try:
+        ensure_database(url)
+        migrate(url)
+        yield url
+    finally:
+        # A second Ctrl-C or SIGTERM must not leave gigabytes behind: while the database is
+        # dropped, the signals are only noted, and raised once it is gone.
+        held: list[int] = []
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, lambda n, _f: held.append(n)) for s in stops}
+        try:
+            _drop_database(pg_url, name)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if held:
+            raise KeyboardInterrupt(f"signal {held[0]}")
 
 
 @contextlib.contextmanager
@@ -115,7 +141,7 @@ def bench_env(servers: Servers) -> Iterator[BenchEnv]:
             _mgmt(servers, "DELETE", f"/api/vhosts/{name}")
         except Exception as exc:  # the broker may be down: say what is left behind
             print(f"could not delete vhost {name}: {exc}", file=sys.stderr)
-        _drop_database(servers, name)
+        _drop_database(servers.pg_url, name)
 
 
 def _cpu_model() -> str:
@@ -134,6 +160,39 @@ def _memory() -> str:
             if line.startswith("MemTotal:"):
                 return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     return "unknown"
+
+
+def load_average() -> str:
+    """The load averages: others' work on a shared machine shows here."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def database_machine(
+    url: str, settings: tuple[str, ...], packages: tuple[str, ...], memory: bool = False
+) -> dict[str, str]:
+    """What a database-only benchmark's figures depend on: cores, the server, the settings
+    it names (as SHOW prints them), and the packages it measures."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        shown = conn.execute(
+            "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)"
+            " FROM pg_settings WHERE name = ANY(%s)",
+            (list(settings),),
+        ).fetchone()[0]
+    info = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": _cpu_model(),
+    }
+    if memory:
+        info["memory"] = _memory()
+    return {
+        **info,
+        "postgresql": version,
+        "postgresql settings": shown,
+        "python": platform.python_version(),
+        "packages": ", ".join(f"{p} {metadata.version(p)}" for p in packages),
+    }
 
 
 def machine_info(env: BenchEnv) -> dict[str, str]:

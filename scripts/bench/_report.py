@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +61,14 @@ def _rate(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f}"
 
 
-def _met(row: Row) -> str:
-    """yes / no / — for the table."""
-    return "—" if row.met is None else ("yes" if row.met else "**no**")
+def met(ok: bool | None) -> str:
+    """yes / **no** / — for a table's met? column: a miss stands out in the page."""
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def median_ms(samples: Sequence[float], per_second: float = 1.0) -> float:
+    """The median of samples counted in 1/per_second s (1e9: ns), in ms; nan for none."""
+    return statistics.median(samples) / per_second * 1e3 if samples else math.nan
 
 
 def render_console(rows: list[Row]) -> str:
@@ -107,7 +113,7 @@ def render_markdown(
         target = f"≥ {r.target:.1f}" if r.target is not None else "—"
         out.append(
             f"| {r.label} | {_rate(r.raw)} | {_rate(r.carnet)} | {r.ratio:.2f} | {target} "
-            f"| {_met(r)} |"
+            f"| {met(r.met)} |"
         )
     out += [
         "",

@@ -12,7 +12,6 @@ then every section. Work files and logs go to var/bench/<time>/.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -27,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[0] = str(REPO)
 
 from scripts.bench import _profile
+from scripts.bench._env import load_average
 from scripts.bench._figures import Figure, merged, read_json
 from scripts.bench._page import Part, demote, render
 
@@ -194,7 +194,7 @@ def machine(parts: list[Part], started: float, load: str) -> dict[str, str]:
         if _git("status", "--porcelain", "--untracked-files=no")
         else ""
     )
-    info["load average (1/5/15 min)"] = f"{load} at the start, {_load()} at the end"
+    info["load average (1/5/15 min)"] = f"{load} at the start, {load_average()} at the end"
     info["duration"] = f"{(time.monotonic() - started) / 60:.0f} min: " + ", ".join(
         f"{p.name} {p.seconds / 60:.1f}" for p in parts
     )
@@ -204,10 +204,6 @@ def machine(parts: list[Part], started: float, load: str) -> dict[str, str]:
 def _git(*args: str) -> str:
     done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
     return done.stdout.strip()
-
-
-def _load() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     default = work / "benchmarks.md" if args.quick or partial else REPO / "docs" / "benchmarks.md"
     output = args.output or default
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    started, load = time.monotonic(), _load()
+    started, load = time.monotonic(), load_average()
     parts = []
     try:
         for bench in chosen:

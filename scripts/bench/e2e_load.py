@@ -28,7 +28,7 @@ from scripts.bench._e2e_incident import Incident, incident
 from scripts.bench._e2e_report import SECTION, Search, best_rate, figures, render_section
 from scripts.bench._e2e_step import StepResult, drain, run_step
 from scripts.bench._e2e_world import World, open_slots, seed
-from scripts.bench._env import Servers, bench_env, machine_info
+from scripts.bench._env import Servers, bench_env, load_average, machine_info
 from scripts.bench._figures import write_json
 from scripts.bench._system import System, running_system
 from services.cli.demo.client import Platform
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes["rate"] = args.rate
     sizes["cores"] = len(os.sched_getaffinity(0))
     _cli.stop_on_signals()
-    started, load_before = time.monotonic(), os.getloadavg()
+    started, load_before = time.monotonic(), load_average()
     with (
         tempfile.TemporaryDirectory(prefix="carnet-e2e-") as work,
         bench_env(Servers()) as env,
@@ -211,12 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile is not None:
             _say("profiling the services at the fixed rate")
             profile_services(system, platform, world, sizes, args.profile)
-    info["load average (1/5/15 min)"] = (
-        " / ".join(f"{x:.2f}" for x in load_before)
-        + " before, "
-        + " / ".join(f"{x:.2f}" for x in os.getloadavg())
-        + " after"
-    )
+    info["load average (1/5/15 min)"] = f"{load_before} before, {load_average()} after"
     info["duration"] = f"{time.monotonic() - started:.0f} s (seeding {seeded_s:.0f} s)"
     text = render_section(base, found, incidents, info, sizes, args.runs)
     print(text)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from psycopg import sql
 from scripts.bench import _cli, _diag, _read, _relay
 from scripts.bench._appends import WARMUP_PREFIX, Kind, Span, WriterGang
 from scripts.bench._docs import write_page_keeping_others
-from scripts.bench._env import BenchEnv, Servers, bench_env, machine_info
+from scripts.bench._env import BenchEnv, Servers, bench_env, load_average, machine_info
 from scripts.bench._figures import Figure, write_json
 from scripts.bench._notes import note_for
 from scripts.bench._report import Row, render_console, render_markdown
@@ -133,11 +132,6 @@ def bench_relay(
     return schema, messages
 
 
-def _load() -> str:
-    """The load averages: others' work on a shared machine shows here."""
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 BASELINES = {
     "batch": "raw psycopg executemany",
     "read": "raw keyset SELECT",
@@ -198,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = SIZES["quick" if args.quick else "default"]
     output = args.output or (None if args.quick else REPO / "docs" / "benchmarks.md")
     _cli.stop_on_signals()
-    started, load_before = time.monotonic(), _load()
+    started, load_before = time.monotonic(), load_average()
     rows: dict[str, Row] = {}
     with bench_env(Servers(pg_url=args.pg)) as env:
         print(f"database and vhost {env.name}; sizes {sizes}; {args.runs} runs", flush=True)
@@ -214,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             "read": _diag.read_breakdown(env, read_schema, sizes["read"]),
             "relay": _diag.relay_breakdown(env, relay_schema, messages),
         }
-    info["load average (1/5/15 min)"] = f"{load_before} before, {_load()} after"
+    info["load average (1/5/15 min)"] = f"{load_before} before, {load_average()} after"
     info["duration"] = f"{time.monotonic() - started:.0f} s"
     print(render_console(list(rows.values())))
     if output is not None:

@@ -161,14 +161,3 @@ class AccessRecorder:
                 medical_decrypted=served.medical_decrypted,
             )
         return access_id
-
-
-class UnrecordedReads(AccessRecorder):
-    """Bench-only: records nothing, to measure what recording costs. Never wired to config."""
-
-    def __init__(self) -> None:
-        pass
-
-    def record(self, *args: object, **kwargs: object) -> UUID:  # type: ignore[override]
-        """Pretend: the benchmark compares this against the real recorder."""
-        return uuid.uuid4()
