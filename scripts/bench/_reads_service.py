@@ -39,14 +39,17 @@ from scripts.bench._reads_data import (
 
 # The other _reads_* modules name Ctx, Principal, READ and READ_MEDICAL from here, not from
 # services.booking: this module is the bench's one dependency on booking.
-from services.booking import access, api, commands, directory, routes
+from services.booking import access, commands, directory
 from services.booking.access import AccessRecorder
 from services.booking.context import Ctx, Settings
 from services.booking.crypto import KeyRing, MasterKey, generate_master_key_b64
 from services.booking.domain import MAX_SLOTS_PER_OPENING
 from services.booking.fhir_input import NewAppointment
 from services.booking.reach import READ, READ_MEDICAL, Principal
+from services.booking.routes import API
 from services.common.eventstore.store import EventStore
+from services.common.http.edge import Site, serve
+from services.common.http.request import Request
 from services.common.logging import bind_context, configure_logging
 
 BASE_URL = "http://booking.bench"
@@ -153,15 +156,31 @@ def seed(ctx: Ctx, n_practitioners: int, n_patients: int, n_appointments: int) -
     return agenda
 
 
+class _Given(Site):
+    """The edge's Site with the context and principal given: identity is not measured."""
+
+    def __init__(self, ctx: Ctx, p: Principal) -> None:
+        self.ctx, self.p = ctx, p
+
+    def context(self) -> Ctx:
+        """The bench's Ctx."""
+        return self.ctx
+
+    def authenticate(self, ctx: Ctx, req: Request) -> Principal:
+        """The measured connector, as identity would have answered."""
+        return self.p
+
+
 def walk(ctx: Ctx, p: Principal, query: str) -> tuple[list[int], int]:
     """Up to PAGES searches following the next links; ns per search and appointments served.
 
-    One search is what BookingService._serve runs once the caller is authenticated: the
-    route (parse, search, build, record, bundle) and the JSON body; not HTTP, not identity.
+    One search is what the shared edge runs once the caller is authenticated: the route
+    (parse, search, build, record, bundle) and the JSON body; not HTTP, not identity.
     """
     times, served = [], 0
+    site, route = _Given(ctx, p), API.route("search_appointments")
     for _ in range(PAGES):
-        req = api.Request(
+        req = Request(
             method="GET",
             path="/fhir/Appointment",
             query_string=query,
@@ -174,7 +193,7 @@ def walk(ctx: Ctx, p: Principal, query: str) -> tuple[list[int], int]:
         structlog.contextvars.clear_contextvars()
         t0 = time.perf_counter_ns()
         bind_context(request_id=req.request_id, principal_kind=p.kind, principal_id=str(p.id))
-        response = api.respond(req, lambda r=req: routes.search_appointments(ctx, r, p))
+        response = serve(site, route, req)
         body = json.dumps(response.body)
         times.append(time.perf_counter_ns() - t0)
         if response.status != 200:
