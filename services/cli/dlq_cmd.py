@@ -8,7 +8,7 @@ import click
 
 from services.cli.options import management_options
 from services.common.config import Settings
-from services.common.dead_letters import (
+from services.ops.dead_letters import (
     DeadLetter,
     DeadLetterError,
     drop,

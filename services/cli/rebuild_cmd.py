@@ -56,7 +56,7 @@ class _Progress:
         self.first = 0
 
     def __call__(self, done: int, total: int) -> None:
-        from services.common.replay_publish import RateReporter
+        from services.ops.replay_publish import RateReporter
 
         if self.reporter is None:
             self.reporter = RateReporter(total, lambda t: click.echo(t, err=True), "read")

@@ -51,7 +51,7 @@ def stream(
     database_url: str | None,
 ) -> None:
     """Print STREAM_ID's events, decoded and upcast through the contracts."""
-    from services.common.replay import stream_events
+    from services.ops.replay import stream_events
 
     events = stream_events(_store(service, database_url), stream_id, _instant(as_of), to_version)
     if not events:
@@ -78,7 +78,7 @@ def export(
     service: str, since: str | None, until: str | None, output: str, database_url: str | None
 ) -> None:
     """Write SERVICE's events as newline-delimited JSON, in global-log order."""
-    from services.common.replay import export_events
+    from services.ops.replay import export_events
 
     events = export_events(_store(service, database_url), _instant(since), _instant(until))
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115

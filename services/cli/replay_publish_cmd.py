@@ -14,7 +14,7 @@ from services.cli.replay_cmd import replay
 from services.common.config import SERVICES, Settings
 
 if TYPE_CHECKING:
-    from services.common.replay_publish import Summary
+    from services.ops.replay_publish import Summary
 
 PUBLISH_HELP = """Re-deliver a slice of SERVICE's event history to ONE consumer queue.
 
@@ -99,7 +99,7 @@ def publish_cmd(
 
     from services.common.eventstore.store import EventStore
     from services.common.relay.routing import routing_key_for
-    from services.common.replay_publish import (
+    from services.ops.replay_publish import (
         RateReporter,
         ReplayPublishError,
         Slice,
@@ -172,7 +172,7 @@ def import_cmd(file: Path, database_url: str, service: str | None, force: bool) 
 
     from services.common.eventstore.migrate import ensure_database, migrate
     from services.common.eventstore.store import EventStore
-    from services.common.replay_import import (
+    from services.ops.replay_import import (
         ImportRefused,
         database_name,
         import_events,
@@ -181,7 +181,7 @@ def import_cmd(file: Path, database_url: str, service: str | None, force: bool) 
         scan,
         scratch_refusal,
     )
-    from services.common.replay_publish import RateReporter
+    from services.ops.replay_publish import RateReporter
 
     refusal = scratch_refusal(database_url, Settings.from_env().database_url)
     if refusal and not force:

@@ -15,10 +15,10 @@ import pytest
 from nameko.containers import ServiceContainer
 
 from contracts.registry import REGISTRY
-from services.common import dead_letters
 from services.common.broker import dead_letter_queue_name, queue_name
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import EventConsumer, RawQueueConsumer, consume_event
+from services.ops import dead_letters
 from tests.contract.examples import EXAMPLES
 from tests.integration.metrics.scrape import Scrape, metric, wait_for_metric
 from tests.support.amqp import connect

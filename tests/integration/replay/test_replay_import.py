@@ -16,8 +16,8 @@ from contracts.registry import REGISTRY
 from services.cli.main import cli
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
-from services.common.replay import decoded
-from services.common.replay_import import scratch_refusal
+from services.ops.replay import decoded
+from services.ops.replay_import import scratch_refusal
 from tests.contract.examples import PATIENT_REGISTERED_V1
 from tests.support.events import new_event
 from tests.support.infra import PG_ADMIN_URL, database_url_for, drop_database

@@ -1,6 +1,6 @@
 """Load a `carnet replay export` NDJSON file into a scratch database (`carnet replay import`).
 
-Each exported line is one event (services/common/replay.py `decoded`): its id, stream,
+Each exported line is one event (services/ops/replay.py `decoded`): its id, stream,
 stream version, type, payload upcast to the latest contract version (`version`), the stored
 version (`stored_version`), correlation and causation ids. The import appends each event to
 its stream with its original id and `expected_version = stream_version - 1`, in the file's

@@ -1,0 +1,2 @@
+"""Operator tooling the `carnet` CLI runs: replay (stream, export, import, re-publish) and dead
+letters (list, show, requeue, drop). No service imports it: it is not part of their runtime."""
