@@ -11,9 +11,9 @@ from services.common.errors import NotFound
 from services.common.inbox import Inbox
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
+from services.identity.commands import load_connector, require_admin
 from services.identity.context import Actor, Ctx, new_events, retrying
 from services.identity.credentials import hash_secret, new_client_secret
-from services.identity.handlers import load_connector, require_admin
 
 log = get_logger(__name__)
 

@@ -21,7 +21,7 @@ from services.common.http.request import Request, Response
 from services.common.http.routes import Api, Route
 from services.common.json_input import unstorable_text
 from services.common.metrics import REQUESTS_DENIED
-from services.identity import connectors, handlers, schemas, tokens, views
+from services.identity import commands, connectors, queries, schemas, tokens
 from services.identity.context import Actor, Ctx
 from services.identity.errors import AuthenticationError, oauth_error
 
@@ -91,33 +91,33 @@ def _get_person(kind: str) -> Handler:
     """A person's view: admins, or the person themself."""
 
     def run(ctx: Ctx, req: Request, who: Actor) -> Response:
-        return Response(200, views.person(ctx, who, kind, req.path_uuid(f"{kind}_id")))
+        return Response(200, queries.person(ctx, who, kind, req.path_uuid(f"{kind}_id")))
 
     return run
 
 
 def get_connector(ctx: Ctx, req: Request, who: Actor) -> Response:
     """A connector's view, for admins."""
-    return Response(200, views.connector(ctx, who, req.path_uuid("connector_id")))
+    return Response(200, queries.connector(ctx, who, req.path_uuid("connector_id")))
 
 
 def get_grants(ctx: Ctx, req: Request, who: Actor) -> Response:
     """A practitioner's grants."""
     pid = req.path_uuid("practitioner_id")
-    return Response(200, views.grants_of_practitioner(ctx, who, pid))
+    return Response(200, queries.grants_of_practitioner(ctx, who, pid))
 
 
 def post_grant(ctx: Ctx, req: Request, who: Actor) -> Response:
     """Grant scopes (the practitioner themself or an admin)."""
     pid = req.path_uuid("practitioner_id")
     data = json_object(req, schemas.GrantIn)
-    return Response(201, handlers.grant(ctx, who, pid, data["connector_id"], data["scopes"]))
+    return Response(201, commands.grant(ctx, who, pid, data["connector_id"], data["scopes"]))
 
 
 def delete_grant(ctx: Ctx, req: Request, who: Actor) -> Response:
     """Revoke a grant."""
     pid, cid = req.path_uuid("practitioner_id"), req.path_uuid("connector_id")
-    return Response(200, handlers.revoke_grant(ctx, who, pid, cid))
+    return Response(200, commands.revoke_grant(ctx, who, pid, cid))
 
 
 def suspend_connector(ctx: Ctx, req: Request, who: Actor) -> Response:
@@ -175,24 +175,24 @@ API = Api(
               "OAuth2 token (client_credentials, password)", style="oauth", auth=False,
               request=schemas.TokenIn, accepts=(FORM,), response=schemas.TokenOut),
         Route("register_practitioner", "POST", "/v1/practitioners",
-              _create(handlers.register_practitioner, schemas.PractitionerIn),
+              _create(commands.register_practitioner, schemas.PractitionerIn),
               "Register a practitioner", status=201, request=schemas.PractitionerIn,
               response=schemas.ObjectOut),
         Route("get_practitioner", "GET", P, _get_person("practitioner"), "A practitioner",
               response=schemas.ObjectOut),
         Route("register_patient", "POST", "/v1/patients",
-              _create(handlers.register_patient, schemas.PatientIn), "Register a patient",
+              _create(commands.register_patient, schemas.PatientIn), "Register a patient",
               status=201, request=schemas.PatientIn, response=schemas.ObjectOut),
         Route("get_patient", "GET", "/v1/patients/{patient_id}", _get_person("patient"),
               "A patient", response=schemas.ObjectOut),
         Route("register_staff", "POST", "/v1/staff",
-              _create(handlers.register_staff, schemas.StaffIn),
+              _create(commands.register_staff, schemas.StaffIn),
               "Register an admin or investigator", status=201, request=schemas.StaffIn,
               response=schemas.ObjectOut),
         Route("get_staff", "GET", "/v1/staff/{staff_id}", _get_person("staff"),
               "A staff member", response=schemas.ObjectOut),
         Route("register_connector", "POST", "/v1/connectors",
-              _create(handlers.register_connector, schemas.ConnectorIn),
+              _create(commands.register_connector, schemas.ConnectorIn),
               "Register a connector (the secret is shown once)", status=201,
               request=schemas.ConnectorIn, response=schemas.ConnectorCreated),
         Route("get_connector", "GET", C, get_connector, "A connector, its status and grants",

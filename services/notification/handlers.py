@@ -8,7 +8,7 @@ from typing import Any
 
 from services.common.consumed import ConsumedEvent
 from services.common.inbox import Inbox
-from services.notification import projections
+from services.notification import readmodels
 from services.notification.sender import SenderSettings
 
 
@@ -40,14 +40,14 @@ def reminder_lead(config: Mapping[str, Any]) -> timedelta:
 
 def on_patient_registered(inbox: Inbox, event: ConsumedEvent) -> bool:
     """Keep the patient's contact details and language."""
-    ran, _ = inbox.once(event.event_id, lambda conn: projections.apply_patient(conn, event.payload))
+    ran, _ = inbox.once(event.event_id, lambda conn: readmodels.apply_patient(conn, event.payload))
     return ran
 
 
 def on_practitioner_registered(inbox: Inbox, event: ConsumedEvent) -> bool:
     """Keep the practitioner's display name."""
     ran, _ = inbox.once(
-        event.event_id, lambda conn: projections.apply_practitioner(conn, event.payload)
+        event.event_id, lambda conn: readmodels.apply_practitioner(conn, event.payload)
     )
     return ran
 
@@ -59,7 +59,7 @@ def on_appointment_event(
     when = at or now()
     ran, _ = inbox.once(
         event.event_id,
-        lambda conn: projections.apply_appointment_event(conn, event, when, lead),
+        lambda conn: readmodels.apply_appointment_event(conn, event, when, lead),
     )
     return ran
 
@@ -70,6 +70,6 @@ def on_breach_notification_requested(
     """Queue one Art. 34 notice for this patient and incident."""
     when = at or now()
     ran, _ = inbox.once(
-        event.event_id, lambda conn: projections.apply_breach_request(conn, event, when)
+        event.event_id, lambda conn: readmodels.apply_breach_request(conn, event, when)
     )
     return ran

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from services.common.errors import DomainError, Forbidden
-from services.identity import connectors, handlers, tokens
+from services.identity import commands, connectors, tokens
 from services.identity.context import Actor
 from services.identity.errors import AuthenticationError
 from tests.integration.identity.conftest import identity_events
@@ -27,12 +27,12 @@ def practitioner(ctx, admin, password=None):
         "email": f"p-{uuid.uuid4().hex[:8]}@example.org",
         "password": password,
     }
-    return handlers.register_practitioner(ctx, admin, data)
+    return commands.register_practitioner(ctx, admin, data)
 
 
 def connector(ctx, admin):
     data = {"name": "Soft", "vendor": "Vendor", "contact_email": "ops@example.org"}
-    return handlers.register_connector(ctx, admin, data)
+    return commands.register_connector(ctx, admin, data)
 
 
 def token_for(ctx, c, scope=None):
@@ -48,12 +48,12 @@ def test_client_credentials_reach_follows_grants(ctx, admin):
     assert principal["reach"] == {s: [] for s in principal["scopes"]}  # no grant, no reach
 
     me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
-    handlers.grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]), ["appointment:read"])
+    commands.grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]), ["appointment:read"])
     reach = tokens.authenticate(ctx, access["access_token"])["reach"]
     assert reach["appointment:read"] == [p["practitioner_id"]]
     assert reach["appointment:write"] == [] and reach["appointment:read-medical"] == []
 
-    handlers.revoke_grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]))
+    commands.revoke_grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]))
     assert tokens.authenticate(ctx, access["access_token"])["reach"]["appointment:read"] == []
 
 
@@ -61,7 +61,7 @@ def test_practitioner_cannot_grant_on_anothers_agenda(ctx, admin):
     p, other, c = practitioner(ctx, admin), practitioner(ctx, admin), connector(ctx, admin)
     me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
     with pytest.raises(Forbidden):
-        handlers.grant(
+        commands.grant(
             ctx,
             me,
             uuid.UUID(other["practitioner_id"]),

@@ -1,4 +1,4 @@
-"""GET views of identity's resources, from the read models, for whoever may see them."""
+"""What identity's resources look like to whoever may see them (the read use cases)."""
 
 from __future__ import annotations
 
