@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from contracts.registry import REGISTRY
-from services.audit import access_index, ledger
+from services.audit import access_index, ledger, sequencer
 from tests.contract.examples import EXAMPLES
 from tests.integration.audit.test_tamper import tamper
 
@@ -22,7 +22,7 @@ CLASSES = ("administrative", "sensitive", "medical")
 
 
 class Ledger:
-    """Appends synthetic events straight into audit.ledger, as the consumer would."""
+    """Ledgers synthetic events through the sequencer, staged then chained, as the consumer does."""
 
     def __init__(self, pool: Any) -> None:
         self.pool, self._position, self._versions = pool, itertools.count(1), {}
@@ -54,7 +54,7 @@ class Ledger:
             metadata={"correlation_id": f"corr-{uuid.uuid4().hex[:8]}"},
             occurred_at=at,
         )
-        seq = ledger.ingest(self.pool, event)
+        seq = sequencer.ingest(self.pool, event)
         assert seq is not None
         if event_type == "AppointmentsAccessed":
             self.records.append((seq, version, payload, at))
