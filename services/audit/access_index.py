@@ -235,20 +235,6 @@ def catch_up(conn: Connection, batch: int = DEFAULT_BATCH, wait: bool = True) ->
             return total
 
 
-def rebuild(conn: Connection, batch: int = DEFAULT_BATCH) -> int:
-    """Empty the index and replay the ledger from seq 0; ledger rows read."""
-    with conn.transaction():
-        conn.execute(_ENSURE, (NAME,))
-        conn.execute(_LOCK, (NAME,))
-        conn.execute("DELETE FROM audit.access_entries")
-        conn.execute("DELETE FROM audit.access_requests")
-        conn.execute(_MOVE, (0, NAME))
-    log.info("access_index.reset")
-    read = catch_up(conn, batch)
-    log.info("access_index.rebuilt", ledger_rows=read, position=position(conn))
-    return read
-
-
 def position(conn: Connection) -> int:
     """The last ledger seq the index has read (0 before any)."""
     row = conn.execute(
