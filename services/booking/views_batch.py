@@ -3,14 +3,15 @@
 The command path folds the one to three events it has just appended, in their transaction
 (commands._commit); `carnet replay rebuild booking.views` folds the log thousands at a time
 (views_projection); a batch of any size gives the rows of its events folded one by one
-(tests/integration/booking/test_views_batch.py). A few statements per batch, none per event:
+(tests/integration/booking/test_views_batch.py). A few statements per batch, not per event:
 - inserts first (a slot is opened, an appointment booked, before any event changes it),
   as one `INSERT … SELECT FROM jsonb_to_recordset(…)` each, ON CONFLICT DO NOTHING: an event
   applied twice inserts nothing;
 - holds and releases reduced per slot: after a slot's last hold in the batch its value is
   known; with releases only, it becomes NULL if it was one of the released appointments;
-- appointment changes kept one per event, in (appointment, version) order, through one
-  statement that moves a row only to a newer version: an older event changes nothing.
+- appointment changes kept one per event (the only rows sent one by one, pipelined), in
+  (appointment, version) order, through one statement that moves a row only to a newer
+  version: an older event changes nothing.
 """
 
 from __future__ import annotations
