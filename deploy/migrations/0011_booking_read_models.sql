@@ -1,8 +1,8 @@
 -- depends: 0003_booking_event_store
 -- Booking's read models (docs/booking.md). Slots and appointments are written in the same
--- transaction as the events they reflect, and `carnet booking rebuild-views` replays them from
--- position 0 of booking's log. Medical fields stay sealed blobs here (per-patient keys).
--- The directory of patients and practitioners is fed by identity's events.
+-- transaction as the events they reflect, and `carnet replay rebuild booking.views` rebuilds
+-- them from position 0 of booking's log. Medical fields stay sealed blobs here (per-patient
+-- keys). The directory of patients and practitioners is fed by identity's events.
 
 CREATE TABLE booking.slots (
     slot_id          uuid PRIMARY KEY,

@@ -2,9 +2,9 @@
 -- The access index (docs/audit.md): projections of the ledger's AppointmentsAccessed rows, one
 -- row per access record and one per (record, appointment), so that "who read this appointment,
 -- this patient, with this connector, in this window" is an index scan, not a ledger scan.
--- Projections, not evidence: rebuildable from seq 0 (`carnet audit reindex`), their position
--- kept in audit.projection_positions and moved in the same transaction as their rows. The
--- ledger stays the proof (append-only, verified); carnet_audit may rewrite these freely.
+-- Projections, not evidence: rebuildable from seq 0 (`carnet replay rebuild audit.access_index`),
+-- their position kept in audit.projection_positions and moved in the same transaction as their
+-- rows. The ledger stays the proof (append-only, verified); carnet_audit may rewrite these freely.
 
 CREATE TABLE audit.access_requests (
     seq                bigint PRIMARY KEY,        -- the ledger row this record was read from

@@ -1,8 +1,9 @@
 """Read models against their sources: booking's views against a replay of booking's own log.
 
-The replay folds every event of booking's log, in gap-free (transaction_id, position) order,
-with the projection function the service itself uses (`services.booking.views.apply`) into
-temporary tables, inside the snapshot that reads the live tables, and counts differing rows.
+The replay folds every event of booking's log, in (transaction_id, position) order, with the
+one fold the service itself uses (`services.booking.views_batch.fold`, through the rebuild's
+`views_projection`: upcast, then a batch at a time) into temporary tables, inside the
+snapshot that reads the live tables, and counts differing rows.
 Notification's appointment model is compared with booking's view the same way.
 """
 
@@ -11,7 +12,10 @@ from __future__ import annotations
 from psycopg import Connection
 
 from services.booking import views
+from services.booking.views_projection import PROJECTION
+from services.common.projections.event_log import LogEvent
 
+BATCH = 2000  # as `carnet replay rebuild`
 SCRATCH = {views.SLOTS: "pg_temp.chaos_slots", views.APPOINTMENTS: "pg_temp.chaos_appointments"}
 
 _DIFF = """
@@ -41,13 +45,14 @@ def booking_views_vs_replay(conn: Connection) -> dict[str, int]:
     for live, scratch in SCRATCH.items():
         conn.execute(f"CREATE TEMP TABLE {scratch[8:]} (LIKE {live} INCLUDING ALL) ON COMMIT DROP")
     rows = conn.execute(
-        "SELECT event_type, data, stream_version,"
+        "SELECT event_type, schema_version, data, stream_version,"
         " coalesce((metadata ->> 'occurred_at')::timestamptz, recorded_at)"
         " FROM booking.events WHERE event_type = ANY(%s) ORDER BY transaction_id, position",
         (list(views.FOLDED_TYPES),),
     )
-    for event_type, data, version, at in rows.fetchall():
-        views.apply(conn, event_type, data, version, at, SCRATCH)
+    events = [LogEvent(*row) for row in rows.fetchall()]
+    for start in range(0, len(events), BATCH):
+        PROJECTION.apply(conn, events[start : start + BATCH], SCRATCH)
     return {
         live: int(conn.execute(_DIFF.format(live=live, scratch=scratch)).fetchone()[0])
         for live, scratch in SCRATCH.items()

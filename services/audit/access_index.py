@@ -1,14 +1,15 @@
 """The access index: the ledger's AppointmentsAccessed rows, projected for investigators.
 
-Why reading `seq > position` never skips a row: `ledger.append` assigns `seq = tail + 1` under
-`pg_advisory_xact_lock` and holds that lock until its transaction ends. PostgreSQL makes a
-commit visible (ProcArrayEndTransaction) before it releases the transaction's locks, so the
-writer of seq N+1 can only take the lock, and read the tail, once seq N is visible to every new
-snapshot; a snapshot that sees N+1 therefore sees N. A rolled-back append leaves no hole: the
-next writer reads the same tail and takes the same seq. Nothing else inserts into the ledger
-(checkpoints go to audit.checkpoints). The rows a snapshot sees are thus always 1..k, with no
-hole, and a hole found here means rows were removed behind the triggers' back: catch_up stops
-(LedgerGap) rather than skip it, and `carnet audit verify` says which.
+Why reading `seq > position` never skips a row: the ledger's one writer, `sequencer.sequence`,
+assigns `seq = tail + 1, tail + 2, …` to a batch under `pg_advisory_xact_lock` and holds that
+lock until its transaction ends. PostgreSQL makes a commit visible (ProcArrayEndTransaction)
+before it releases the transaction's locks, so the writer of the next batch can only take the
+lock, and read the tail, once every seq up to it is visible to every new snapshot; a snapshot
+that sees N+1 therefore sees N. A rolled-back batch leaves no hole: the next writer reads the
+same tail and takes the same seqs. Nothing else inserts into the ledger (checkpoints go to
+audit.checkpoints). The rows a snapshot sees are thus always 1..k, with no hole, and a hole
+found here means rows were removed behind the triggers' back: catch_up stops (LedgerGap)
+rather than skip it, and `carnet audit verify` says which.
 
 Rows and position commit together, one batch per transaction (short: a long transaction would
 hold back every service's relay, ADR 0003). The position row is locked FOR UPDATE, so two
@@ -232,20 +233,6 @@ def catch_up(conn: Connection, batch: int = DEFAULT_BATCH, wait: bool = True) ->
             log.debug("access_index.advanced", ledger_rows=read, access_records=indexed)
         if read < batch:
             return total
-
-
-def rebuild(conn: Connection, batch: int = DEFAULT_BATCH) -> int:
-    """Empty the index and replay the ledger from seq 0; ledger rows read."""
-    with conn.transaction():
-        conn.execute(_ENSURE, (NAME,))
-        conn.execute(_LOCK, (NAME,))
-        conn.execute("DELETE FROM audit.access_entries")
-        conn.execute("DELETE FROM audit.access_requests")
-        conn.execute(_MOVE, (0, NAME))
-    log.info("access_index.reset")
-    read = catch_up(conn, batch)
-    log.info("access_index.rebuilt", ledger_rows=read, position=position(conn))
-    return read
 
 
 def position(conn: Connection) -> int:

@@ -1,13 +1,13 @@
-"""Staged ingestion: consumers stage events concurrently; one lock holder chains a batch.
+"""The ledger's one writer: consumers stage events concurrently; one lock holder chains a batch.
 
-`ledger.append` holds the ledger lock for three round trips per event, so every replica's
-consumers queued behind one another at ~150 events/s on a busy 2-core machine: slower than
-the platform writes. Here a consumer first stages its event (an ordinary insert, no lock),
-then takes the lock and moves every staged row — its own and those staged meanwhile by other
-workers or replicas — into the ledger in one transaction: seq, prev_hash and entry_hash are
-assigned in staging order exactly as `append` would, so verify, checkpoints and the access
-index see the same ledger. A staged row is durable before the message is acked, and the
-consumer returns only once its event is ledgered (by itself or by another holder).
+Every replica may ingest at once. A consumer first stages its event (an ordinary insert, no
+lock), then takes the ledger's advisory lock and moves every staged row — its own and those
+staged meanwhile by other workers or replicas — into the ledger in one transaction, assigning
+seq, prev_hash and entry_hash in staging order: seq is assigned and committed in one order
+and each row hashes the row committed before it. (Taking that lock per event, for three round
+trips each, queued every consumer behind the others at ~150 events/s on a busy 2-core
+machine: ADR 0010.) A staged row is durable before the message is acked, and the consumer
+returns only once its event is ledgered (by itself or by another holder).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from services.audit.canonical import GENESIS_HASH, entry_hash
-from services.audit.ledger import INSERT_ENTRY, LEDGER_LOCK_SQL, Connection, IncomingEvent
+from services.audit.ledger import Connection, IncomingEvent
 
 BATCH = 500
+LEDGER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('carnet.audit.ledger', 0))"
 _STAGE = """
 INSERT INTO audit.ledger_staging (event_id, source_service, source_position, stream_id,
                                   stream_version, event_type, schema_version, payload,
@@ -40,6 +41,15 @@ SELECT event_id, source_service, source_position, stream_id, stream_version, eve
   FROM audit.ledger_staging ORDER BY staged_seq LIMIT %s
 """
 _TAIL = "SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1"
+_INSERT_ENTRY = """
+INSERT INTO audit.ledger (seq, event_id, source_service, source_position, stream_id,
+                          stream_version, event_type, schema_version, payload, metadata,
+                          occurred_at, recorded_at, prev_hash, entry_hash)
+VALUES (%(seq)s, %(event_id)s, %(source_service)s, %(source_position)s, %(stream_id)s,
+        %(stream_version)s, %(event_type)s, %(schema_version)s, %(payload_json)s,
+        %(metadata_json)s, %(occurred_at)s, %(recorded_at)s, %(prev_hash)s, %(entry_hash)s)
+ON CONFLICT (event_id) DO NOTHING
+"""
 _KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
 
 
@@ -67,6 +77,9 @@ def stage(conn: Connection, event: IncomingEvent) -> bool:
 def sequence(conn: Connection, batch: int = BATCH) -> int:
     """Under the ledger lock, chain up to `batch` staged rows into the ledger; rows moved."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        # The lock comes first, in a statement of its own: under READ COMMITTED each statement
+        # takes its snapshot when it starts, so the reads below must start after the lock is
+        # ours, or they could miss the rows the previous holder just committed.
         cur.execute(LEDGER_LOCK_SQL)
         staged = cur.execute(_STAGED, (batch,)).fetchall()
         if not staged:
@@ -95,7 +108,7 @@ def sequence(conn: Connection, batch: int = BATCH) -> int:
             )
             prev = digest
         if rows:
-            cur.executemany(INSERT_ENTRY, rows)
+            cur.executemany(_INSERT_ENTRY, rows)
         cur.execute("DELETE FROM audit.ledger_staging WHERE event_id = ANY(%s)", (ids,))
         return len(rows)
 

@@ -1,4 +1,4 @@
-"""Booking's write use cases: load streams, let the aggregate decide, append, update the views.
+"""Booking's write use cases: load streams, let the aggregate decide, append, fold into the views.
 
 Each unit runs in one transaction: the events and the view rows they imply commit together,
 and a stream that moved under us (ConcurrencyError) reruns the whole unit, which is how the
@@ -16,7 +16,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from services.booking import directory, domain, views
+from services.booking import directory, domain, views, views_batch
 from services.booking.context import Ctx, new_events, retrying
 from services.booking.crypto import KeyDestroyed
 from services.booking.domain import Decision, Slot
@@ -25,6 +25,7 @@ from services.booking.model import SlotRow
 from services.booking.reach import Principal, may_open_slots, may_write
 from services.common.errors import Forbidden, Invalid
 from services.common.logging import get_logger
+from services.common.projections.event_log import LogEvent
 
 log = get_logger(__name__)
 
@@ -38,18 +39,23 @@ class Denied(Forbidden):
 
 
 def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
-    """Append each stream's events at its expected version and apply them to the views.
+    """Append each stream's events at its expected version, then fold them into the views.
 
     Each event carries the command's time as metadata `occurred_at` (the relay's convention):
-    the views' updated_at is that time, so a rebuild from the log gives the same rows.
+    the views' updated_at is that time, and the fold is the rebuild's, so a rebuild from the
+    log gives the same rows.
     """
     now = ctx.clock()
+    when = {"occurred_at": now.isoformat()}
+    appended: list[LogEvent] = []
     for stream, version, decided in decision.appends:
-        when = {"occurred_at": now.isoformat()}
         events = [replace(e, metadata={**e.metadata, **when}) for e in new_events(decided)]
         ctx.store.append_in(conn, stream, events, version)
-        for offset, event in enumerate(events, start=1):
-            views.apply(conn, event.event_type, event.data, version + offset, now)
+        appended += (
+            LogEvent(e.event_type, e.schema_version, e.data, version + offset, now)
+            for offset, e in enumerate(events, start=1)
+        )
+    views_batch.fold(conn, appended)
 
 
 def _slot(ctx: Ctx, conn: Connection, slot_id: UUID) -> Slot:

@@ -1,25 +1,21 @@
-"""Booking's read models: slots and appointments, applied from events, and how searches read them.
+"""Booking's read models: slots and appointments, their tables, and how searches read them.
 
-`apply` is the one projection function: the command path calls it in the transaction that
-appends the events (a client's search right after its POST sees the appointment), and
-`rebuild` replays it over booking's whole log, in gap-free order, from position 0.
+One fold writes them, `views_batch.fold`: the command path applies the events it has just
+appended in the same transaction (a client's search right after its POST sees the
+appointment), and `carnet replay rebuild booking.views` folds booking's whole log beside the
+live tables and swaps them in (ADR 0011).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 
 from services.booking.model import AppointmentRow, SlotRow
-from services.common.eventstore.models import LogCursor, RecordedEvent
-from services.common.eventstore.store import EventStore
+from services.common.eventstore.models import LogCursor
 
 VIEW = "booking.appointments+slots"
 _APPT_COLS = (
@@ -27,109 +23,10 @@ _APPT_COLS = (
     " service_type, reason, note, booked_by, connector_id, updated_at"
 )
 _SLOT_COLS = "slot_id, schedule_id, practitioner_id, start_at, end_at, service_type, appointment_id"
-
-
-def _blob(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
-
-
 SLOTS, APPOINTMENTS = "booking.slots", "booking.appointments"
 LIVE: Mapping[str, str] = {SLOTS: SLOTS, APPOINTMENTS: APPOINTMENTS}
 
-
-@dataclass(frozen=True)
-class _Writes:
-    """The projection's statements against one pair of tables (the live ones, or shadows)."""
-
-    open_slot: str
-    hold: str
-    release: str
-    book: str
-    update: str  # formatted with the SET clause
-
-
-@lru_cache(maxsize=8)
-def _writes(slots: str, appointments: str) -> _Writes:
-    return _Writes(
-        open_slot=f"INSERT INTO {slots} (slot_id, schedule_id, practitioner_id, start_at,"
-        " end_at, service_type) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (slot_id) DO NOTHING",
-        hold=f"UPDATE {slots} SET appointment_id = %s WHERE slot_id = %s",
-        release=f"UPDATE {slots} SET appointment_id = NULL"
-        " WHERE slot_id = %s AND appointment_id = %s",
-        book=f"INSERT INTO {appointments} ({_APPT_COLS}) VALUES"
-        " (%s, %s, %s, %s, %s, %s, %s, 'booked', %s, %s, NULL, %s, %s, %s)"
-        " ON CONFLICT (appointment_id) DO NOTHING",
-        update=f"UPDATE {appointments} SET {{}}, version = %s, updated_at = %s"
-        " WHERE appointment_id = %s AND version < %s",
-    )
-
-
-def apply(
-    conn: Connection,
-    event_type: str,
-    d: dict[str, Any],
-    version: int,
-    at: Any,
-    tables: Mapping[str, str] = LIVE,
-) -> None:
-    """Reflect one booking event (JSON-form payload, its stream version, its time) in the views.
-
-    `tables` maps the live table names to the ones to write: `carnet replay rebuild` passes
-    shadow tables (services/common/projections).
-    """
-    w = _writes(tables[SLOTS], tables[APPOINTMENTS])
-    if event_type == "SlotsOpened":
-        for s in d["slots"]:
-            conn.execute(
-                w.open_slot,
-                (
-                    s["slot_id"],
-                    d["schedule_id"],
-                    d["practitioner_id"],
-                    s["start"],
-                    s["end"],
-                    d["service_type"],
-                ),
-            )
-    elif event_type == "SlotHeld":
-        conn.execute(w.hold, (d["appointment_id"], d["slot_id"]))
-    elif event_type == "SlotReleased":
-        conn.execute(w.release, (d["slot_id"], d["appointment_id"]))
-    elif event_type == "AppointmentBooked":
-        conn.execute(
-            w.book,
-            (
-                d["appointment_id"],
-                version,
-                d["slot_id"],
-                d["practitioner_id"],
-                d["patient_id"],
-                d["start"],
-                d["end"],
-                d["service_type"],
-                _blob(d["reason"]),
-                d["booked_by"],
-                d["connector_id"],
-                at,
-            ),
-        )
-    elif event_type == "AppointmentRescheduled":
-        _update(
-            conn,
-            w,
-            d,
-            version,
-            at,
-            "slot_id = %s, start_at = %s, end_at = %s",
-            (d["slot_id"], d["start"], d["end"]),
-        )
-    elif event_type == "AppointmentCancelled":
-        _update(conn, w, d, version, at, "status = 'cancelled', note = %s", (_blob(d["note"]),))
-    elif event_type == "AppointmentStatusChanged":
-        _update(conn, w, d, version, at, "status = %s", (d["status"],))
-
-
-# The event types `apply` folds: a rebuild reads only these payloads.
+# The event types the fold (views_batch.fold) reads: a rebuild detoasts only these payloads.
 FOLDED_TYPES = (
     "SlotsOpened",
     "SlotHeld",
@@ -141,19 +38,6 @@ FOLDED_TYPES = (
 )
 
 
-def _update(
-    conn: Connection,
-    w: _Writes,
-    d: dict[str, Any],
-    version: int,
-    at: Any,
-    sets: str,
-    args: tuple,
-) -> None:
-    """Only a newer version moves a row: a replayed older event changes nothing."""
-    conn.execute(w.update.format(sets), (*args, version, at, d["appointment_id"], version))
-
-
 def record_position(conn: Connection, cursor: LogCursor) -> None:
     """Where the views were last rebuilt to in booking's log (for `carnet replay` and on-call)."""
     conn.execute(
@@ -163,25 +47,6 @@ def record_position(conn: Connection, cursor: LogCursor) -> None:
         " rebuilt_at = now()",
         (VIEW, str(cursor.transaction_id), cursor.position),
     )
-
-
-def rebuild(conn: Connection, store: EventStore, page: int = 1000) -> tuple[int, LogCursor]:
-    """Empty the views and replay booking's log from position 0 in one transaction.
-
-    Blocks booking's writers for the whole replay: `carnet replay rebuild booking.views`
-    rebuilds beside the live tables instead and swaps them in under a short lock.
-    """
-    conn.execute("DELETE FROM booking.slots")
-    conn.execute("DELETE FROM booking.appointments")
-    cursor, applied = LogCursor.start(), 0
-    while events := store.read_all(cursor, limit=page):
-        for e in events:
-            at = e.metadata.get("occurred_at") or e.recorded_at
-            apply(conn, e.event_type, e.data, e.stream_version, at)
-            applied += 1
-        cursor = events[-1].cursor
-    record_position(conn, cursor)
-    return applied, cursor
 
 
 def slot(conn: Connection, slot_id: UUID) -> SlotRow | None:
@@ -279,10 +144,3 @@ def search_slots(
         " ORDER BY start_at, slot_id LIMIT %s"
     )
     return [SlotRow(*r) for r in conn.execute(sql, (*args, limit)).fetchall()]
-
-
-def apply_recorded(conn: Connection, events: Iterable[RecordedEvent]) -> None:
-    """Apply events as the store returned them (used after an inline append)."""
-    for e in events:
-        at = e.metadata.get("occurred_at") or e.recorded_at
-        apply(conn, e.event_type, e.data, e.stream_version, at)

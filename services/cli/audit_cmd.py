@@ -225,15 +225,3 @@ def accesses(
     _print(found)
     if len(found) == limit:
         click.echo(f"stopped at --limit {limit}: there may be more", err=True)
-
-
-@audit.command("reindex")
-@_database
-def reindex(database_url: str | None) -> None:
-    """Rebuild the access index from ledger seq 0 (a projection: nothing is lost)."""
-    from services.audit import access_index
-
-    with _connect(database_url) as conn:
-        read = access_index.rebuild(conn)
-        position = access_index.position(conn)
-    click.echo(f"access index rebuilt: {read} ledger rows read, position {position}", err=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from services.cli.audit_cmd import audit
-from services.cli.booking_cmd import booking
 from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
@@ -26,7 +25,6 @@ def cli() -> None:
 
 
 cli.add_command(audit)
-cli.add_command(booking)
 cli.add_command(broker)
 cli.add_command(contracts)
 cli.add_command(db)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from services.audit import ledger
+from services.audit import ledger, sequencer
 from services.common.eventstore.store import EventStore
 from tests.security.db_privileges import (
     SERVICES,
@@ -65,6 +65,16 @@ def ledger_entry(source: str) -> ledger.IncomingEvent:
     )
 
 
+def ledgered(conn: psycopg.Connection, event: ledger.IncomingEvent) -> int | None:
+    """Stage and sequence the event on this connection, as audit's consumer does; its seq."""
+    assert sequencer.stage(conn, event)
+    sequencer.sequence(conn)
+    row = conn.execute(
+        "SELECT seq FROM audit.ledger WHERE event_id = %s", (event.event_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
 def insert_checkpoint(conn: psycopg.Connection) -> None:
     conn.execute(
         "INSERT INTO audit.checkpoints (checkpoint_id, tree_size, root_hash, signed_at,"
@@ -80,7 +90,7 @@ def db(migrated_database_url: str) -> Iterator[str]:
         store = EventStore(lambda: connect(migrated_database_url), service)
         store.append(f"seed-{uuid.uuid4()}", [new_event(EVENT_OF[service])], expected_version=0)
     with connect(migrated_database_url) as conn:
-        assert ledger.append(conn, ledger_entry("booking")) is not None
+        assert ledgered(conn, ledger_entry("booking")) is not None
         insert_checkpoint(conn)
     yield migrated_database_url
 
@@ -221,7 +231,7 @@ def test_a_role_appends_to_and_reads_its_own_store(db, service):
             (uuid.uuid4(),),
         )
         if service == "audit":
-            assert ledger.append(conn, ledger_entry("identity")) is not None
+            assert ledgered(conn, ledger_entry("identity")) is not None
             insert_checkpoint(conn)
         conn.commit()
     refused = [str(a) for a in reads if a.answer != "ok"]

@@ -13,7 +13,9 @@ import psycopg
 import pytest
 
 from contracts.registry import REGISTRY
-from services.audit import access_index, ledger
+from services.audit import access_index, ledger, sequencer
+from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
+from services.common.projections import Rebuild
 from tests.contract.examples import EXAMPLES
 from tests.integration.audit.test_tamper import tamper
 
@@ -22,7 +24,7 @@ CLASSES = ("administrative", "sensitive", "medical")
 
 
 class Ledger:
-    """Appends synthetic events straight into audit.ledger, as the consumer would."""
+    """Ledgers synthetic events through the sequencer, staged then chained, as the consumer does."""
 
     def __init__(self, pool: Any) -> None:
         self.pool, self._position, self._versions = pool, itertools.count(1), {}
@@ -54,7 +56,7 @@ class Ledger:
             metadata={"correlation_id": f"corr-{uuid.uuid4().hex[:8]}"},
             occurred_at=at,
         )
-        seq = ledger.ingest(self.pool, event)
+        seq = sequencer.ingest(self.pool, event)
         assert seq is not None
         if event_type == "AppointmentsAccessed":
             self.records.append((seq, version, payload, at))
@@ -227,9 +229,10 @@ def test_rebuild_gives_identical_rows(world):
     fill(book, 120, seed=7)
     catch_up(world.database_url)
     before = index(world.database_url)
-    with psycopg.connect(world.database_url) as conn:
-        read = access_index.rebuild(conn, batch=25)
-    assert read == tail_and_position(world.database_url)[0]
+    connect = lambda: psycopg.connect(world.database_url)  # noqa: E731
+    outcome = Rebuild(connect, ACCESS_INDEX, batch=25).run()  # `carnet replay rebuild`
+    tail, position = tail_and_position(world.database_url)
+    assert outcome.swapped and outcome.scanned == tail == position
     assert index(world.database_url) == before == expected(book, world.database_url)
 
 

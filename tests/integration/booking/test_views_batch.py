@@ -1,4 +1,5 @@
-"""The batch fold of the rebuild gives exactly what `views.apply` gives event by event."""
+"""Booking's one fold: event by event (as commands apply what they append) and in batches of
+any size (as the rebuild folds the log) it gives the same rows, the state the history leaves."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from services.booking import views, views_batch
 from services.common.projections.event_log import LogEvent
 
 T0 = datetime(2031, 2, 3, 9, 0, tzinfo=UTC)
+# What a history leaves: each slot's holder, each appointment's (slot, version, status).
+State = tuple[dict[str, str | None], dict[str, tuple[str, int, str]]]
 
 
-def random_log(rng: random.Random, slots_n: int = 40, steps: int = 90) -> list[LogEvent]:
-    """A valid history: slots opened, then bookings, reschedules, cancellations, statuses."""
+def random_log(
+    rng: random.Random, slots_n: int = 40, steps: int = 90
+) -> tuple[list[LogEvent], State]:
+    """A valid history (slots opened, then bookings, reschedules, cancellations, statuses)."""
     at = iter(T0 + timedelta(seconds=n) for n in range(10**6))
     practitioner, log = str(uuid.uuid4()), []
     slots = [
@@ -77,7 +82,8 @@ def random_log(rng: random.Random, slots_n: int = 40, steps: int = 90) -> list[L
             live[a]["status"] = rng.choice(["arrived", "fulfilled", "noshow"])
             event("AppointmentStatusChanged", {"appointment_id": a,
                   "status": live[a]["status"]}, live[a]["version"])  # fmt: skip
-    return log
+    appointments = {a: (v["slot"]["slot_id"], v["version"], v["status"]) for a, v in live.items()}
+    return log, (holder, appointments)
 
 
 def _tables(conn: psycopg.Connection, suffix: str) -> dict[str, str]:
@@ -95,20 +101,32 @@ def _rows(conn: psycopg.Connection, tables: dict[str, str]) -> dict[str, set[str
     }
 
 
+def _state(conn: psycopg.Connection, tables: dict[str, str]) -> State:
+    slots = conn.execute(f"SELECT slot_id::text, appointment_id::text FROM {tables[views.SLOTS]}")
+    appointments = conn.execute(
+        f"SELECT appointment_id::text, slot_id::text, version, status"
+        f" FROM {tables[views.APPOINTMENTS]}"
+    )
+    return dict(slots.fetchall()), {a: (s, v, st) for a, s, v, st in appointments.fetchall()}
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_batches_of_any_size_give_the_rows_of_event_by_event(migrated_database_url, seed):
+def test_event_by_event_and_batches_of_any_size_give_the_same_rows(migrated_database_url, seed):
     rng = random.Random(seed)
-    log = random_log(rng)
+    log, history = random_log(rng)
     with psycopg.connect(migrated_database_url) as conn:
-        one, batched = _tables(conn, "one"), _tables(conn, "batched")
-        for e in log:
-            views.apply(conn, e.event_type, e.data, e.stream_version, e.occurred_at, one)
+        one, batched, whole = (_tables(conn, n) for n in ("one", "batched", "whole"))
+        for e in log:  # as commands fold the events they have just appended
+            views_batch.fold(conn, [e], one)
         i = 0
-        while i < len(log):
-            size = rng.choice([1, 2, 3, 7, 50, 500])
+        while i < len(log):  # random cuts, as a rebuild's batches fall anywhere in the log
+            size = rng.choice([2, 3, 7, 50, 500])
             views_batch.fold(conn, log[i : i + size], batched)
             i += size
+        views_batch.fold(conn, log, whole)
         expected = _rows(conn, one)
         assert len(expected[views.APPOINTMENTS]) > 20
         assert any("cancelled" in r for r in expected[views.APPOINTMENTS])
-        assert _rows(conn, batched) == {k: expected[k] for k in expected}
+        assert _state(conn, one) == history
+        assert _rows(conn, batched) == expected
+        assert _rows(conn, whole) == expected
