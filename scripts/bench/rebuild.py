@@ -33,7 +33,7 @@ from scripts.bench._docs import write_section
 from scripts.bench._env import Servers, bench_env, machine_info
 from scripts.bench._figures import Figure, write_json
 from scripts.bench._read import raw_step
-from services.booking.views_projection import PROJECTION
+from services.booking.readmodels_projection import PROJECTION
 from services.common.projections import Rebuild
 
 HEADING = "## Projection rebuild vs raw keyset read"
@@ -236,7 +236,7 @@ def report(
         "The rebuild reads every row's keys but detoasts payloads only for the seven event"
         " types the views fold (`EventLogSource`); most of the log's bytes are access records,"
         " which the raw read detoasts. It folds a batch of 2,000 events in a few set-based"
-        " statements (`services/booking/views_batch.py`) and commits it with its cursor. Where"
+        " statements (`services/booking/readmodels_fold.py`) and commits it with its cursor. Where"
         " it falls short of the raw read, the rest is client time on the folded events: psycopg"
         " decoding each payload into a dict, and JSON-encoding the batch's rows again for"
         " `jsonb_to_recordset`; folding the inserts server-side (INSERT … SELECT from the log)"

@@ -1,8 +1,8 @@
 """Read models against their sources: booking's views against a replay of booking's own log.
 
 The replay folds every event of booking's log, in (transaction_id, position) order, with the
-one fold the service itself uses (`services.booking.views_batch.fold`, through the rebuild's
-`views_projection`: upcast, then a batch at a time) into temporary tables, inside the
+one fold the service itself uses (`services.booking.readmodels_fold.fold`, through the rebuild's
+`readmodels_projection`: upcast, then a batch at a time) into temporary tables, inside the
 snapshot that reads the live tables, and counts differing rows.
 Notification's appointment model is compared with booking's view the same way.
 """
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from psycopg import Connection
 
-from services.booking import views
-from services.booking.views_projection import PROJECTION
+from services.booking import readmodels
+from services.booking.readmodels_projection import PROJECTION
 from services.common.projections.event_log import LogEvent
 
 BATCH = 2000  # as `carnet replay rebuild`
-SCRATCH = {views.SLOTS: "pg_temp.chaos_slots", views.APPOINTMENTS: "pg_temp.chaos_appointments"}
+SCRATCH = {
+    readmodels.SLOTS: "pg_temp.chaos_slots",
+    readmodels.APPOINTMENTS: "pg_temp.chaos_appointments",
+}
 
 _DIFF = """
 SELECT count(*) FROM (
@@ -48,7 +51,7 @@ def booking_views_vs_replay(conn: Connection) -> dict[str, int]:
         "SELECT event_type, schema_version, data, stream_version,"
         " coalesce((metadata ->> 'occurred_at')::timestamptz, recorded_at)"
         " FROM booking.events WHERE event_type = ANY(%s) ORDER BY transaction_id, position",
-        (list(views.FOLDED_TYPES),),
+        (list(readmodels.FOLDED_TYPES),),
     )
     events = [LogEvent(*row) for row in rows.fetchall()]
     for start in range(0, len(events), BATCH):

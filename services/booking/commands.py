@@ -1,4 +1,4 @@
-"""Booking's write use cases: load streams, let the aggregate decide, append, fold into the views.
+"""Booking's write use cases: load streams, let the aggregate decide, append, fold the read models.
 
 Each unit runs in one transaction: the events and the view rows they imply commit together,
 and a stream that moved under us (ConcurrencyError) reruns the whole unit, which is how the
@@ -16,7 +16,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from services.booking import directory, domain, views, views_batch
+from services.booking import directory, domain, readmodels, readmodels_fold
 from services.booking.context import Ctx, new_events, retrying
 from services.booking.crypto import KeyDestroyed
 from services.booking.domain import Decision, Slot
@@ -39,10 +39,10 @@ class Denied(Forbidden):
 
 
 def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
-    """Append each stream's events at its expected version, then fold them into the views.
+    """Append each stream's events at its expected version, then fold them into the read models.
 
     Each event carries the command's time as metadata `occurred_at` (the relay's convention):
-    the views' updated_at is that time, and the fold is the rebuild's, so a rebuild from the
+    the read models' updated_at is that time, and the fold is the rebuild's, so a rebuild from the
     log gives the same rows.
     """
     now = ctx.clock()
@@ -55,12 +55,12 @@ def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
             LogEvent(e.event_type, e.schema_version, e.data, version + offset, now)
             for offset, e in enumerate(events, start=1)
         )
-    views_batch.fold(conn, appended)
+    readmodels_fold.fold(conn, appended)
 
 
 def _slot(ctx: Ctx, conn: Connection, slot_id: UUID) -> Slot:
     """The slot's catalog row and its hold, from its own stream."""
-    row = views.slot(conn, slot_id)
+    row = readmodels.slot(conn, slot_id)
     if row is None:
         raise domain.not_found("slot")
     events = ctx.store.read_stream(domain.slot_stream(slot_id))
@@ -91,7 +91,7 @@ def open_slots(
                 raise domain.invalid("unknown practitioner")
             lo = min((s for s, _ in intervals), default=ctx.clock())
             hi = max((e for _, e in intervals), default=ctx.clock())
-            existing = views.slots_between(conn, practitioner_id, lo, hi)
+            existing = readmodels.slots_between(conn, practitioner_id, lo, hi)
             decision = domain.open_slots(
                 practitioner_id,
                 service_type,
@@ -102,7 +102,7 @@ def open_slots(
                 ctx.clock(),
             )
             _commit(ctx, conn, decision)
-            return [row for sid in slot_ids if (row := views.slot(conn, sid)) is not None]
+            return [row for sid in slot_ids if (row := readmodels.slot(conn, sid)) is not None]
 
     opened = retrying(unit)
     log.info("slots.opened", practitioner_id=str(practitioner_id), count=len(opened))

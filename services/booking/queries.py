@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.booking import directory, fhir, views
+from services.booking import directory, fhir, readmodels
 from services.booking.access import NOTHING, RequestInfo, Served
 from services.booking.classes import MEDICAL, classes_present
 from services.booking.commands import Denied
@@ -107,7 +107,7 @@ def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Forbi
 def readable(ctx: Ctx, p: Principal, appointment_id: UUID) -> bool:
     """Whether this principal may read the appointment at all (nothing is read or recorded)."""
     with ctx.pool.connection() as conn:
-        row = views.appointment(conn, appointment_id)
+        row = readmodels.appointment(conn, appointment_id)
     return row is not None and bool(disclose(p, row.practitioner_id, row.patient_id))
 
 
@@ -116,7 +116,7 @@ def read_one(
 ) -> tuple[dict[str, Any], UUID]:
     """One appointment, recorded; Denied (recorded) when outside the principal's reach."""
     with ctx.pool.connection() as conn:
-        row = views.appointment(conn, appointment_id)
+        row = readmodels.appointment(conn, appointment_id)
     if row is None:
         raise not_found("appointment")
     if not disclose(p, row.practitioner_id, row.patient_id):
@@ -151,7 +151,7 @@ def search(
     rows: list[AppointmentRow] = []
     if practitioners is None or practitioners:
         with ctx.pool.connection() as conn:
-            rows = views.search_appointments(
+            rows = readmodels.search_appointments(
                 conn,
                 practitioners,
                 patient_id,
@@ -192,7 +192,7 @@ def search_slots(ctx: Ctx, p: Principal, q: SlotQuery) -> tuple[list[dict[str, A
     limit = min(q.count, ctx.settings.max_page)
     after = decode_cursor(q.cursor) if q.cursor else None
     with ctx.pool.connection() as conn:
-        rows = views.search_slots(
+        rows = readmodels.search_slots(
             conn, scope, q.start_from, q.start_to, q.free_only, after, limit + 1
         )
         cards = directory.practitioners(conn, (r.practitioner_id for r in rows))

@@ -43,7 +43,7 @@ many events it would read, and writes nothing. --no-swap fills and stops.
 def projections() -> dict[str, Projection]:
     """The rebuildable projections by name."""
     from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
-    from services.booking.views_projection import PROJECTION as BOOKING_VIEWS
+    from services.booking.readmodels_projection import PROJECTION as BOOKING_VIEWS
 
     return {p.name: p for p in (BOOKING_VIEWS, ACCESS_INDEX)}
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
-from services.booking import views
+from services.booking import readmodels
 from services.booking.crypto import KeyDestroyed, KeyRing, MasterKey
 from services.cli.main import cli
 from services.common.eventstore.store import EventStore
@@ -193,7 +193,7 @@ def test_views_rebuild_from_position_zero_to_the_same_rows(world: World):
             position, last = conn.execute(
                 "SELECT (SELECT position FROM booking.view_positions WHERE view_name = %s),"
                 " (SELECT max(position) FROM booking.events)",
-                (views.VIEW,),
+                (readmodels.VIEW,),
             ).fetchone()
     finally:
         pool.close()

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
-from services.booking.views_projection import PROJECTION as BOOKING_VIEWS
+from services.booking.readmodels_projection import PROJECTION as BOOKING_VIEWS
 from services.cli.main import cli
 from services.common.projections import Rebuild, RefusedSwap
 from tests.integration.audit.test_access_index import Ledger, expected, fill, index

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from services.booking import views, views_batch
+from services.booking import readmodels, readmodels_fold
 from services.common.projections.event_log import LogEvent
 
 T0 = datetime(2031, 2, 3, 9, 0, tzinfo=UTC)
@@ -88,7 +88,7 @@ def random_log(
 
 def _tables(conn: psycopg.Connection, suffix: str) -> dict[str, str]:
     names = {}
-    for live in (views.SLOTS, views.APPOINTMENTS):
+    for live in (readmodels.SLOTS, readmodels.APPOINTMENTS):
         copy = f"{live}_{suffix}"
         conn.execute(f"CREATE TEMP TABLE {copy.split('.')[1]} (LIKE {live} INCLUDING ALL)")
         names[live] = copy.split(".")[1]
@@ -102,10 +102,12 @@ def _rows(conn: psycopg.Connection, tables: dict[str, str]) -> dict[str, set[str
 
 
 def _state(conn: psycopg.Connection, tables: dict[str, str]) -> State:
-    slots = conn.execute(f"SELECT slot_id::text, appointment_id::text FROM {tables[views.SLOTS]}")
+    slots = conn.execute(
+        f"SELECT slot_id::text, appointment_id::text FROM {tables[readmodels.SLOTS]}"
+    )
     appointments = conn.execute(
         f"SELECT appointment_id::text, slot_id::text, version, status"
-        f" FROM {tables[views.APPOINTMENTS]}"
+        f" FROM {tables[readmodels.APPOINTMENTS]}"
     )
     return dict(slots.fetchall()), {a: (s, v, st) for a, s, v, st in appointments.fetchall()}
 
@@ -117,16 +119,16 @@ def test_event_by_event_and_batches_of_any_size_give_the_same_rows(migrated_data
     with psycopg.connect(migrated_database_url) as conn:
         one, batched, whole = (_tables(conn, n) for n in ("one", "batched", "whole"))
         for e in log:  # as commands fold the events they have just appended
-            views_batch.fold(conn, [e], one)
+            readmodels_fold.fold(conn, [e], one)
         i = 0
         while i < len(log):  # random cuts, as a rebuild's batches fall anywhere in the log
             size = rng.choice([2, 3, 7, 50, 500])
-            views_batch.fold(conn, log[i : i + size], batched)
+            readmodels_fold.fold(conn, log[i : i + size], batched)
             i += size
-        views_batch.fold(conn, log, whole)
+        readmodels_fold.fold(conn, log, whole)
         expected = _rows(conn, one)
-        assert len(expected[views.APPOINTMENTS]) > 20
-        assert any("cancelled" in r for r in expected[views.APPOINTMENTS])
+        assert len(expected[readmodels.APPOINTMENTS]) > 20
+        assert any("cancelled" in r for r in expected[readmodels.APPOINTMENTS])
         assert _state(conn, one) == history
         assert _rows(conn, batched) == expected
         assert _rows(conn, whole) == expected

@@ -1,6 +1,6 @@
 """Booking's read models: slots and appointments, their tables, and how searches read them.
 
-One fold writes them, `views_batch.fold`: the command path applies the events it has just
+One fold writes them, `readmodels_fold.fold`: the command path applies the events it has just
 appended in the same transaction (a client's search right after its POST sees the
 appointment), and `carnet replay rebuild booking.views` folds booking's whole log beside the
 live tables and swaps them in (ADR 0011).
@@ -26,7 +26,7 @@ _SLOT_COLS = "slot_id, schedule_id, practitioner_id, start_at, end_at, service_t
 SLOTS, APPOINTMENTS = "booking.slots", "booking.appointments"
 LIVE: Mapping[str, str] = {SLOTS: SLOTS, APPOINTMENTS: APPOINTMENTS}
 
-# The event types the fold (views_batch.fold) reads: a rebuild detoasts only these payloads.
+# The event types the fold (readmodels_fold.fold) reads: a rebuild detoasts only these payloads.
 FOLDED_TYPES = (
     "SlotsOpened",
     "SlotHeld",
@@ -39,7 +39,7 @@ FOLDED_TYPES = (
 
 
 def record_position(conn: Connection, cursor: LogCursor) -> None:
-    """Where the views were last rebuilt to in booking's log (for `carnet replay` and on-call)."""
+    """Where the read models were last rebuilt to in the log (for `carnet replay`, on-call)."""
     conn.execute(
         "INSERT INTO booking.view_positions (view_name, transaction_id, position)"
         " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (view_name) DO UPDATE SET"

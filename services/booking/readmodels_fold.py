@@ -1,9 +1,9 @@
-"""Booking's views folded from events a batch at a time: the one function that writes them.
+"""Booking's read models folded from events a batch at a time: the one function that writes them.
 
 The command path folds the one to three events it has just appended, in their transaction
 (commands._commit); `carnet replay rebuild booking.views` folds the log thousands at a time
-(views_projection); a batch of any size gives the rows of its events folded one by one
-(tests/integration/booking/test_views_batch.py). A few statements per batch, not per event:
+(readmodels_projection); a batch of any size gives the rows of its events folded one by one
+(tests/integration/booking/test_readmodels_fold.py). A few statements per batch, not per event:
 - inserts first (a slot is opened, an appointment booked, before any event changes it),
   as one `INSERT … SELECT FROM jsonb_to_recordset(…)` each, ON CONFLICT DO NOTHING: an event
   applied twice inserts nothing;
@@ -23,7 +23,7 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from services.booking.views import APPOINTMENTS, LIVE, SLOTS
+from services.booking.readmodels import APPOINTMENTS, LIVE, SLOTS
 from services.common.projections.event_log import LogEvent
 
 # Rows travel as one JSON array per statement: json.dumps runs in C, where adapting Python
@@ -66,7 +66,7 @@ _CHANGE = (
 
 
 def fold(conn: Connection, events: Sequence[LogEvent], tables: Mapping[str, str] = LIVE) -> None:
-    """Apply events (JSON-form payloads, latest contracts) to `tables`: live views or shadows."""
+    """Apply events (JSON-form payloads, latest contracts) to `tables`: live or shadow tables."""
     slots: list[dict[str, Any]] = []
     booked: list[dict[str, Any]] = []
     holds: dict[str, list[tuple[bool, str]]] = {}  # slot -> [(held?, appointment)] in order
