@@ -175,8 +175,8 @@ def render_section(
         f" `practitioner=<one of the {REACHED}>&date=ge…&date=lt…&_count={COUNT}`, then the"
         f" next links, {PAGES} pages. One search is `routes.search_appointments` (parse, reach,"
         " query, directory, decryption, FHIR resources, record, bundle) plus `json.dumps` of"
-        " the body, inside `api.respond`: what `BookingService._serve` runs once the caller is"
-        " authenticated; no HTTP, no identity call. Logging is configured as the service's"
+        " the body, inside the shared edge's `serve`: what every request runs once the caller"
+        " is authenticated; no HTTP, no identity call. Logging is configured as the service's"
         " (JSON lines, INFO), written to /dev/null.",
         "- **Same moments.** Each walk runs on both sides in turn, the first side alternating"
         f" (A B, B A, ...), after {WARMUP_WALKS} untimed walks each. Both sides share one pool"

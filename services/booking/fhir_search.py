@@ -1,7 +1,7 @@
 """Search parameters and keyset cursors, parsed strictly: an unknown filter is refused, not dropped.
 
 FHIR says repeated parameters AND and commas OR; an appointment has one practitioner, so both
-forms of `practitioner` (and of `status`) are read as a union here, as documented in openapi.py.
+forms of `practitioner` (and of `status`) are read as a union here, as the route table documents.
 """
 
 from __future__ import annotations
