@@ -43,7 +43,7 @@ from services.booking import access, commands, directory
 from services.booking.access import AccessRecorder
 from services.booking.context import Ctx, Settings
 from services.booking.crypto import KeyRing, MasterKey, generate_master_key_b64
-from services.booking.domain import MAX_SLOTS_PER_OPENING
+from services.booking.domain.slots import MAX_SLOTS_PER_OPENING
 from services.booking.fhir_input import NewAppointment
 from services.booking.reach import READ, READ_MEDICAL, Principal
 from services.booking.routes import API

@@ -25,7 +25,8 @@ sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other pack
 from scripts.bench import _cli, _profile
 from scripts.bench._docs import write_section
 from scripts.bench._e2e_incident import Incident, incident
-from scripts.bench._e2e_report import SECTION, Search, best_rate, figures, render_section
+from scripts.bench._e2e_report import SECTION, Search, best_rate, figures
+from scripts.bench._e2e_section import render_section
 from scripts.bench._e2e_step import StepResult, drain, run_step
 from scripts.bench._e2e_world import World, open_slots, seed
 from scripts.bench._env import Servers, bench_env, load_average, machine_info

@@ -173,7 +173,7 @@ def history(conn: Connection, appointment_id: UUID) -> list[dict[str, Any]]:
 
 
 def fold(events: Iterable[tuple[str, Mapping[str, Any], datetime]]) -> dict[str, Any] | None:
-    """booking's appointment fold (services/booking/domain.py), as an administrative view."""
+    """booking's appointment fold (booking/domain/appointments.py), as an administrative view."""
     state: dict[str, Any] | None = None
     for event_type, d, at in events:
         if event_type == "AppointmentBooked":

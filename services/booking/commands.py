@@ -16,10 +16,11 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from services.booking import directory, domain, readmodels, readmodels_fold
+from services.booking import directory, readmodels, readmodels_fold
 from services.booking.context import Ctx, new_events, retrying
 from services.booking.crypto import KeyDestroyed
-from services.booking.domain import Decision, Slot
+from services.booking.domain import appointments, slots
+from services.booking.domain.decision import Decision, conflict, invalid, not_found
 from services.booking.fhir_input import Change, NewAppointment
 from services.booking.model import SlotRow
 from services.booking.reach import Principal, may_open_slots, may_write
@@ -58,18 +59,18 @@ def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
     readmodels_fold.fold(conn, appended)
 
 
-def _slot(ctx: Ctx, conn: Connection, slot_id: UUID) -> Slot:
+def _slot(ctx: Ctx, conn: Connection, slot_id: UUID) -> slots.Slot:
     """The slot's catalog row and its hold, from its own stream."""
     row = readmodels.slot(conn, slot_id)
     if row is None:
-        raise domain.not_found("slot")
-    events = ctx.store.read_stream(domain.slot_stream(slot_id))
-    return domain.slot_state(row, ((e.event_type, e.data) for e in events))
+        raise not_found("slot")
+    events = ctx.store.read_stream(slots.slot_stream(slot_id))
+    return slots.slot_state(row, ((e.event_type, e.data) for e in events))
 
 
-def _appointment(ctx: Ctx, appointment_id: UUID) -> domain.Appointment | None:
-    events = ctx.store.read_stream(domain.appointment_stream(appointment_id))
-    return domain.appointment_state((e.event_type, e.data) for e in events)
+def _appointment(ctx: Ctx, appointment_id: UUID) -> appointments.Appointment | None:
+    events = ctx.store.read_stream(appointments.appointment_stream(appointment_id))
+    return appointments.appointment_state((e.event_type, e.data) for e in events)
 
 
 def open_slots(
@@ -85,14 +86,14 @@ def open_slots(
     slot_ids = [uuid.uuid4() for _ in intervals]
 
     def unit() -> list[SlotRow]:
-        agenda = ctx.store.read_stream(domain.agenda_stream(practitioner_id))
+        agenda = ctx.store.read_stream(slots.agenda_stream(practitioner_id))
         with ctx.pool.connection() as conn, conn.transaction():
             if not directory.practitioner_exists(conn, practitioner_id):
-                raise domain.invalid("unknown practitioner")
+                raise invalid("unknown practitioner")
             lo = min((s for s, _ in intervals), default=ctx.clock())
             hi = max((e for _, e in intervals), default=ctx.clock())
             existing = readmodels.slots_between(conn, practitioner_id, lo, hi)
-            decision = domain.open_slots(
+            decision = slots.open_slots(
                 practitioner_id,
                 service_type,
                 intervals,
@@ -120,9 +121,9 @@ def book(ctx: Ctx, p: Principal, new: NewAppointment) -> UUID:
                 raise Denied("no write access to this agenda", slot.row.practitioner_id)
             _matches_slot(new, slot.row)
             if not directory.patient_exists(conn, new.patient_id):
-                raise domain.invalid("unknown patient")
+                raise invalid("unknown patient")
             reason = _seal(ctx, conn, new.patient_id, new.reason)
-            decision = domain.book(
+            decision = appointments.book(
                 slot, appointment_id, new.patient_id, reason, p.id, p.connector_id, ctx.clock()
             )
             _commit(ctx, conn, decision)
@@ -142,20 +143,18 @@ def book(ctx: Ctx, p: Principal, new: NewAppointment) -> UUID:
 def _matches_slot(new: NewAppointment, row: SlotRow) -> None:
     """A client's stated practitioner or time must be the slot's, never silently overridden."""
     if new.practitioner_id is not None and new.practitioner_id != row.practitioner_id:
-        raise domain.invalid("the practitioner is not the slot's")
+        raise invalid("the practitioner is not the slot's")
     if new.start is not None and new.start != row.start:
-        raise domain.invalid("start is not the slot's start")
+        raise invalid("start is not the slot's start")
     if new.end is not None and new.end != row.end:
-        raise domain.invalid("end is not the slot's end")
+        raise invalid("end is not the slot's end")
 
 
 def _seal(ctx: Ctx, conn: Connection, patient_id: UUID, text: str | None) -> dict[str, Any] | None:
     try:
         return ctx.keys.seal(patient_id, text, conn=conn)
     except KeyDestroyed:
-        raise domain.invalid(
-            "this patient's medical data was erased: no new medical text"
-        ) from None
+        raise invalid("this patient's medical data was erased: no new medical text") from None
 
 
 def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None:
@@ -164,14 +163,14 @@ def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None
     def unit() -> None:
         current = _appointment(ctx, appointment_id)
         if current is None:
-            raise domain.not_found("appointment")
+            raise not_found("appointment")
         if not may_write(p, current.practitioner_id, current.patient_id):
             raise Denied("no write access to this appointment", current.practitioner_id)
         if p.kind == "patient" and wanted.status not in (None, "cancelled"):
             # Attendance (arrived, fulfilled, noshow) is the practice's to say, not the patient's.
             raise Denied("a patient may cancel or move an appointment, not mark attendance")
         if wanted.expected_version is not None and wanted.expected_version != current.version:
-            raise domain.conflict(
+            raise conflict(
                 f"the appointment is at version {current.version}, not {wanted.expected_version}"
             )
         with ctx.pool.connection() as conn, conn.transaction():
@@ -190,11 +189,11 @@ def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None
 
 
 def _decide_change(
-    ctx: Ctx, conn: Connection, p: Principal, current: domain.Appointment, wanted: Change
+    ctx: Ctx, conn: Connection, p: Principal, current: appointments.Appointment, wanted: Change
 ) -> Decision:
     if wanted.slot_id is not None:
         old, new = _slot(ctx, conn, current.slot_id), _slot(ctx, conn, wanted.slot_id)
-        return domain.reschedule(current, old, new, p.id, p.connector_id, ctx.clock())
+        return appointments.reschedule(current, old, new, p.id, p.connector_id, ctx.clock())
     if wanted.status == "cancelled":
         code = (
             "connector_sync"
@@ -202,10 +201,10 @@ def _decide_change(
             else ("patient_request" if p.kind == "patient" else "other")
         )
         slot = _slot(ctx, conn, current.slot_id)
-        return domain.cancel(current, slot, code, None, p.id, p.connector_id)
+        return appointments.cancel(current, slot, code, None, p.id, p.connector_id)
     if wanted.status is None:
         raise Invalid("the patch changes nothing")
-    return domain.change_status(current, wanted.status, p.id, p.connector_id)
+    return appointments.change_status(current, wanted.status, p.id, p.connector_id)
 
 
 def destroy_medical_key(ctx: Ctx, p: Principal, patient_id: UUID, reason: str) -> str | None:

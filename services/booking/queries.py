@@ -19,7 +19,7 @@ from services.booking.classes import MEDICAL, classes_present
 from services.booking.commands import Denied
 from services.booking.context import Ctx
 from services.booking.crypto import CryptoError, KeyDestroyed
-from services.booking.domain import not_found
+from services.booking.domain.decision import not_found
 from services.booking.fhir_input import (
     AppointmentQuery,
     SlotQuery,

@@ -15,7 +15,7 @@ from contracts.booking import ACCESS_PURPOSES
 from services.booking import commands, fhir, queries, schemas
 from services.booking.access import RequestInfo
 from services.booking.context import Ctx
-from services.booking.domain import slice_interval
+from services.booking.domain.slots import slice_interval
 from services.booking.fhir_input import (
     parse_appointment_search,
     parse_new_appointment,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.booking.domain import MAX_SLOTS_PER_OPENING
+from services.booking.domain.slots import MAX_SLOTS_PER_OPENING
 from services.booking.fhir_search import SLOT_STATUSES
 from services.booking.model import STATUSES
 from services.common.http.openapi import fhir_resource

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.demo.notices import BREACH_SUBJECTS
 from services.cli.demo.run import run_demo
-from services.cli.demo.scenario import BREACH_SUBJECTS, Attack
+from services.cli.demo.scenario import Attack
 from services.cli.demo.seed import Sizes
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES

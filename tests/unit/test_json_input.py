@@ -9,7 +9,7 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from services.booking import domain
+from services.booking.domain import slots
 from services.common.errors import Unprocessable
 from services.common.json_input import MAX_DEPTH, BadJson, parse_json
 from services.common.nameko_ext.routing_errors import routing_error
@@ -64,7 +64,7 @@ def test_a_redirect_passes_through() -> None:
 def test_slicing_refuses_a_huge_interval_before_building_it() -> None:
     start = datetime(2100, 1, 1, tzinfo=UTC)
     with pytest.raises(Unprocessable):  # a 422 at the edge
-        domain.slice_interval(start, datetime.max.replace(tzinfo=UTC), 5)
-    cut = domain.slice_interval(start, start + timedelta(minutes=5 * 500 + 3), 5)
+        slots.slice_interval(start, datetime.max.replace(tzinfo=UTC), 5)
+    cut = slots.slice_interval(start, start + timedelta(minutes=5 * 500 + 3), 5)
     assert len(cut) == 500 and cut[-1][1] == start + timedelta(minutes=2500)
-    assert domain.slice_interval(start, start - timedelta(hours=1), 5) == []
+    assert slots.slice_interval(start, start - timedelta(hours=1), 5) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,17 @@ FHIR = "application/fhir+json"
 
 class DemoError(RuntimeError):
     """A call the demo relies on answered something unexpected: stop loudly."""
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
+    """Poll until `check` is truthy; DemoError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise DemoError(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -2,32 +2,26 @@
 
 nameko's own `@event_handler` lets kombu decode bodies (garbage crashes the consumer loop),
 acks a message whose handler raised, and never dead-letters. This entrypoint takes raw
-bytes, decodes them through `services.common.consumed.decode`, and for each message either
-runs the worker, requeues it (a failure below `max_attempts`), or publishes it to its
-dead-letter queue with the reason in its headers and only then acks it.
+bytes (raw_queue.py), decodes them through `services.common.consumed.decode`, and for each
+message either runs the worker, requeues it (a failure below `max_attempts`), or publishes
+it to its dead-letter queue (dead_lettering.py) with the reason in its headers and only
+then acks it.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from kombu import Connection, Exchange, Queue, binding
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
-from nameko.messaging import QueueConsumer
 
 from contracts.registry import REGISTRY
-from services.common.broker import (
-    DLX,
-    LIMIT_DLQ,
-    LIMIT_DLX,
-    dead_letter_queue_name,
-    queue_name,
-)
+from services.common.broker import DLX, dead_letter_queue_name, queue_name
 from services.common.consumed import REPLAY_EXCHANGE, PoisonMessage, decode
 from services.common.logging import get_logger
 from services.common.metrics import (
@@ -36,46 +30,16 @@ from services.common.metrics import (
     MESSAGES_DEAD_LETTERED,
     MESSAGES_REQUEUED,
 )
+from services.common.nameko_ext.dead_lettering import (
+    dead_letter_headers,
+    delivery_count,
+    limit_queue,
+    publish_to_dlq,
+)
+from services.common.nameko_ext.raw_queue import RawQueueConsumer
 
 log = get_logger(__name__)
 ALL_EVENTS = "*"
-
-
-class RawQueueConsumer(QueueConsumer):
-    """nameko's shared queue consumer, minus kombu's decoding: poison bytes must reach us."""
-
-    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
-        """Called on every (re)connection: one kombu consumer per entrypoint, raw messages."""
-        for provider in self._providers:
-            consumer = consumer_cls(
-                queues=[provider.queue], on_message=partial(self.handle_raw, provider)
-            )
-            consumer.qos(prefetch_count=self.prefetch_count)
-            self._consumers[provider] = consumer
-        return self._consumers.values()
-
-    def handle_raw(self, provider: EventConsumer, message: Any) -> None:
-        """Each message is handled in its own managed thread, as nameko does."""
-        self.container.spawn_managed_thread(
-            partial(provider.handle_raw_message, message),
-            identifier=f"EventConsumer.handle[{provider.queue_name}]",
-        )
-
-    def ack_message(self, message: Any) -> None:
-        """nameko ignores amqp's ConnectionError only: a socket reset here (the broker died
-        while the handler ran) would kill the container. The broker requeues the unacked
-        message and every consumer is idempotent, so a lost ack costs one redelivery."""
-        try:
-            super().ack_message(message)
-        except OSError as error:
-            log.warning("message.ack_lost", error_type=type(error).__name__)
-
-    def requeue_message(self, message: Any) -> None:
-        """As ack_message: a dead connection has already given the message back."""
-        try:
-            super().requeue_message(message)
-        except OSError as error:
-            log.warning("message.requeue_lost", error_type=type(error).__name__)
 
 
 class EventConsumer(Entrypoint):
@@ -218,33 +182,10 @@ class EventConsumer(Entrypoint):
 
     def dead_letter(self, message: Any, reason: str, detail: str) -> None:
         """Publish the untouched body to our DLQ with the reason (confirmed), then ack."""
-        headers = {
-            **(message.headers or {}),
-            "x-carnet-reason": reason,
-            "x-carnet-detail": detail,
-            "x-carnet-queue": self.queue_name,
-            "x-carnet-original-exchange": message.delivery_info.get("exchange", ""),
-            "x-carnet-original-routing-key": message.delivery_info.get("routing_key", ""),
-            "x-carnet-dead-lettered-at": datetime.now(UTC).isoformat(),
-        }
+        headers = dead_letter_headers(message, self.queue_name, reason, detail)
         props = message.properties
         try:
-            with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as conn:
-                conn.Producer().publish(
-                    message.body,
-                    exchange=DLX,
-                    routing_key=self.queue_name,
-                    headers=headers,
-                    content_type=message.content_type or "application/octet-stream",
-                    content_encoding=message.content_encoding or "binary",
-                    delivery_mode=2,
-                    message_id=props.get("message_id"),
-                    correlation_id=props.get("correlation_id"),
-                    type=props.get("type"),
-                    app_id=props.get("app_id"),
-                    retry=True,
-                    retry_policy={"max_retries": 5},
-                )
+            publish_to_dlq(self.amqp_uri, self.queue_name, message, headers)
         except Exception:
             # Could not park it: leave it to the broker (requeue) rather than lose it.
             log.error("message.dead_letter_failed", queue=self.queue_name, exc_info=sys.exc_info())
@@ -286,25 +227,6 @@ class EventConsumer(Entrypoint):
             return  # no occurred_at header (not a relay's message): nothing to measure from
         if self.newest_applied is None or at > self.newest_applied:
             self.newest_applied = at
-
-
-def delivery_count(message: Any) -> int:
-    """Earlier deliveries of this message, as a quorum queue counts them (0 if no header)."""
-    try:
-        return int((message.headers or {}).get("x-delivery-count", 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def limit_queue(channel: Any) -> Queue:
-    """The broker's backstop: messages over the policy's delivery-limit, from any queue."""
-    return Queue(
-        LIMIT_DLQ,
-        exchange=Exchange(LIMIT_DLX, "fanout", durable=True),
-        durable=True,
-        queue_arguments={"x-queue-type": "quorum"},
-        channel=channel,
-    )
 
 
 consume_event = EventConsumer.decorator

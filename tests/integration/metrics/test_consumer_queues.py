@@ -17,7 +17,8 @@ from nameko.containers import ServiceContainer
 from contracts.registry import REGISTRY
 from services.common.broker import dead_letter_queue_name, queue_name
 from services.common.nameko_ext.base import CarnetService
-from services.common.nameko_ext.consumer import EventConsumer, RawQueueConsumer, consume_event
+from services.common.nameko_ext.consumer import EventConsumer, consume_event
+from services.common.nameko_ext.raw_queue import RawQueueConsumer
 from services.ops import dead_letters
 from tests.contract.examples import EXAMPLES
 from tests.integration.metrics.scrape import Scrape, metric, wait_for_metric

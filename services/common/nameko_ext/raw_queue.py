@@ -1,0 +1,52 @@
+"""nameko's shared queue consumer for `@consume_event`: raw bytes in, acks that survive."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nameko.messaging import QueueConsumer
+
+from services.common.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.common.nameko_ext.consumer import EventConsumer
+
+log = get_logger(__name__)
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's shared queue consumer, minus kombu's decoding: poison bytes must reach us."""
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        """Called on every (re)connection: one kombu consumer per entrypoint, raw messages."""
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue], on_message=partial(self.handle_raw, provider)
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def handle_raw(self, provider: EventConsumer, message: Any) -> None:
+        """Each message is handled in its own managed thread, as nameko does."""
+        self.container.spawn_managed_thread(
+            partial(provider.handle_raw_message, message),
+            identifier=f"EventConsumer.handle[{provider.queue_name}]",
+        )
+
+    def ack_message(self, message: Any) -> None:
+        """nameko ignores amqp's ConnectionError only: a socket reset here (the broker died
+        while the handler ran) would kill the container. The broker requeues the unacked
+        message and every consumer is idempotent, so a lost ack costs one redelivery."""
+        try:
+            super().ack_message(message)
+        except OSError as error:
+            log.warning("message.ack_lost", error_type=type(error).__name__)
+
+    def requeue_message(self, message: Any) -> None:
+        """As ack_message: a dead connection has already given the message back."""
+        try:
+            super().requeue_message(message)
+        except OSError as error:
+            log.warning("message.requeue_lost", error_type=type(error).__name__)
