@@ -8,15 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from services.common.errors import Conflict, Invalid, NotFound
+from services.common.eventstore.decided import Decided
 
 APPOINTMENT_READ = "appointment:read"
 APPOINTMENT_WRITE = "appointment:write"
 APPOINTMENT_READ_MEDICAL = "appointment:read-medical"
 CONNECTOR_SCOPES = (APPOINTMENT_READ, APPOINTMENT_WRITE, APPOINTMENT_READ_MEDICAL)
 SUSPENSION_REASONS = ("suspicious_access", "operator_request", "contract_ended")
-
-# (event type, JSON-ready payload): what a decision returns; handlers append it.
-Decided = tuple[str, dict[str, Any]]
 
 
 def normalise_scopes(scopes: Iterable[str]) -> list[str]:

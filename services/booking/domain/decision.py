@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from services.common.errors import Conflict, NotFound, Unprocessable
-
-Decided = tuple[str, dict[str, Any]]
+from services.common.eventstore.decided import Decided
 
 
 def conflict(detail: str) -> Conflict:

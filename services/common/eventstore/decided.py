@@ -16,6 +16,7 @@ from services.common.eventstore.models import ConcurrencyError, NewEvent
 from services.common.logging import current_ids
 
 T = TypeVar("T")
+# (event type, JSON-ready payload): what an aggregate decides; a use case appends it.
 Decided = tuple[str, dict[str, Any]]
 
 
