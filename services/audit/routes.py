@@ -15,7 +15,7 @@ from uuid import UUID
 from services.audit import fhir_export, handlers, incidents, report, schemas, trace
 from services.audit.canonical import format_timestamp
 from services.audit.investigation import Subject
-from services.common.errors import Forbidden, Invalid, NotFound, Unauthorized
+from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.eventstore.store import EventStore
 from services.common.http.body import json_object, parse_instant, parse_uuid, single
 from services.common.http.edge import Site
@@ -56,9 +56,7 @@ class AuditSite(Site):
 
     def authenticate(self, ctx: Ctx, req: Request) -> Principal:
         """Investigators and admins (staff) only: a trace shows who read what, from where."""
-        token = req.bearer()
-        if token is None:
-            raise Unauthorized("send Authorization: Bearer <token>")
+        token = req.bearer_required()
         principal = self.auth(token)
         if principal.get("kind") != "staff" or principal.get("role") not in INVESTIGATOR_ROLES:
             raise Forbidden("only staff investigators and admins may trace")

@@ -25,7 +25,7 @@ from services.booking.fhir_input import (
 from services.booking.fhir_search import DEFAULT_PAGE, MAX_PAGE, SLOT_STATUSES
 from services.booking.model import STATUSES
 from services.booking.reach import Principal, from_identity
-from services.common.errors import Forbidden, Invalid, Unauthorized
+from services.common.errors import Forbidden, Invalid
 from services.common.http.body import json_body, json_object, load
 from services.common.http.edge import Site
 from services.common.http.request import FHIR_JSON, JSON, Request, Response
@@ -62,9 +62,7 @@ class BookingSite(Site):
 
     def authenticate(self, ctx: Ctx, req: Request) -> Principal:
         """The bearer token's principal, as identity says (through the shared cache)."""
-        token = req.bearer()
-        if token is None:
-            raise Unauthorized("send Authorization: Bearer <token>")
+        token = req.bearer_required()
         principal = from_identity(self.auth(token))
         bind_context(principal_kind=principal.kind, principal_id=str(principal.id))
         return principal

@@ -43,9 +43,7 @@ class IdentitySite(Site):
 
     def authenticate(self, ctx: Ctx, req: Request) -> Actor:
         """The caller behind the bearer token; a presented bad token is a failed sign-in."""
-        token = req.bearer()
-        if token is None:
-            raise Unauthorized("send Authorization: Bearer <token>")
+        token = req.bearer_required()
         try:
             principal = tokens.authenticate(ctx, token)
         except AuthenticationError as error:

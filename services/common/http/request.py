@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from uuid import UUID
 
-from services.common.errors import NotFound
+from services.common.errors import NotFound, Unauthorized
 
 JSON, FHIR_JSON = "application/json", "application/fhir+json"
 
@@ -53,6 +53,13 @@ class Request:
         """The bearer token, if one was sent."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    def bearer_required(self) -> str:
+        """The bearer token; without one, nothing runs (401)."""
+        token = self.bearer()
+        if token is None:
+            raise Unauthorized("send Authorization: Bearer <token>")
+        return token
 
     def path_uuid(self, name: str) -> UUID:
         """A path id; anything but a UUID is simply not found."""
