@@ -1,6 +1,7 @@
 """Request bodies read strictly: what json.loads lets through but PostgreSQL or JSON refuse.
 
-Python's json accepts NaN and Infinity (not JSON), lone surrogates such as "\\ud800" (not
+Python's json accepts NaN and Infinity (not JSON), numbers that overflow a float, integers
+longer than Python converts (a ValueError past 4,300 digits), lone surrogates such as "\\ud800" (not
 encodable as UTF-8) and "\\u0000" (refused by PostgreSQL's text and jsonb), and raises
 RecursionError, not a decode error, on deep nesting. Each of those reached the store as a 500;
 here each is a BadJson the HTTP edges answer with a 400.
@@ -9,9 +10,11 @@ here each is a BadJson the HTTP edges answer with a 400.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 MAX_DEPTH = 32  # far deeper than any body the services accept
+MAX_DIGITS = 32  # an integer beyond 10**32 is no count, id or duration any service takes
 
 
 class BadJson(ValueError):
@@ -20,6 +23,21 @@ class BadJson(ValueError):
 
 def _reject_constant(name: str) -> Any:
     raise BadJson(f"{name} is not JSON")
+
+
+def _integer(text: str) -> int:
+    """Python refuses to convert more than 4,300 digits with a ValueError (a 500): refuse first."""
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise BadJson(f"an integer has more than {MAX_DIGITS} digits")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    """A JSON number that overflows a float (1e999) would be stored as Infinity, not JSON."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJson("a number is too large")
+    return value
 
 
 def unstorable_text(text: str) -> str | None:
@@ -56,7 +74,9 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadJson("body is not UTF-8") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_int=_integer, parse_float=_number
+        )
     except json.JSONDecodeError as error:
         raise BadJson(f"body is not JSON: {error.msg} at position {error.pos}") from None
     except RecursionError:

@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from services.booking.domain import slots
 from services.common.errors import Unprocessable
-from services.common.json_input import MAX_DEPTH, BadJson, parse_json
+from services.common.json_input import MAX_DEPTH, MAX_DIGITS, BadJson, parse_json
 from services.common.nameko_ext.routing_errors import routing_error
 
 
@@ -68,3 +70,21 @@ def test_slicing_refuses_a_huge_interval_before_building_it() -> None:
     cut = slots.slice_interval(start, start + timedelta(minutes=5 * 500 + 3), 5)
     assert len(cut) == 500 and cut[-1][1] == start + timedelta(minutes=2500)
     assert slots.slice_interval(start, start - timedelta(hours=1), 5) == []
+
+
+@given(st.integers(min_value=MAX_DIGITS + 1, max_value=6000), st.booleans())
+def test_an_integer_too_long_to_mean_anything_is_bad_json_not_a_500(digits: int, negative: bool):
+    raw = ("-" if negative else "") + "7" * digits
+    with pytest.raises(BadJson, match="digits"):
+        parse_json(f'{{"n": {raw}}}'.encode())
+
+
+@given(st.integers(min_value=-(10**MAX_DIGITS) + 1, max_value=10**MAX_DIGITS - 1))
+def test_integers_up_to_the_limit_are_read_exactly(n: int):
+    assert parse_json(f"[{n}]".encode()) == [n]
+
+
+@given(st.integers(min_value=309, max_value=100_000))
+def test_a_number_that_overflows_a_float_is_bad_json(exponent: int):
+    with pytest.raises(BadJson, match="too large"):
+        parse_json(f"[1e{exponent}]".encode())
