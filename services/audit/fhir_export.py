@@ -20,8 +20,10 @@ from services.audit.fhir_audit import audit_events
 from services.audit.ledger import Connection
 from services.common.errors import Invalid
 from services.common.http.body import parse_instant, parse_uuid, single
+from services.common.instants import moved
 
 DEFAULT_COUNT, MAX_COUNT = 100, 1000
+TICK = timedelta(microseconds=1)  # the store's precision: "> t" is ">= t + 1µs"
 _COLUMNS = """r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_id,
  r.network_address, r.user_agent, r.request_id, r.operation, r.query, r.purpose, r.outcome,
  r.denial_reason, r.field_classes, r.medical_decrypted, r.result_count, r.occurred_at,
@@ -30,17 +32,21 @@ _COLUMNS = """r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_
     FROM audit.access_entries x WHERE x.seq = r.seq) AS entries"""
 
 
-def _dates(values: list[str]) -> tuple[datetime | None, datetime | None]:
+def parse_dates(values: list[str]) -> tuple[datetime | None, datetime | None]:
+    """`date` values (ge, gt, le, lt + an instant) as [lower, upper); past the calendar: open."""
     lower = upper = None
     for value in values:
         prefix, text = value[:2], value[2:]
         if prefix not in ("ge", "gt", "le", "lt"):
             raise Invalid("date needs a prefix: ge, gt, le or lt")
         when = parse_instant(text, "date")
+        after = moved(when, TICK)  # None past the calendar's last instant
+        if prefix == "gt" and after is None:
+            raise Invalid("date: nothing is after the last instant of the calendar")
         if prefix in ("ge", "gt"):
-            lower = when + timedelta(microseconds=1) if prefix == "gt" else when
+            lower = after if prefix == "gt" else when
         else:
-            upper = when + timedelta(microseconds=1) if prefix == "le" else when
+            upper = after if prefix == "le" else when
     return lower, upper
 
 
@@ -59,7 +65,7 @@ def search(conn: Connection, args: Mapping[str, list[str]], base_url: str) -> di
         raise Invalid("_count must be an integer") from None
     if count < 1:
         raise Invalid("_count must be at least 1")
-    since, until = _dates(args.get("date", []))
+    since, until = parse_dates(args.get("date", []))
     where, params, keep = ["true"], [], None
     if entity is not None:
         kind, _, raw = entity.partition("/")

@@ -27,6 +27,7 @@ from services.booking.fhir_search import (
     parse_appointment_search,
     parse_slot_search,
 )
+from services.common.instants import in_utc
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -79,7 +80,7 @@ class Change:
 def _when(text: str, where: str) -> datetime:
     """A FHIR instant (the model checked its pattern and offset) as an aware datetime."""
     try:
-        return datetime.fromisoformat(text)
+        return in_utc(datetime.fromisoformat(text), where, code="value")
     except ValueError:  # e.g. a leap second, which the pattern allows
         raise FhirInputError("value", f"{where} is not a usable instant") from None
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from services.booking.fhir import FhirInputError, instant, reference_id
 from services.booking.model import STATUSES
+from services.common.instants import in_utc, moved
 
 MAX_PAGE, DEFAULT_PAGE = 100, 20
 SLOT_STATUSES = ("free", "busy")
@@ -77,14 +78,15 @@ def decode_cursor(text: str) -> tuple[datetime, UUID]:
         raise FhirInputError("value", "_cursor is not a cursor this server issued") from None
 
 
-def _range(name: str, text: str) -> tuple[datetime, datetime]:
-    """[lo, hi) a FHIR date or dateTime covers; a date is the whole UTC day, no offset refused."""
+def _range(name: str, text: str) -> tuple[datetime, datetime | None]:
+    """[lo, hi) a FHIR date or dateTime covers, in UTC; a date is the whole UTC day, no offset
+    refused; hi is None when it falls past the calendar's end (an open bound)."""
     if _DATE.fullmatch(text):
         try:
             lo = datetime.fromisoformat(text).replace(tzinfo=UTC)
         except ValueError:
             raise FhirInputError("value", f"{name}: not a valid date") from None
-        return lo, lo + timedelta(days=1)
+        return lo, moved(lo, timedelta(days=1))
     # An unencoded "+" in a query string arrives as a space: read "10:00:00 01:00" as "+01:00".
     text = re.sub(r" (\d{2}:\d{2})$", r"+\1", text)
     match = _DATETIME.fullmatch(text)
@@ -93,10 +95,10 @@ def _range(name: str, text: str) -> tuple[datetime, datetime]:
     if match["tz"] is None:
         raise FhirInputError("value", f"{name}: a time needs Z or an offset (ambiguous)")
     try:
-        lo = datetime.fromisoformat(text)
+        lo = in_utc(datetime.fromisoformat(text), name, code="value")
     except ValueError:
         raise FhirInputError("value", f"{name}: not a valid dateTime") from None
-    return lo, lo + _TICK
+    return lo, moved(lo, _TICK)
 
 
 def _bounds(name: str, values: list[str]) -> tuple[datetime | None, datetime | None]:
@@ -108,6 +110,8 @@ def _bounds(name: str, values: list[str]) -> tuple[datetime | None, datetime | N
         if prefix not in ("eq", "ge", "gt", "le", "lt"):
             raise FhirInputError("not-supported", f"{name}: prefix {prefix[:2]!r} not supported")
         lo, hi = _range(name, text)
+        if prefix == "gt" and hi is None:
+            raise FhirInputError("value", f"{name}: nothing is after the calendar's last instant")
         new_lower = {"ge": lo, "gt": hi, "eq": lo}.get(prefix)
         new_upper = {"lt": lo, "le": hi, "eq": hi}.get(prefix)
         if (new_lower is not None and lower is not None) or (

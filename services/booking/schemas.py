@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from services.booking.domain.slots import MAX_SLOTS_PER_OPENING
 from services.booking.fhir_search import SLOT_STATUSES
 from services.booking.model import STATUSES
+from services.common.http.body import Instant
 from services.common.http.openapi import fhir_resource
 from services.common.http.routes import Component
 
@@ -20,8 +21,8 @@ _SENSITIVE = {"description": "Sensitive: only with the sensitive class"}
 class Interval(Schema):
     """One slot: its start and end, each with its offset."""
 
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime(required=True)
+    start = Instant(required=True)
+    end = Instant(required=True)
 
 
 class OpenSlotList(Schema):
@@ -39,8 +40,8 @@ class OpenSlotInterval(Schema):
     """Open one interval cut into slots of duration_minutes."""
 
     service_type = fields.String(**_SERVICE_TYPE)
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime(required=True)
+    start = Instant(required=True)
+    end = Instant(required=True)
     duration_minutes = fields.Integer(required=True, validate=validate.Range(min=5, max=480))
 
 
@@ -48,8 +49,8 @@ class OpenedSlot(Schema):
     """A slot as opened."""
 
     slot_id = fields.UUID(required=True)
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime(required=True)
+    start = Instant(required=True)
+    end = Instant(required=True)
 
 
 class SlotsOpened(Schema):

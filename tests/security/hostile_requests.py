@@ -90,7 +90,18 @@ PAGED = [
 ]
 
 
-EXTREME_INSTANTS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
+EXTREME_INSTANTS = (
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "9999-12-31T23:59:59.999999Z",
+    "0001-01-01T00:00:00Z",
+)
+# The calendar's last day and instant under every FHIR prefix (issue #18: each was a 500).
+EDGE_BOUNDS = tuple(
+    f"{prefix}{when}"
+    for prefix in ("eq", "ge", "gt", "le", "lt")
+    for when in ("9999-12-31", "9999-12-31T23:59:59.999999Z")
+)
 
 
 # A NUL in one text field of a body each service stores.

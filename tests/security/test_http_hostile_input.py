@@ -17,6 +17,7 @@ import requests
 from tests.security.hostile_requests import (
     BROKEN_JSON,
     CALLER,
+    EDGE_BOUNDS,
     EXTREME_INSTANTS,
     INJECTIONS,
     NUL_BODIES,
@@ -188,6 +189,40 @@ def test_instants_at_the_ends_of_the_calendar_get_a_clean_answer(
         if problems := refusal_problems(op, r):
             failures.append(describe(op, instant, r, problems))
     assert failures == []
+
+
+@pytest.mark.parametrize("bound", EDGE_BOUNDS)
+def test_the_calendars_last_day_under_every_prefix_is_answered_never_a_500(
+    bound: str, security_http_stack: HttpStack
+) -> None:
+    stack = security_http_stack
+    instant_only = bound[2:] if "T" in bound else f"{bound[2:]}T00:00:00Z"
+    gets = {
+        ("booking", "/fhir/Appointment"): {"date": bound},
+        ("booking", "/fhir/Slot"): {"start": bound},
+        ("audit", "/fhir/AuditEvent"): {
+            "agent": stack.ids["connector_id"],
+            "date": bound if bound[:2] != "eq" else f"ge{instant_only}",
+        },
+    }
+    failures = []
+    for (service, path), params in gets.items():
+        op = Operation(service, "GET", path, (), None)
+        r = send(stack, op, f"{stack.url(service, path)}?{urlencode(params)}")
+        if problems := refusal_problems(op, r):
+            failures.append(describe(op, bound, r, problems))
+        elif r.status_code not in (200, 400):
+            failures.append(describe(op, bound, r, [f"status {r.status_code}"]))
+    assert failures == []
+
+
+def test_an_all_time_search_is_answered(security_http_stack: HttpStack) -> None:
+    stack = security_http_stack
+    for path, name in (("/fhir/Appointment", "date"), ("/fhir/Slot", "start")):
+        op = Operation("booking", "GET", path, (), None)
+        query = urlencode([(name, "ge0001-01-01"), (name, "lt9999-12-31")])
+        r = send(stack, op, f"{stack.url('booking', path)}?{query}")
+        assert r.status_code == 200 and r.json()["resourceType"] == "Bundle", r.text
 
 
 def test_opening_slots_over_centuries_is_refused_quickly(security_http_stack: HttpStack) -> None:

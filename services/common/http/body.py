@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields
 
 from services.common.errors import Invalid, Unsupported
 from services.common.http.request import JSON, Request
+from services.common.instants import in_utc
 from services.common.json_input import BadJson, parse_json
 
 
@@ -67,11 +68,7 @@ def parse_instant(text: str, what: str) -> datetime:
         raise Invalid(f"{what} must be an ISO-8601 instant") from None
     if value.tzinfo is None:
         raise Invalid(f"{what} needs a UTC offset, e.g. 2030-01-02T09:00:00Z")
-    try:
-        value.astimezone(UTC)  # 0001-01-01T00:00+01:00 is before year 1 in UTC: unanswerable
-    except OverflowError:
-        raise Invalid(f"{what} is outside the years 1 to 9999 in UTC") from None
-    return value
+    return in_utc(value, what)  # 0001-01-01T00:00+01:00 is before year 1 in UTC: unanswerable
 
 
 class Instant(fields.DateTime):
