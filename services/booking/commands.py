@@ -24,7 +24,7 @@ from services.booking.domain.decision import Decision, conflict, invalid, not_fo
 from services.booking.fhir_input import Change, NewAppointment
 from services.booking.model import SlotRow
 from services.booking.reach import Principal, may_open_slots, may_write
-from services.common.errors import Forbidden, Invalid
+from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.logging import get_logger
 from services.common.projections.event_log import LogEvent
 
@@ -214,6 +214,8 @@ def destroy_medical_key(ctx: Ctx, p: Principal, patient_id: UUID, reason: str) -
 
     def unit() -> str | None:
         with ctx.pool.connection() as conn, conn.transaction():
+            if not directory.patient_exists(conn, patient_id):
+                raise NotFound("no such patient")  # nothing to erase, and no event saying so
             key_id = ctx.keys.destroy(patient_id, conn=conn)
             payload = {
                 "patient_id": patient_id,

@@ -23,7 +23,7 @@ from services.booking.crypto import KeyRing, MasterKey, generate_master_key_b64
 from services.booking.fhir_input import NewAppointment
 from services.booking.fhir_search import AppointmentQuery
 from services.booking.reach import READ, READ_MEDICAL, WRITE, Principal
-from services.common.errors import Conflict
+from services.common.errors import Conflict, NotFound
 from services.common.eventstore.store import EventStore
 
 INFO = RequestInfo("192.0.2.10", "use-case-test", "req-use-case", "GET /fhir/Appointment")
@@ -160,3 +160,26 @@ def test_nothing_is_served_when_the_record_cannot_be_committed(ctx, agenda, migr
     with pytest.raises(RecordingFailed):
         queries.read_one(failing, writer, appointment_id, INFO)
     assert access_records(migrated_database_url, writer) == []
+
+
+def test_erasing_the_medical_key_of_an_unknown_patient_is_not_found_and_appends_nothing(
+    ctx, migrated_database_url
+):
+    admin = Principal("staff", uuid.uuid4(), role="admin")
+    unknown = uuid.uuid4()
+    with pytest.raises(NotFound):
+        commands.destroy_medical_key(ctx, admin, unknown, "erasure request")
+    with psycopg.connect(migrated_database_url) as conn:
+        stream = f"patient-key-{unknown}"
+        count = conn.execute("SELECT count(*) FROM booking.events WHERE stream_id = %s", (stream,))
+        assert count.fetchone()[0] == 0
+
+
+def test_erasing_a_known_patients_key_is_idempotent(ctx, agenda):
+    admin = Principal("staff", uuid.uuid4(), role="admin")
+    reader = connector(agenda["practitioner"], READ, WRITE, READ_MEDICAL)
+    new = NewAppointment(agenda["slot"], agenda["patient"], "synthetic reason", None)
+    commands.book(ctx, reader, new)  # seals the reason: the patient now has a key
+    key_id = commands.destroy_medical_key(ctx, admin, agenda["patient"], "erasure")
+    assert key_id is not None
+    assert commands.destroy_medical_key(ctx, admin, agenda["patient"], "again") == key_id
