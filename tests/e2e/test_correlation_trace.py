@@ -26,7 +26,7 @@ from services.cli.main import cli
 from services.cli.supervisor import ROOT, Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 FHIR = "application/fhir+json"

@@ -22,7 +22,7 @@ from services.cli.demo.seed import Sizes
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 

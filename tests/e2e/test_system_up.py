@@ -10,7 +10,7 @@ from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from services.identity.service import IdentityService
 from services.notification.service import NotificationService
 from tests.security.hostile_cases import Outgoing, QueueSpec
 from tests.support.amqp import connect, drain_until_ids
-from tests.support.processes import free_port, wait_for_queue
+from tests.support.ports import free_port
+from tests.support.processes import wait_for_queue
 
 ADMIN_TOKEN = "test-admin-token-hostile-0123456789"
 SERVICE_CLASSES = (IdentityService, BookingService, NotificationService, AuditService)

@@ -34,7 +34,7 @@ from tests.support.infra import (
     delete_vhost,
     drop_database,
 )
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ADMIN_TOKEN = "security-admin-token-" + "0" * 24
 AUDIT_ADMIN_TOKEN = "security-audit-verify-token-" + "1" * 20

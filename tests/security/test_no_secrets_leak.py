@@ -39,7 +39,7 @@ from tests.security.leak_capture import (
     json_lines,
     log_lines,
 )
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,9 @@ from pathlib import Path
 import pika
 
 from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from tests.support.ports import free_port
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
-
-
-def free_port() -> int:
-    """A port nothing listens on now (for the service's HTTP address)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

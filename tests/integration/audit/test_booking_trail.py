@@ -21,7 +21,7 @@ from nameko.runners import ServiceRunner
 from services.audit.service import AuditService
 from services.audit.signing import new_seed
 from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, World, wait_for
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

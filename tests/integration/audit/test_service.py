@@ -12,7 +12,7 @@ from nameko.runners import ServiceRunner
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
 from tests.integration.audit.world import KEY_ID, World
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 TOKEN = "test-admin-token"
 

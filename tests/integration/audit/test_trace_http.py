@@ -18,7 +18,7 @@ from services.audit.signing import new_seed
 from services.identity.service import IdentityService
 from tests.integration.audit.test_access_index import T0, Ledger
 from tests.integration.audit.test_trace import PATIENT, booked, read
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-audit-trace-0001"
 PASSWORD = "synthetic-password-0001"

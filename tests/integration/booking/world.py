@@ -17,7 +17,7 @@ from contracts.registry import REGISTRY
 from services.booking.crypto import generate_master_key_b64
 from services.booking.service import BookingService
 from services.identity.service import IdentityService
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 PASSWORD = "synthetic-password-0001"

@@ -18,7 +18,7 @@ from services.common.logging import configure_logging, current_ids
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.http_metrics import CarnetWebServer
 from services.common.nameko_ext.relay_runner import RelayRunner
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 
 class ProbeService(CarnetService):

@@ -21,7 +21,7 @@ from services.common.relay.routing import routing_key_for
 from services.identity.service import IdentityService
 from tests.contract.examples import EXAMPLES
 from tests.support.amqp import drain, probe_queue
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 PROBE = "test.probe.identity"

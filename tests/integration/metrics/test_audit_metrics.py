@@ -21,7 +21,8 @@ from tests.contract.examples import EXAMPLES
 from tests.integration.audit.world import KEY_ID, World
 from tests.integration.metrics.scrape import metric, wait_for_metric
 from tests.support.amqp import connect
-from tests.support.processes import free_port, wait_for_queue
+from tests.support.ports import free_port
+from tests.support.processes import wait_for_queue
 
 TOKEN = "metrics-test-admin-token"
 OK, AT = "carnet_audit_ledger_verify_ok", "carnet_audit_ledger_verify_timestamp_seconds"

@@ -22,7 +22,7 @@ from services.common.nameko_ext.consumer import EventConsumer, RawQueueConsumer,
 from tests.contract.examples import EXAMPLES
 from tests.integration.metrics.scrape import Scrape, metric, wait_for_metric
 from tests.support.amqp import connect
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 BOOKED, CANCELLED, MOVED = "AppointmentBooked", "AppointmentCancelled", "AppointmentRescheduled"
 GATE = threading.Event()  # held events wait for it (green under the root conftest's patch)
