@@ -13,7 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from services.cli.main import cli
 from services.cli.supervisor import ROOT, Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -36,18 +36,6 @@ def trace(correlation_id: str, log_dir: Path) -> list[dict]:
     """`carnet logs trace ID DIR --json`, parsed (no line yet: an empty list)."""
     result = CliRunner().invoke(cli, ["logs", "trace", correlation_id, str(log_dir), "--json"])
     return [json.loads(x) for x in result.stdout.splitlines()]
-
-
-def poll(fn, what: str, timeout: float = 120.0):
-    """fn() until it returns something truthy; fail with `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}: {value!r}")
-        time.sleep(0.3)
 
 
 @pytest.fixture
@@ -128,7 +116,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
         )
         return r.status_code == 201 and r.json()["slots"][0]["slot_id"]
 
-    slot_id = poll(open_slot, "booking to know the practitioner")
+    slot_id = eventually(open_slot, 120, "booking to know the practitioner", interval=0.3)
 
     # … and of the patient: the registration's own trace shows booking handling its event.
     def booking_knows_patient():
@@ -140,7 +128,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
             and x.get("event_type") == "PatientRegistered"
         ]
 
-    poll(booking_knows_patient, "booking to handle PatientRegistered")
+    eventually(booking_knows_patient, 120, "booking to handle PatientRegistered", interval=0.3)
 
     chosen = f"trace-{uuid.uuid4()}"
     r = requests.post(
@@ -164,7 +152,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
         lines = trace(chosen, log_dir)
         return {x["service"] for x in lines} >= set(SERVICES) and lines
 
-    lines = poll(from_every_service, f"lines of {chosen} from {SERVICES}")
+    lines = eventually(from_every_service, 120, f"lines of {chosen} from {SERVICES}", 0.3)
     by_service: dict[str, list[dict]] = {}
     for line in lines:
         assert line["correlation_id"] == chosen

@@ -10,6 +10,7 @@ from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import migrate
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 
@@ -46,7 +47,6 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
@@ -76,9 +76,12 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
-        while log.read_text().count("dependency.unavailable") < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(
+            lambda: log.read_text().count("dependency.unavailable") >= 3,
+            20,
+            "three retries logged",
+            interval=0.2,
+        )
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from tests.support.infra import (
     delete_vhost,
     drop_database,
 )
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 ADMIN_TOKEN = "security-admin-token-" + "0" * 24
@@ -97,12 +97,14 @@ def _token(stack: HttpStack, form: dict[str, str]) -> str:
 
 def _until_known(send: Any, timeout: float = 60.0) -> requests.Response:
     """Booking learns people from identity's events a moment after registration: retry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = send()
-        if r.status_code not in (404, 422) or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
+    # A tuple: a refused Response is falsy (Response.__bool__ is .ok), yet it is an answer.
+    known = eventually(
+        lambda: (r := send()).status_code not in (404, 422) and (r,),
+        timeout,
+        "booking to know them",
+        interval=0.2,
+    )
+    return known[0]
 
 
 def seed(stack: HttpStack) -> None:

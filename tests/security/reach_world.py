@@ -18,8 +18,9 @@ import requests
 
 from contracts.registry import REGISTRY
 from services.identity.settings import BOOTSTRAP_ADMIN_ID
-from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, SCOPES, World, wait_for
+from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, SCOPES, World
 from tests.security.reach_rules import PRACTITIONERS, A, B
+from tests.support.poll import eventually
 
 READ, WRITE, MEDICAL = SCOPES
 FHIR = "application/fhir+json"
@@ -145,7 +146,7 @@ class ReachWorld:
             "email": f"shred-{n}@example.org",
         }
         pid = self.world.admin_post("/v1/patients", body)["patient_id"]
-        wait_for(lambda: self.world._in_directory("patients", pid), what="patient in booking")
+        eventually(lambda: self.world._in_directory("patients", pid), what="patient in booking")
         return pid
 
     # -- observing --------------------------------------------------------------------------

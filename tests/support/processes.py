@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pika
 
 from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
@@ -41,15 +41,16 @@ def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen
         )
 
 
+def queue_exists(amqp_uri: str, queue: str) -> bool:
+    """Whether `queue` is declared on the vhost (a passive declare fails when it is not)."""
+    try:
+        with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+            conn.channel().queue_declare(queue, passive=True)
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    return True
+
+
 def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 60.0) -> None:
     """A service declares its queues at start; events published before that would miss it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
-                conn.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    eventually(lambda: queue_exists(amqp_uri, queue), timeout, f"queue {queue}", interval=0.2)

@@ -20,7 +20,8 @@ from nameko.runners import ServiceRunner
 
 from services.audit.service import AuditService
 from services.audit.signing import new_seed
-from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, World, wait_for
+from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, World
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 
@@ -123,9 +124,9 @@ def ledgered(trail, story) -> bool:
 
 
 def test_state_as_seen_matches_what_booking_served_before_the_move(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     served = story["seen"][story["moved"]]
-    wait_for(
+    eventually(
         lambda: (
             audit_get(trail, story, f"/v1/audit/appointments/{story['moved']}/history")["count"]
             >= 4
@@ -157,7 +158,7 @@ def test_state_as_seen_matches_what_booking_served_before_the_move(trail, story)
 
 
 def test_audit_events_validate_and_name_the_reads(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     appointment = next(iter(story["seen"]))
     bundle = audit_get(trail, story, "/fhir/AuditEvent", entity=f"Appointment/{appointment}")
     Bundle.model_validate(bundle)
@@ -179,7 +180,7 @@ def test_audit_events_validate_and_name_the_reads(trail, story):
 
 
 def test_incident_reports_exactly_what_the_connector_received(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     body = {
         "title": "Test incident",
         "connector_id": story["connector"]["connector_id"],
@@ -253,7 +254,7 @@ def test_cli_investigate_opens_an_incident_with_the_same_affected_set(trail, sto
 
     from services.cli.main import cli
 
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     args = [
         "audit",
         "investigate",

@@ -10,8 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from services.audit.verify import VerifyReport
 from tests.integration.audit.conftest import verify
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.poll import eventually
 from tests.support.processes import nameko_run, wait_for_queue
 
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
@@ -59,16 +61,16 @@ def test_two_audit_processes_ledger_each_event_once_in_one_chain(replica_world, 
         world.start_relays(("identity", "booking", "notification"))
         emitted = world.emit_many(300)
         url = world.database_url
-        deadline = time.monotonic() + 120
-        while True:
+
+        def caught_up() -> VerifyReport | None:
             with psycopg.connect(url) as conn:
                 ledgered = {r[0] for r in conn.execute("SELECT event_id FROM audit.ledger")}
             if {e.event_id for e in emitted} <= ledgered and source_ids(url) == ledgered:
                 report = verify(world)
-                if report.ok:
-                    break
-            assert time.monotonic() < deadline, "ledger never caught up"
-            time.sleep(0.5)
+                return report if report.ok else None
+            return None
+
+        report = eventually(caught_up, 120, "the ledger to catch up and verify", interval=0.5)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 import requests
@@ -12,17 +10,10 @@ from nameko.runners import ServiceRunner
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 TOKEN = "test-admin-token"
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def count(url: str, query: str) -> int:
@@ -63,15 +54,16 @@ def test_events_of_every_service_are_ledgered_checkpointed_and_verified(service_
     # The queues exist once the service started; events appended now reach them.
     world.emit_many(20)
     url = world.database_url
-    wait_for(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 20, what="ledger")
-    wait_for(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, what="checkpoint")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 20, 30, "ledger")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, 30, "checkpoint")
     # The checkpoint's own event comes back through audit.events into the ledger.
-    wait_for(
+    eventually(
         lambda: (
             count(url, "SELECT count(*) FROM audit.ledger WHERE event_type = 'LedgerCheckpointed'")
             >= 1
         ),
-        what="checkpoint event ledgered",
+        30,
+        "checkpoint event ledgered",
     )
     assert (
         count(url, "SELECT count(*) FROM audit.events WHERE event_type = 'LedgerCheckpointed'") >= 1
@@ -81,9 +73,10 @@ def test_events_of_every_service_are_ledgered_checkpointed_and_verified(service_
     response = requests.get(f"{base}/v1/audit/verify", headers=wrong, timeout=10)
     assert response.status_code == 401 and response.json()["error"] == "unauthorized"
     ok = {"Authorization": f"Bearer {TOKEN}"}
-    wait_for(
+    eventually(
         lambda: requests.get(f"{base}/v1/audit/verify", headers=ok, timeout=30).json()["ok"],
-        what="verify ok",
+        30,
+        "verify ok",
     )
     report = requests.get(f"{base}/v1/audit/verify", headers=ok, timeout=30).json()
     assert report["checkpoints_checked"] >= 1 and report["first_bad_seq"] is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from services.audit.signing import new_seed
 from services.identity.service import IdentityService
 from tests.integration.audit.test_access_index import T0, Ledger
 from tests.integration.audit.test_trace import PATIENT, booked, read
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-audit-trace-0001"
@@ -87,14 +87,6 @@ class Investigation:
         return requests.get(url, headers=headers, params=params, timeout=30)
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def indexed(pool: ConnectionPool) -> int:
     with pool.connection() as conn:
         return access_index.position(conn)
@@ -151,7 +143,7 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
     seq = book.put(
         "AppointmentsAccessed", read(connector, connector, [(appointment, PATIENT)]), at=T0
     )
-    wait_for(lambda: indexed(w.pool) >= seq, what="the timer's catch-up")  # no query ran yet
+    eventually(lambda: indexed(w.pool) >= seq, what="the timer's catch-up")  # no query ran yet
 
     history = f"/v1/audit/appointments/{appointment}/history"
     for path, params in (

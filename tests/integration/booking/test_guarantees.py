@@ -15,7 +15,8 @@ from services.booking import views
 from services.booking.crypto import KeyDestroyed, KeyRing, MasterKey
 from services.cli.main import cli
 from services.common.eventstore.store import EventStore
-from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World, wait_for
+from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World
+from tests.support.poll import eventually
 
 REASON = "synthetic reason: follow-up of a biopsy"
 
@@ -180,7 +181,7 @@ def test_views_rebuild_from_position_zero_to_the_same_rows(world: World):
     pool = ConnectionPool(world.database_url, min_size=1, max_size=2)
     try:
         store = EventStore(pool, "booking")
-        wait_for(lambda: store.count_pending_after(store.head()) == 0, what="quiet log")
+        eventually(lambda: store.count_pending_after(store.head()) == 0, what="quiet log")
         with pool.connection() as conn:
             before = snapshot(conn)
         with pool.connection() as conn, conn.transaction():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,23 +16,12 @@ from contracts.registry import REGISTRY
 from services.booking.crypto import generate_master_key_b64
 from services.booking.service import BookingService
 from services.identity.service import IdentityService
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 PASSWORD = "synthetic-password-0001"
 SCOPES = ["appointment:read", "appointment:write", "appointment:read-medical"]
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll until truthy (the relays and consumers are asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class World:
@@ -98,7 +86,7 @@ class World:
             },
         )
         pid = p["practitioner_id"]
-        wait_for(lambda: self._in_directory("practitioners", pid), what="practitioner in booking")
+        eventually(lambda: self._in_directory("practitioners", pid), what="practitioner in booking")
         return pid
 
     def patient(self) -> str:
@@ -116,7 +104,7 @@ class World:
             },
         )
         pid = p["patient_id"]
-        wait_for(lambda: self._in_directory("patients", pid), what="patient in booking")
+        eventually(lambda: self._in_directory("patients", pid), what="patient in booking")
         return pid
 
     def connector(self, grants: dict[str, list[str]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from services.common.eventstore import EventStore, NewEvent
+from tests.support.poll import eventually
 
 SCHEMA = "booking"
 
@@ -50,8 +51,4 @@ def store(pool: ConnectionPool) -> EventStore:
 def wait_until_readable(store: EventStore, position: int, timeout: float = 30.0) -> None:
     """Committed is not yet readable while an older writing transaction runs anywhere on the
     server (ADR 0003): other test runs on a shared server can hold readers back briefly."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while store.head().position < position and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: store.head().position >= position, timeout, f"position {position}")

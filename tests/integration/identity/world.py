@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,17 +24,6 @@ from tests.support.ports import free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 PROBE = "test.probe.identity"
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class World:

@@ -21,6 +21,7 @@ from tests.contract.examples import EXAMPLES
 from tests.integration.audit.world import KEY_ID, World
 from tests.integration.metrics.scrape import metric, wait_for_metric
 from tests.support.amqp import connect
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.processes import wait_for_queue
 
@@ -31,14 +32,6 @@ OK, AT = "carnet_audit_ledger_verify_ok", "carnet_audit_ledger_verify_timestamp_
 def count(url: str, query: str) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute(query).fetchone()[0]
-
-
-def wait(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -86,8 +79,8 @@ def test_ledger_verify_metrics_turn_to_0_when_a_row_is_tampered(audit):
         base, "carnet_events_appended_total", service="audit", event_type="LedgerCheckpointed"
     )
     world.emit_many(12)
-    wait(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 12)
-    wait(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1)
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 12, 60, "ledger")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, 60, "checkpoint")
     # The checkpoint's event was appended in the checkpoint's transaction: counted on commit.
     wait_for_metric(
         base,

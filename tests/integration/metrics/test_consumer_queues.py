@@ -22,6 +22,7 @@ from services.common.nameko_ext.consumer import EventConsumer, RawQueueConsumer,
 from tests.contract.examples import EXAMPLES
 from tests.integration.metrics.scrape import Scrape, metric, wait_for_metric
 from tests.support.amqp import connect
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 BOOKED, CANCELLED, MOVED = "AppointmentBooked", "AppointmentCancelled", "AppointmentRescheduled"
@@ -185,7 +186,7 @@ def test_a_failed_attempt_is_requeued_and_its_redelivery_counted(service):
     flaky = str(uuid.uuid4())
     FAIL_ONCE.add(flaky)
     publish(amqp_uri, BOOKED, event_id=flaky)
-    wait_until(lambda: calm in APPLIED and flaky in APPLIED)
+    eventually(lambda: calm in APPLIED and flaky in APPLIED, 30, "both applied")
     after = Scrape(base)
     assert after.value("carnet_consumer_redelivered_total", queue=RETRY_Q) == redelivered + 1
     assert after.value("carnet_messages_requeued_total", queue=RETRY_Q) == requeued + 1
@@ -207,13 +208,5 @@ def test_dead_letter_depth_rises_when_a_consumer_parks_and_falls_when_requeued(s
     wait_for_metric(base, "carnet_dead_letter_messages", lambda v: v == 1, queue=DLQ)
     BROKEN.discard(broken)  # the fix is deployed
     assert [d.message_id for d in dead_letters.requeue(amqp_uri, DLQ)] == [broken]
-    wait_until(lambda: broken in APPLIED)
+    eventually(lambda: broken in APPLIED, 30, "the requeued event applied")
     wait_for_metric(base, "carnet_dead_letter_messages", lambda v: v == 0, queue=DLQ)
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)

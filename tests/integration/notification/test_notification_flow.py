@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from tests.integration.notification.conftest import notification_events, outbox
+from tests.support.poll import eventually
 
 # Sentinels of the synthetic events: the sealed reason's ciphertext, its key id, the specialty.
 MEDICAL_OR_SENSITIVE = ("c3ludGhldGlj", "patient-key-", "general practice")
@@ -24,13 +25,6 @@ def assert_administrative_only(message) -> None:
         assert word.lower() not in text, word
 
 
-def wait_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return predicate()
-
-
 def test_confirmation_in_english_with_no_medical_field(world, notification, smtp_server):
     patient = world.patient(language="en")
     practitioner = world.practitioner(family="Lambda")
@@ -41,7 +35,7 @@ def test_confirmation_in_english_with_no_medical_field(world, notification, smtp
     assert message["Content-Language"] == "en"
     assert "Lambda" in body_of(message) and "Test" in body_of(message)
     assert_administrative_only(message)
-    assert wait_until(lambda: notification_events(world.database_url, "NotificationSent"))
+    assert eventually(lambda: notification_events(world.database_url, "NotificationSent"))
     (sent,) = notification_events(world.database_url, "NotificationSent")
     assert sent["template"] == "appointment_booked" and sent["channel"] == "email"
     assert "example.org" not in str(sent)  # no address on the bus: only ids
@@ -71,7 +65,7 @@ def test_french_reschedule_then_cancel_moves_then_drops_the_reminder(
     assert len(messages) == 3
     for m in messages:
         assert_administrative_only(m)
-    assert wait_until(
+    assert eventually(
         lambda: all(
             s != "pending"
             for t, s, _d, _a in outbox(world.database_url)
@@ -86,7 +80,7 @@ def test_a_due_reminder_is_sent(world, notification, smtp_server):
     world.book(patient, world.practitioner(), start)
     messages = smtp_server.wait_for_messages(2, timeout=20)
     assert len(messages) == 2
-    assert wait_until(
+    assert eventually(
         lambda: (
             {e["template"] for e in notification_events(world.database_url, "NotificationSent")}
             == {"appointment_booked", "appointment_reminder"}
@@ -137,7 +131,7 @@ def test_art34_notice_once_per_patient_listing_their_appointments(world, notific
 def test_a_refusing_smtp_server_ends_in_notification_failed(world, notification, smtp_server):
     smtp_server.set_mode("reject")
     world.book(world.patient(), world.practitioner(), datetime.now(UTC) + timedelta(days=2))
-    assert wait_until(lambda: notification_events(world.database_url, "NotificationFailed"))
+    assert eventually(lambda: notification_events(world.database_url, "NotificationFailed"))
     (failed,) = notification_events(world.database_url, "NotificationFailed")
     assert failed["error_code"] == "rejected" and failed["retryable"] is False
 
@@ -147,7 +141,7 @@ def test_a_tempfailing_smtp_server_is_retried_with_backoff_then_succeeds(
 ):
     smtp_server.set_mode("tempfail")
     world.book(world.patient(), world.practitioner(), datetime.now(UTC) + timedelta(days=2))
-    assert wait_until(
+    assert eventually(
         lambda: len(notification_events(world.database_url, "NotificationFailed")) >= 1
     )
     smtp_server.set_mode("accept")
@@ -161,7 +155,7 @@ def test_a_tempfailing_smtp_server_is_retried_with_backoff_then_succeeds(
 def test_a_timing_out_smtp_server_is_retried_then_fails_for_good(world, notification, smtp_server):
     smtp_server.set_mode("hang")
     world.book(world.patient(), world.practitioner(), datetime.now(UTC) + timedelta(days=2))
-    assert wait_until(
+    assert eventually(
         lambda: any(
             not f["retryable"]
             for f in notification_events(world.database_url, "NotificationFailed")
