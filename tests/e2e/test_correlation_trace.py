@@ -24,7 +24,6 @@ from click.testing import CliRunner
 from services.cli.main import cli
 from services.cli.supervisor import ROOT, Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 
@@ -39,15 +38,14 @@ def trace(correlation_id: str, log_dir: Path) -> list[dict]:
 
 
 @pytest.fixture
-def system(fresh_database_url, fresh_broker, tmp_path):
-    migrate(fresh_database_url)
+def system(fresh_migrated_database_url, fresh_broker, tmp_path):
     admin = secrets.token_urlsafe(32)
     env = {
         **os.environ,
         **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
-        "DATABASE_URL": fresh_database_url,
+        "DATABASE_URL": fresh_migrated_database_url,
         "AMQP_URI": fresh_broker,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
         "CARNET_ADMIN_TOKEN": admin,
         "AUDIT_ADMIN_TOKEN": secrets.token_urlsafe(32),
         # Every request asks identity (no cached principal): the token check is always an RPC.

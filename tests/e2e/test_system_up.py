@@ -9,15 +9,13 @@ import requests
 from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 
 @pytest.fixture
-def system(fresh_database_url, amqp_uri, tmp_path):
-    migrate(fresh_database_url)
-    env = {**os.environ, "DATABASE_URL": fresh_database_url, "AMQP_URI": amqp_uri}
+def system(fresh_migrated_database_url, amqp_uri, tmp_path):
+    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": amqp_uri}
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
     supervisor = Supervisor(env=env, log_dir=tmp_path)
     supervisor.start()

@@ -24,7 +24,6 @@ from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.broker import apply_policies, declare_dead_letter_topology
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
 from tests.support.infra import (
     RABBIT_AUTH,
     RABBIT_MGMT,
@@ -230,12 +229,14 @@ def seed(stack: HttpStack) -> None:
 
 
 @pytest.fixture(scope="session")
-def security_http_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpStack]:
+def security_http_stack(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: str
+) -> Iterator[HttpStack]:
     """The four services on a fresh migrated database and vhost, seeded, stopped at the end."""
-    database_url, amqp_uri = create_database("carnet_sec_http"), create_vhost("carnet-sec-http")
+    database_url = create_database("carnet_sec_http", template=migrated_template)
+    amqp_uri = create_vhost("carnet-sec-http")
     supervisor = None
     try:
-        migrate(database_url)
         apply_policies(amqp_uri, RABBIT_MGMT, RABBIT_AUTH)
         declare_dead_letter_topology(amqp_uri)
         ports = {svc: free_port() for svc in SERVICES}

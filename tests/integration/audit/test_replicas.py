@@ -41,11 +41,8 @@ def source_ids(url: str) -> set:
 
 
 @pytest.fixture
-def replica_world(fresh_database_url, fresh_broker):
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker)
+def replica_world(fresh_migrated_database_url, fresh_broker):
+    w = World(fresh_migrated_database_url, fresh_broker)
     yield w
     w.close()
 

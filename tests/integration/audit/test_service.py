@@ -22,20 +22,17 @@ def count(url: str, query: str) -> int:
 
 
 @pytest.fixture
-def service_world(fresh_database_url, fresh_broker):
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker)
+def service_world(fresh_migrated_database_url, fresh_broker):
+    w = World(fresh_migrated_database_url, fresh_broker)
     port = free_port()
     config = {
         "AMQP_URI": fresh_broker,
-        "DATABASE_URL": fresh_database_url,
+        "DATABASE_URL": fresh_migrated_database_url,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "AUDIT_SIGNING_KEY": w.seed,
         "AUDIT_SIGNING_KEY_ID": KEY_ID,
         "LEDGER_CHECKPOINT_SECONDS": 0.5,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
         "AUDIT_VERIFY_GRACE_SECONDS": 0,
         "AUDIT_ADMIN_TOKEN": TOKEN,
     }

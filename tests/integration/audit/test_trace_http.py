@@ -93,11 +93,8 @@ def indexed(pool: ConnectionPool) -> int:
 
 
 @pytest.fixture
-def investigation(fresh_database_url: str, fresh_broker: str) -> Iterator[Investigation]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    world = Investigation(fresh_database_url, fresh_broker).start()
+def investigation(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[Investigation]:
+    world = Investigation(fresh_migrated_database_url, fresh_broker).start()
     yield world
     world.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,6 +15,7 @@ from services.common.eventstore import EventStore, LogCursor
 from services.common.eventstore import migrate as migrate_module
 from services.common.eventstore.migrate import migrate, migrations_dir
 from tests.integration.eventstore.conftest import as_role, connect, event, stream
+from tests.support.infra import create_database, drop_database
 
 FORBIDDEN = [
     "UPDATE {}.events SET event_type = 'Forged'",
@@ -24,6 +26,15 @@ FORBIDDEN = [
 
 # Every file under deploy/migrations, in the order yoyo applies them.
 ALL_MIGRATIONS = sorted(p.stem for p in migrations_dir().glob("*.sql"))
+
+
+@pytest.fixture(scope="module")
+def migrated_database_url() -> Iterator[str]:
+    """Migrated here, not cloned from the suite's template: migrating is this module's subject."""
+    url = create_database()
+    migrate(url)
+    yield url
+    drop_database(url)
 
 
 def _applied(url: str) -> list[str]:

@@ -35,22 +35,19 @@ def count(url: str, query: str) -> int:
 
 
 @pytest.fixture
-def audit(fresh_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    world = World(fresh_database_url, fresh_broker)
+def audit(fresh_migrated_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
+    world = World(fresh_migrated_database_url, fresh_broker)
     port = free_port()
     runner = ServiceRunner(
         {
             "AMQP_URI": fresh_broker,
-            "DATABASE_URL": fresh_database_url,
+            "DATABASE_URL": fresh_migrated_database_url,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "AUDIT_SIGNING_KEY": world.seed,
             "AUDIT_SIGNING_KEY_ID": KEY_ID,
             "LEDGER_CHECKPOINT_SECONDS": 0.5,
             "AUDIT_TAIL_VERIFY_SECONDS": 0.3,
-            "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+            "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
             "AUDIT_ADMIN_TOKEN": TOKEN,
         }
     )

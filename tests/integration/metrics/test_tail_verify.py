@@ -14,11 +14,8 @@ from tests.integration.audit.world import World
 
 
 @pytest.fixture
-def world(fresh_database_url: str) -> Iterator[World]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url)
+def world(fresh_migrated_database_url: str) -> Iterator[World]:
+    w = World(fresh_migrated_database_url)
     # 8 entries under a signed head (its LedgerCheckpointed is entry 9), then 3 more.
     w.emit_many(8)
     w.ingest_all()

@@ -39,12 +39,9 @@ def service_config(database_url: str, amqp_uri: str, smtp, tmp_path, **extra) ->
 
 
 @pytest.fixture
-def world(fresh_database_url: str, fresh_broker: str) -> Iterator[World]:
+def world(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[World]:
     """Own database and vhost: queues left by another test's service must not feed this one."""
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker).start()
+    w = World(fresh_migrated_database_url, fresh_broker).start()
     yield w
     w.close()
 
