@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.audit.verify import VerifyReport, verify_database
 from tests.integration.audit.world import World
 
 
@@ -15,9 +14,3 @@ def world(fresh_migrated_database_url: str) -> Iterator[World]:
     w = World(fresh_migrated_database_url)
     yield w
     w.close()
-
-
-def verify(world: World, grace_seconds: float = 0.0) -> VerifyReport:
-    """Verify with the world's public key, every source event required (no grace)."""
-    keys = {world.signer.key_id: world.signer.public_key()}
-    return verify_database(world.database_url, keys, grace_seconds=grace_seconds)

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from services.audit.verify import VerifyReport
-from tests.integration.audit.conftest import verify
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.ledger import verify
 from tests.support.poll import eventually
 from tests.support.processes import nameko_run, wait_for_queue
 

@@ -15,8 +15,8 @@ from services.audit import access_index
 from services.audit.service import AuditService
 from services.audit.signing import new_seed
 from services.identity.service import IdentityService
-from tests.integration.audit.test_access_index import T0, Ledger
-from tests.integration.audit.test_trace import PATIENT, booked, read
+from tests.support.appointment_story import PATIENT, booked, read
+from tests.support.ledger import T0, Ledger
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 

@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from services.common.eventstore import EventStore, LogCursor, RecordedEvent
 from tests.integration.eventstore import workers
-from tests.integration.eventstore.conftest import SCHEMA, connect, event, stream
+from tests.support.eventstore import SCHEMA, connect, event, stream
 from tests.support.poll import eventually
 
 WRITERS = 8

@@ -14,7 +14,7 @@ from services.common.config import SERVICES
 from services.common.eventstore import EventStore, LogCursor
 from services.common.eventstore import migrate as migrate_module
 from services.common.eventstore.migrate import migrate, migrations_dir
-from tests.integration.eventstore.conftest import as_role, connect, event, stream
+from tests.support.eventstore import as_role, connect, event, stream
 from tests.support.infra import create_database, drop_database
 
 FORBIDDEN = [

@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from services.common.eventstore import EventStore, LogCursor
-from tests.integration.eventstore.conftest import event, stream, wait_until_readable
+from tests.support.eventstore import event, stream, wait_until_readable
 from tests.support.poll import eventually
 
 

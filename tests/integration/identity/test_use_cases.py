@@ -13,7 +13,7 @@ import pytest
 from services.identity import connectors, handlers, tokens
 from services.identity.context import Actor
 from services.identity.errors import AuthenticationError, Forbidden, OAuthError
-from tests.integration.identity.conftest import identity_events
+from tests.support.stored import identity_events
 
 ADDRESS = "192.0.2.7"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from nameko.runners import ServiceRunner
 
@@ -54,19 +53,3 @@ def notification(world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
     runner.start()
     yield config
     runner.stop()
-
-
-def notification_events(database_url: str, event_type: str) -> list[dict]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT data FROM notification.events WHERE event_type = %s ORDER BY position",
-            (event_type,),
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
-def outbox(database_url: str) -> list[tuple]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "SELECT template, state, due_at, attempts FROM notification.outbox ORDER BY created_at"
-        ).fetchall()

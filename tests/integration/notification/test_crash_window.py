@@ -8,9 +8,9 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.integration.notification.conftest import notification_events
 from tests.support.poll import eventually
 from tests.support.processes import nameko_run, wait_for_queue
+from tests.support.stored import notification_events
 
 
 def start_service(world, smtp, log: Path, fault: str | None) -> subprocess.Popen:

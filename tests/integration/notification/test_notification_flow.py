@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from tests.integration.notification.conftest import notification_events, outbox
 from tests.support.poll import eventually
+from tests.support.stored import notification_events, outbox
 
 # Sentinels of the synthetic events: the sealed reason's ciphertext, its key id, the specialty.
 MEDICAL_OR_SENSITIVE = ("c3ludGhldGlj", "patient-key-", "general practice")

@@ -15,9 +15,10 @@ from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
 from services.booking.views_projection import PROJECTION as BOOKING_VIEWS
 from services.cli.main import cli
 from services.common.projections import Rebuild, RefusedSwap
-from tests.integration.audit.test_access_index import Ledger, expected, fill, index
 from tests.integration.audit.world import World as AuditWorld
 from tests.integration.booking.world import ADMIN_TOKEN, World
+from tests.support.access_records import expected, fill, index
+from tests.support.ledger import Ledger
 
 pytestmark = pytest.mark.slow
 
