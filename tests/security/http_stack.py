@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,13 +31,12 @@ from tests.support.infra import (
     delete_vhost,
     drop_database,
 )
+from tests.support.people import SCOPES, IdentityClient
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 ADMIN_TOKEN = "security-admin-token-" + "0" * 24
 AUDIT_ADMIN_TOKEN = "security-audit-verify-token-" + "1" * 20
-PASSWORD = "synthetic-password-0042"
-SCOPES = ["appointment:read", "appointment:write", "appointment:read-medical"]
 # What must never reach a client: a Python traceback, nameko's "Error: Type: text" page, a
 # psycopg message, a file path of the code.
 LEAK = re.compile(
@@ -77,23 +75,6 @@ class HttpStack:
         return found
 
 
-def _admin(stack: HttpStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = requests.post(
-        stack.url("identity", path),
-        json=body,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=60,
-    )
-    assert r.status_code in (200, 201), (path, r.status_code, r.text)
-    return r.json()
-
-
-def _token(stack: HttpStack, form: dict[str, str]) -> str:
-    r = requests.post(stack.url("identity", "/oauth/token"), data=form, timeout=60)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
 def _until_known(send: Any, timeout: float = 60.0) -> requests.Response:
     """Booking learns people from identity's events a moment after registration: retry."""
     # A tuple: a refused Response is falsy (Response.__bool__ is .ok), yet it is an answer.
@@ -109,61 +90,15 @@ def _until_known(send: Any, timeout: float = 60.0) -> requests.Response:
 def seed(stack: HttpStack) -> None:
     """An investigator, a practitioner with slots, a patient, a granted connector, a booking,
     an incident."""
-    n = uuid.uuid4().hex[:8]
-    investigator = _admin(
-        stack,
-        "/v1/staff",
-        {"role": "investigator", "display_name": f"Inv {n}", "password": PASSWORD},
-    )
-    practitioner = _admin(
-        stack,
-        "/v1/practitioners",
-        {
-            "given_name": "Dr",
-            "family_name": f"Synthetic-{n}",
-            "specialty": "dermatology",
-            "password": PASSWORD,
-        },
-    )
-    patient = _admin(
-        stack,
-        "/v1/patients",
-        {
-            "given_name": "Test",
-            "family_name": f"Patient-{n}",
-            "birth_date": "1990-01-01",
-            "gender": "female",
-            "email": f"pt-{n}@example.org",
-        },
-    )
-    connector = _admin(
-        stack,
-        "/v1/connectors",
-        {"name": "Agenda Sync", "vendor": "Synthetic", "contact_email": "ops@example.org"},
-    )
-    pid, patient_id = practitioner["practitioner_id"], patient["patient_id"]
-    _admin(
-        stack,
-        f"/v1/practitioners/{pid}/grants",
-        {"connector_id": connector["connector_id"], "scopes": SCOPES},
-    )
+    people = IdentityClient(stack.url("identity"), ADMIN_TOKEN)
+    staff_id, pid = people.staff("investigator"), people.practitioner()
+    patient_id = people.patient(password=None)
+    connector = people.connector({pid: SCOPES})
     stack.tokens = {
         "admin": ADMIN_TOKEN,
-        "investigator": _token(
-            stack,
-            {"grant_type": "password", "username": investigator["staff_id"], "password": PASSWORD},
-        ),
-        "practitioner": _token(
-            stack, {"grant_type": "password", "username": pid, "password": PASSWORD}
-        ),
-        "connector": _token(
-            stack,
-            {
-                "grant_type": "client_credentials",
-                "client_id": connector["client_id"],
-                "client_secret": connector["client_secret"],
-            },
-        ),
+        "investigator": people.person_token(staff_id),
+        "practitioner": people.person_token(pid),
+        "connector": connector["token"],
     }
     start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     body = {
@@ -221,7 +156,7 @@ def seed(stack: HttpStack) -> None:
         "incident_id": r.json()["incident_id"],
         "practitioner_id": pid,
         "patient_id": patient_id,
-        "staff_id": investigator["staff_id"],
+        "staff_id": staff_id,
         "connector_id": connector["connector_id"],
         "appointment_id": appointment_id,
         "slot_id": slot_id,

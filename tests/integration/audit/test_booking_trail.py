@@ -16,37 +16,20 @@ import pytest
 import requests
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
-from nameko.runners import ServiceRunner
 
-from services.audit.service import AuditService
-from services.audit.signing import new_seed
-from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, World
+from tests.integration.booking.world import World
 from tests.support.poll import eventually
-from tests.support.ports import free_port
+from tests.support.stack import ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")
 def trail(migrated_database_url: str, module_broker: str) -> Iterator[dict]:
-    world = World(migrated_database_url, module_broker)
-    port = free_port()
-    audit = ServiceRunner(
-        {
-            "AMQP_URI": module_broker,
-            "DATABASE_URL": migrated_database_url,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-            "AUDIT_SIGNING_KEY": new_seed(),
-            "AUDIT_SIGNING_KEY_ID": "audit-trail-test",
-            "LEDGER_CHECKPOINT_SECONDS": 60,
-        }
-    )
-    audit.add_service(AuditService)
-    audit.start()
-    world.start()
+    audit = {"AUDIT_SIGNING_KEY_ID": "audit-trail-test"}
+    world = World(migrated_database_url, module_broker, extra={"audit": audit}).start()
     try:
-        yield {"world": world, "audit": f"http://127.0.0.1:{port}"}
+        yield {"world": world, "audit": world.stack.url("audit")}
     finally:
         world.close()
-        audit.stop()
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +66,7 @@ def story(trail) -> dict:
         headers={"Content-Type": "application/json-patch+json"},
     )
     assert r.status_code == 200
-    staff = world.admin_post(
-        "/v1/staff",
-        {
-            "role": "investigator",
-            "display_name": "Inv",
-            "email": "inv@example.org",
-            "password": PASSWORD,
-        },
-    )
-    token = world.person_token(staff["staff_id"])
+    token = world.person_token(world.people.staff("investigator"))
     return {
         "connector": connector,
         "seen": seen,

@@ -9,9 +9,8 @@ from nameko.runners import ServiceRunner
 
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
-from tests.integration.audit.world import KEY_ID, World
+from tests.integration.audit.world import World
 from tests.support.poll import eventually
-from tests.support.ports import free_port
 
 TOKEN = "test-admin-token"
 
@@ -24,25 +23,8 @@ def count(url: str, query: str) -> int:
 @pytest.fixture
 def service_world(fresh_migrated_database_url, fresh_broker):
     w = World(fresh_migrated_database_url, fresh_broker)
-    port = free_port()
-    config = {
-        "AMQP_URI": fresh_broker,
-        "DATABASE_URL": fresh_migrated_database_url,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "AUDIT_SIGNING_KEY": w.seed,
-        "AUDIT_SIGNING_KEY_ID": KEY_ID,
-        "LEDGER_CHECKPOINT_SECONDS": 0.5,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
-        "AUDIT_VERIFY_GRACE_SECONDS": 0,
-        "AUDIT_ADMIN_TOKEN": TOKEN,
-    }
-    runner = ServiceRunner(config)
-    runner.add_service(AuditService)
-    runner.start()
-    # identity, booking and notification relays here; audit's runs inside the service.
-    w.start_relays(("identity", "booking", "notification"))
-    yield w, f"http://127.0.0.1:{port}"
-    runner.stop()
+    base = w.start_service(TOKEN, AUDIT_VERIFY_GRACE_SECONDS=0)
+    yield w, base
     w.close()
 
 

@@ -10,8 +10,7 @@ from psycopg_pool import ConnectionPool
 from services.common.eventstore.store import EventStore
 from services.identity.context import Actor, Ctx
 from services.identity.settings import BOOTSTRAP_ADMIN_ID, Settings
-
-ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+from tests.support.stack import ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")

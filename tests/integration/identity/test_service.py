@@ -13,8 +13,9 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.logging import configure_logging
-from tests.integration.identity.world import ADMIN_TOKEN, World
+from tests.integration.identity.world import World
 from tests.support.poll import eventually
+from tests.support.stack import ADMIN_TOKEN
 from tests.support.stored import identity_events
 
 SECRETS: list[str] = [ADMIN_TOKEN]  # every secret, password and token the tests handle

@@ -12,17 +12,14 @@ import pika
 import psycopg
 import pytest
 import requests
-from nameko.runners import ServiceRunner
 
 from contracts.registry import REGISTRY
-from services.audit.service import AuditService
 from services.common.broker import queue_name
 from tests.contract.examples import EXAMPLES
-from tests.integration.audit.world import KEY_ID, World
+from tests.integration.audit.world import World
 from tests.integration.metrics.scrape import metric, wait_for_metric
 from tests.support.amqp import connect
 from tests.support.poll import eventually
-from tests.support.ports import free_port
 from tests.support.processes import wait_for_queue
 
 TOKEN = "metrics-test-admin-token"
@@ -37,27 +34,9 @@ def count(url: str, query: str) -> int:
 @pytest.fixture
 def audit(fresh_migrated_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
     world = World(fresh_migrated_database_url, fresh_broker)
-    port = free_port()
-    runner = ServiceRunner(
-        {
-            "AMQP_URI": fresh_broker,
-            "DATABASE_URL": fresh_migrated_database_url,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-            "AUDIT_SIGNING_KEY": world.seed,
-            "AUDIT_SIGNING_KEY_ID": KEY_ID,
-            "LEDGER_CHECKPOINT_SECONDS": 0.5,
-            "AUDIT_TAIL_VERIFY_SECONDS": 0.3,
-            "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
-            "AUDIT_ADMIN_TOKEN": TOKEN,
-        }
-    )
-    runner.add_service(AuditService)
-    runner.start()
-    world.start_relays(("identity", "booking", "notification"))
     try:
-        yield world, f"http://127.0.0.1:{port}"
+        yield world, world.start_service(TOKEN, AUDIT_TAIL_VERIFY_SECONDS=0.3)
     finally:
-        runner.stop()
         world.close()
 
 

@@ -6,11 +6,10 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from nameko.runners import ServiceRunner
 
 from services.common.logging import configure_logging
-from services.notification.service import NotificationService
 from tests.integration.notification.world import World
+from tests.support.stack import Stack
 
 
 @pytest.fixture
@@ -48,8 +47,7 @@ def world(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[World
 @pytest.fixture
 def notification(world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
     config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path)
-    runner = ServiceRunner(config)
-    runner.add_service(NotificationService)
-    runner.start()
-    yield config
-    runner.stop()
+    stack = Stack(world.database_url, world.amqp_uri, ["notification"], {"notification": config})
+    stack.start()
+    yield stack.config["notification"]
+    stack.close()

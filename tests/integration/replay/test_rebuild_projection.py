@@ -16,9 +16,10 @@ from services.booking.views_projection import PROJECTION as BOOKING_VIEWS
 from services.cli.main import cli
 from services.common.projections import Rebuild, RefusedSwap
 from tests.integration.audit.world import World as AuditWorld
-from tests.integration.booking.world import ADMIN_TOKEN, World
+from tests.integration.booking.world import World
 from tests.support.access_records import expected, fill, index
 from tests.support.ledger import Ledger
+from tests.support.stack import ADMIN_TOKEN
 
 pytestmark = pytest.mark.slow
 
