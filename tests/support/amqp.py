@@ -29,6 +29,16 @@ def queue_depth(amqp_uri: str, name: str) -> int:
         return conn.channel().queue_declare(name, passive=True).method.message_count
 
 
+def consumer_count(amqp_uri: str, name: str) -> int:
+    """Consumers on `name` now (0 when it is not declared yet), unlike the management API's
+    statistics, which lag by seconds."""
+    try:
+        with connect(amqp_uri) as conn:
+            return conn.channel().queue_declare(name, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        return 0
+
+
 def drain(amqp_uri: str, name: str, until: int, timeout: float = 60.0) -> list[tuple[Any, bytes]]:
     """Consume (and ack) until `until` messages arrived or `timeout`; return them in order."""
     got: list[tuple[Any, bytes]] = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
@@ -12,9 +11,10 @@ import pytest
 
 from services.audit.verify import VerifyReport
 from tests.integration.audit.world import KEY_ID, World
+from tests.support.amqp import consumer_count
 from tests.support.ledger import verify
 from tests.support.poll import eventually
-from tests.support.processes import nameko_run, wait_for_queue
+from tests.support.processes import nameko_run
 
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
 
@@ -52,9 +52,13 @@ def test_two_audit_processes_ledger_each_event_once_in_one_chain(replica_world, 
     logs = [tmp_path / "audit-1.log", tmp_path / "audit-2.log"]
     procs = [start_audit(world, log) for log in logs]
     try:
-        for handler in HANDLERS:
-            wait_for_queue(world.amqp_uri, f"carnet.q.audit.{handler}")
-        time.sleep(2)  # both processes consuming before the burst
+        queues = [f"carnet.q.audit.{handler}" for handler in HANDLERS]
+        eventually(  # both processes consuming before the burst
+            lambda: all(consumer_count(world.amqp_uri, q) == 2 for q in queues),
+            60,
+            "two consumers on every audit queue",
+            interval=0.2,
+        )
         world.start_relays(("identity", "booking", "notification"))
         emitted = world.emit_many(300)
         url = world.database_url
