@@ -45,8 +45,10 @@ def world(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[World
 
 
 @pytest.fixture
-def notification(world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
-    config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path)
+def notification(request, world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
+    """The service; a test changes its settings with indirect parametrization."""
+    extra = getattr(request, "param", {})
+    config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path, **extra)
     stack = Stack(world.database_url, world.amqp_uri, ["notification"], {"notification": config})
     stack.start()
     yield stack.config["notification"]
