@@ -26,6 +26,7 @@ from services.cli.supervisor import ROOT, Supervisor
 from services.common.config import SERVICES
 from tests.support.poll import eventually
 from tests.support.ports import free_port
+from tests.support.processes import TEARDOWN_GRACE_S
 
 pytestmark = pytest.mark.slow
 FHIR = "application/fhir+json"
@@ -58,7 +59,7 @@ def system(fresh_migrated_database_url, fresh_broker, tmp_path):
         assert {s: v.get("status") for s, v in status.items()} == dict.fromkeys(SERVICES, "ready")
         yield supervisor, admin
     finally:
-        supervisor.stop()
+        supervisor.stop(grace=TEARDOWN_GRACE_S)
 
 
 def test_one_booking_is_traced_through_the_four_services(system):

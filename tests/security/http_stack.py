@@ -34,6 +34,7 @@ from tests.support.infra import (
 from tests.support.people import SCOPES, IdentityClient
 from tests.support.poll import eventually
 from tests.support.ports import free_port
+from tests.support.processes import TEARDOWN_GRACE_S
 
 ADMIN_TOKEN = "security-admin-token-" + "0" * 24
 AUDIT_ADMIN_TOKEN = "security-audit-verify-token-" + "1" * 20
@@ -199,6 +200,6 @@ def security_http_stack(
         yield stack
     finally:
         if supervisor is not None:
-            supervisor.stop()
+            supervisor.stop(grace=TEARDOWN_GRACE_S)
         delete_vhost(amqp_uri)
         drop_database(database_url)

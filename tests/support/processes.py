@@ -14,6 +14,9 @@ from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
+# Service processes a test is done with get SIGTERM, then SIGKILL after this: their graceful
+# stop takes 2-3 s and is test_system_up.py's subject, not theirs (their logs are read by then).
+TEARDOWN_GRACE_S = 0.5
 
 
 def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
