@@ -12,4 +12,8 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
+from tests.support.consumers import poll_faster  # noqa: E402
+
+poll_faster()
+
 pytest_plugins = ["tests.support.infra", "tests.support.smtp_server"]

@@ -13,7 +13,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -22,18 +21,14 @@ from pathlib import Path
 import pika
 import requests
 
+# Below the ephemeral range: a crashed server's ports must still be free when it restarts.
+from tests.support.ports import free_port
+
 RABBIT_SERVER = os.environ.get("CHAOS_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
 class InfraError(RuntimeError):
     """A private server did not start or stop as asked."""
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_bindir() -> Path:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from scripts.chaos import faults, reconcile, sabotage
 from scripts.chaos.client import Client
 from scripts.chaos.fleet import Fleet
-from scripts.chaos.infra import PrivatePostgres, PrivateRabbit, free_port
+from scripts.chaos.infra import PrivatePostgres, PrivateRabbit
 from scripts.chaos.load import Worker
 from scripts.chaos.mail import read_inbox
 from scripts.chaos.model import Book, Tally
@@ -30,6 +30,7 @@ from services.cli.demo.run import mail_server
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
 from services.common.config import SERVICES
 from services.common.eventstore.migrate import ensure_database, migrate
+from tests.support.ports import free_port
 
 Say = Callable[[str], None]
 HIGH = str(10**9)  # detection thresholds no load of ours can reach: the connector stays active

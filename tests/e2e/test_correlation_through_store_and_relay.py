@@ -2,8 +2,6 @@
 
 import io
 import json
-import socket
-import time
 import uuid
 
 import pytest
@@ -19,6 +17,8 @@ from services.common.nameko_ext.inbox_provider import InboxProvider
 from services.common.nameko_ext.logging_context import LoggingContext
 from services.common.nameko_ext.relay_runner import RelayRunner
 from tests.support.events import new_event
+from tests.support.poll import eventually
+from tests.support.ports import free_port
 
 
 class FrontBooking:
@@ -50,10 +50,8 @@ class BackNotification:
 
 
 @pytest.fixture
-def port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def port() -> int:
+    return free_port()
 
 
 def test_the_callers_correlation_id_reaches_the_second_services_log(
@@ -76,9 +74,7 @@ def test_the_callers_correlation_id_reaches_the_second_services_log(
         )
         assert r.status_code == 202
         event_id = r.text
-        deadline = time.monotonic() + 20
-        while "back.handled" not in stream.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: "back.handled" in stream.getvalue(), 20, "back.handled")
     finally:
         runner.stop()
     lines = [json.loads(x) for x in stream.getvalue().splitlines()]

@@ -13,7 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +24,9 @@ from click.testing import CliRunner
 from services.cli.main import cli
 from services.cli.supervisor import ROOT, Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.poll import eventually
+from tests.support.ports import free_port
+from tests.support.processes import TEARDOWN_GRACE_S
 
 pytestmark = pytest.mark.slow
 FHIR = "application/fhir+json"
@@ -38,28 +38,15 @@ def trace(correlation_id: str, log_dir: Path) -> list[dict]:
     return [json.loads(x) for x in result.stdout.splitlines()]
 
 
-def poll(fn, what: str, timeout: float = 120.0):
-    """fn() until it returns something truthy; fail with `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}: {value!r}")
-        time.sleep(0.3)
-
-
 @pytest.fixture
-def system(fresh_database_url, fresh_broker, tmp_path):
-    migrate(fresh_database_url)
+def system(fresh_migrated_database_url, fresh_broker, tmp_path):
     admin = secrets.token_urlsafe(32)
     env = {
         **os.environ,
         **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
-        "DATABASE_URL": fresh_database_url,
+        "DATABASE_URL": fresh_migrated_database_url,
         "AMQP_URI": fresh_broker,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
         "CARNET_ADMIN_TOKEN": admin,
         # Every request asks identity (no cached principal): the token check is always an RPC.
         "BOOKING_PRINCIPAL_TTL_SECONDS": "0",
@@ -71,7 +58,7 @@ def system(fresh_database_url, fresh_broker, tmp_path):
         assert {s: v.get("status") for s, v in status.items()} == dict.fromkeys(SERVICES, "ready")
         yield supervisor, admin
     finally:
-        supervisor.stop()
+        supervisor.stop(grace=TEARDOWN_GRACE_S)
 
 
 def test_one_booking_is_traced_through_the_four_services(system):
@@ -127,7 +114,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
         )
         return r.status_code == 201 and r.json()["slots"][0]["slot_id"]
 
-    slot_id = poll(open_slot, "booking to know the practitioner")
+    slot_id = eventually(open_slot, 120, "booking to know the practitioner", interval=0.3)
 
     # … and of the patient: the registration's own trace shows booking handling its event.
     def booking_knows_patient():
@@ -139,7 +126,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
             and x.get("event_type") == "PatientRegistered"
         ]
 
-    poll(booking_knows_patient, "booking to handle PatientRegistered")
+    eventually(booking_knows_patient, 120, "booking to handle PatientRegistered", interval=0.3)
 
     chosen = f"trace-{uuid.uuid4()}"
     r = requests.post(
@@ -163,7 +150,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
         lines = trace(chosen, log_dir)
         return {x["service"] for x in lines} >= set(SERVICES) and lines
 
-    lines = poll(from_every_service, f"lines of {chosen} from {SERVICES}")
+    lines = eventually(from_every_service, 120, f"lines of {chosen} from {SERVICES}", 0.3)
     by_service: dict[str, list[dict]] = {}
     for line in lines:
         assert line["correlation_id"] == chosen

@@ -22,14 +22,12 @@ from services.cli.demo.scenario import Attack
 from services.cli.demo.seed import Sizes
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def test_scrape_detect_contain_report_notify(fresh_database_url, fresh_broker, tmp_path):
-    migrate(fresh_database_url)
+def test_scrape_detect_contain_report_notify(fresh_migrated_database_url, fresh_broker, tmp_path):
     ports = {f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES}
 
     @contextmanager
@@ -38,9 +36,9 @@ def test_scrape_detect_contain_report_notify(fresh_database_url, fresh_broker, t
             **os.environ,
             **extra,
             **ports,
-            "DATABASE_URL": fresh_database_url,
+            "DATABASE_URL": fresh_migrated_database_url,
             "AMQP_URI": fresh_broker,
-            "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+            "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
         }
         supervisor = Supervisor(env=env, log_dir=tmp_path / "log")
         supervisor.start()

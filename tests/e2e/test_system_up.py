@@ -9,14 +9,13 @@ import requests
 from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
-from tests.support.processes import free_port
+from tests.support.poll import eventually
+from tests.support.ports import free_port
 
 
 @pytest.fixture
-def system(fresh_database_url, amqp_uri, tmp_path):
-    migrate(fresh_database_url)
-    env = {**os.environ, "DATABASE_URL": fresh_database_url, "AMQP_URI": amqp_uri}
+def system(fresh_migrated_database_url, amqp_uri, tmp_path):
+    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": amqp_uri}
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
     supervisor = Supervisor(env=env, log_dir=tmp_path)
     supervisor.start()
@@ -46,7 +45,6 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
@@ -76,9 +74,12 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
-        while log.read_text().count("dependency.unavailable") < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(
+            lambda: log.read_text().count("dependency.unavailable") >= 3,
+            20,
+            "three retries logged",
+            interval=0.2,
+        )
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     finally:

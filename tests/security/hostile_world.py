@@ -12,21 +12,14 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-import requests
-from nameko.runners import ServiceRunner
 
-from services.audit.service import AuditService
-from services.audit.signing import new_seed
-from services.booking.crypto import generate_master_key_b64
-from services.booking.service import BookingService
-from services.identity.service import IdentityService
-from services.notification.service import NotificationService
+from services.common.config import SERVICES
 from tests.security.hostile_cases import Outgoing, QueueSpec
 from tests.support.amqp import connect, drain_until_ids
-from tests.support.processes import free_port, wait_for_queue
+from tests.support.processes import wait_for_queue
+from tests.support.stack import Stack
 
 ADMIN_TOKEN = "test-admin-token-hostile-0123456789"
-SERVICE_CLASSES = (IdentityService, BookingService, NotificationService, AuditService)
 
 
 class HostileWorld:
@@ -34,68 +27,37 @@ class HostileWorld:
 
     def __init__(self, database_url: str, amqp_uri: str, logs: io.StringIO) -> None:
         self.database_url, self.amqp_uri, self.logs = database_url, amqp_uri, logs
-        self.identity_url = ""
-        self.payloads: dict[str, dict[str, Any]] = {}  # message id -> payload sent
-        self.runners: list[ServiceRunner] = []
-
-    def config(self, service: str) -> dict[str, Any]:
-        port = free_port()
-        if service == "identity":
-            self.identity_url = f"http://127.0.0.1:{port}"
-        base = {
-            "AMQP_URI": self.amqp_uri,
-            "DATABASE_URL": self.database_url,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        }
-        extra: dict[str, dict[str, Any]] = {
-            "identity": {"CARNET_ADMIN_TOKEN": ADMIN_TOKEN},
-            "booking": {"BOOKING_MASTER_KEY": generate_master_key_b64()},
-            "notification": {
-                "SMTP_HOST": "127.0.0.1",
-                "SMTP_PORT": free_port(),  # nothing listens: sends fail, which is not tested here
-                "SMTP_TIMEOUT": 1,
-                "NOTIFICATION_MAX_ATTEMPTS": 1,
-            },
+        config = {
+            # Nothing listens on SMTP: sends fail, which is not tested here.
+            "notification": {"NOTIFICATION_MAX_ATTEMPTS": 1},
             "audit": {
-                "AUDIT_SIGNING_KEY": new_seed(),
                 "AUDIT_SIGNING_KEY_ID": "hostile-test",
                 "LEDGER_CHECKPOINT_SECONDS": 3600,
-                "AUDIT_VERIFY_DATABASE_URL": self.database_url,
+                "AUDIT_VERIFY_DATABASE_URL": database_url,
             },
         }
-        return {**base, **extra[service]}
+        self.stack = Stack(database_url, amqp_uri, SERVICES, config, ADMIN_TOKEN)
+        self.payloads: dict[str, dict[str, Any]] = {}  # message id -> payload sent
 
     def start(self, specs: tuple[QueueSpec, ...]) -> HostileWorld:
-        for cls in SERVICE_CLASSES:
-            runner = ServiceRunner(self.config(cls.name))
-            runner.add_service(cls)
-            self.runners.append(runner)
-        for runner in self.runners:
-            runner.start()
+        self.stack.start()
         for spec in specs:
             wait_for_queue(self.amqp_uri, spec.queue)
             wait_for_queue(self.amqp_uri, spec.dlq)
         return self
 
     def close(self) -> None:
-        for runner in reversed(self.runners):
-            runner.stop()
+        self.stack.close()
 
     def alive(self) -> bool:
         """No container died (a crash in a consumer would kill it)."""
-        return all(not c._died.ready() for r in self.runners for c in r.containers)
+        return self.stack.alive()
 
     # -- set-up through the real interface -------------------------------------------------
     def connector(self) -> str:
         """A connector registered through identity's HTTP API (so suspending it means something)."""
-        r = requests.post(
-            f"{self.identity_url}/v1/connectors",
-            json={"name": "Hostile", "vendor": "Test", "contact_email": "ops@example.org"},
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["connector_id"])
+        body = {"name": "Hostile", "vendor": "Test", "contact_email": "ops@example.org"}
+        return str(self.stack.identity.admin_post("/v1/connectors", body, (201,))["connector_id"])
 
     def payload(self, spec: QueueSpec, connector: str | None = None) -> dict[str, Any]:
         """A fresh valid payload for the queue; identity's detections name a real connector."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,6 @@ from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
 from services.common.broker import apply_policies, declare_dead_letter_topology
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
 from tests.support.infra import (
     RABBIT_AUTH,
     RABBIT_MGMT,
@@ -34,11 +31,12 @@ from tests.support.infra import (
     delete_vhost,
     drop_database,
 )
-from tests.support.processes import free_port
+from tests.support.people import SCOPES, IdentityClient
+from tests.support.poll import eventually
+from tests.support.ports import free_port
+from tests.support.processes import TEARDOWN_GRACE_S
 
 ADMIN_TOKEN = "security-admin-token-" + "0" * 24
-PASSWORD = "synthetic-password-0042"
-SCOPES = ["appointment:read", "appointment:write", "appointment:read-medical"]
 # What must never reach a client: a Python traceback, nameko's "Error: Type: text" page, a
 # psycopg message, a file path of the code.
 LEAK = re.compile(
@@ -77,91 +75,30 @@ class HttpStack:
         return found
 
 
-def _admin(stack: HttpStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = requests.post(
-        stack.url("identity", path),
-        json=body,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=60,
-    )
-    assert r.status_code in (200, 201), (path, r.status_code, r.text)
-    return r.json()
-
-
-def _token(stack: HttpStack, form: dict[str, str]) -> str:
-    r = requests.post(stack.url("identity", "/oauth/token"), data=form, timeout=60)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
 def _until_known(send: Any, timeout: float = 60.0) -> requests.Response:
     """Booking learns people from identity's events a moment after registration: retry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = send()
-        if r.status_code not in (404, 422) or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
+    # A tuple: a refused Response is falsy (Response.__bool__ is .ok), yet it is an answer.
+    known = eventually(
+        lambda: (r := send()).status_code not in (404, 422) and (r,),
+        timeout,
+        "booking to know them",
+        interval=0.2,
+    )
+    return known[0]
 
 
 def seed(stack: HttpStack) -> None:
     """An investigator, a practitioner with slots, a patient, a granted connector, a booking,
     an incident."""
-    n = uuid.uuid4().hex[:8]
-    investigator = _admin(
-        stack,
-        "/v1/staff",
-        {"role": "investigator", "display_name": f"Inv {n}", "password": PASSWORD},
-    )
-    practitioner = _admin(
-        stack,
-        "/v1/practitioners",
-        {
-            "given_name": "Dr",
-            "family_name": f"Synthetic-{n}",
-            "specialty": "dermatology",
-            "password": PASSWORD,
-        },
-    )
-    patient = _admin(
-        stack,
-        "/v1/patients",
-        {
-            "given_name": "Test",
-            "family_name": f"Patient-{n}",
-            "birth_date": "1990-01-01",
-            "gender": "female",
-            "email": f"pt-{n}@example.org",
-        },
-    )
-    connector = _admin(
-        stack,
-        "/v1/connectors",
-        {"name": "Agenda Sync", "vendor": "Synthetic", "contact_email": "ops@example.org"},
-    )
-    pid, patient_id = practitioner["practitioner_id"], patient["patient_id"]
-    _admin(
-        stack,
-        f"/v1/practitioners/{pid}/grants",
-        {"connector_id": connector["connector_id"], "scopes": SCOPES},
-    )
+    people = IdentityClient(stack.url("identity"), ADMIN_TOKEN)
+    staff_id, pid = people.staff("investigator"), people.practitioner()
+    patient_id = people.patient(password=None)
+    connector = people.connector({pid: SCOPES})
     stack.tokens = {
         "admin": ADMIN_TOKEN,
-        "investigator": _token(
-            stack,
-            {"grant_type": "password", "username": investigator["staff_id"], "password": PASSWORD},
-        ),
-        "practitioner": _token(
-            stack, {"grant_type": "password", "username": pid, "password": PASSWORD}
-        ),
-        "connector": _token(
-            stack,
-            {
-                "grant_type": "client_credentials",
-                "client_id": connector["client_id"],
-                "client_secret": connector["client_secret"],
-            },
-        ),
+        "investigator": people.person_token(staff_id),
+        "practitioner": people.person_token(pid),
+        "connector": connector["token"],
     }
     start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     body = {
@@ -219,7 +156,7 @@ def seed(stack: HttpStack) -> None:
         "incident_id": r.json()["incident_id"],
         "practitioner_id": pid,
         "patient_id": patient_id,
-        "staff_id": investigator["staff_id"],
+        "staff_id": staff_id,
         "connector_id": connector["connector_id"],
         "appointment_id": appointment_id,
         "slot_id": slot_id,
@@ -227,12 +164,14 @@ def seed(stack: HttpStack) -> None:
 
 
 @pytest.fixture(scope="session")
-def security_http_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpStack]:
+def security_http_stack(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: str
+) -> Iterator[HttpStack]:
     """The four services on a fresh migrated database and vhost, seeded, stopped at the end."""
-    database_url, amqp_uri = create_database("carnet_sec_http"), create_vhost("carnet-sec-http")
+    database_url = create_database("carnet_sec_http", template=migrated_template)
+    amqp_uri = create_vhost("carnet-sec-http")
     supervisor = None
     try:
-        migrate(database_url)
         apply_policies(amqp_uri, RABBIT_MGMT, RABBIT_AUTH)
         declare_dead_letter_topology(amqp_uri)
         ports = {svc: free_port() for svc in SERVICES}
@@ -259,6 +198,6 @@ def security_http_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ht
         yield stack
     finally:
         if supervisor is not None:
-            supervisor.stop()
+            supervisor.stop(grace=TEARDOWN_GRACE_S)
         delete_vhost(amqp_uri)
         drop_database(database_url)

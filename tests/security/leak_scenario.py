@@ -13,9 +13,7 @@ creates, goes into `Needles`.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,21 +21,15 @@ import requests
 
 from services.cli.supervisor import Supervisor
 from tests.security.leak_capture import Needles
+from tests.support.poll import eventually
 from tests.support.smtp_server import SmtpServer
 
 FHIR = "application/fhir+json"
 PATCH = {"Content-Type": "application/json-patch+json"}
 
 
-def poll(fn: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    """fn() until truthy (events travel asynchronously between the services)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+# Events travel asynchronously between the services: polls wait up to this, every 0.3 s.
+SETTLE = {"timeout": 90.0, "interval": 0.3}
 
 
 class Client:
@@ -156,11 +148,12 @@ def run(c: Client, smtp: SmtpServer) -> str:
     opening = {"service_type": "consultation", "start": start.isoformat(), "duration_minutes": 20}
     opening["end"] = (start + timedelta(minutes=40)).isoformat()
     slots_path = f"/v1/practitioners/{practitioner_id}/slots"
-    slots = poll(
+    slots = eventually(
         lambda: (
             c.call("POST", "booking", slots_path, practitioner, json=opening).json().get("slots")
         ),
-        "booking to know the practitioner",
+        what="booking to know the practitioner",
+        **SETTLE,
     )
     reason = f"synthetic reason {n}: recurring migraine"
     appointment = {
@@ -182,7 +175,7 @@ def run(c: Client, smtp: SmtpServer) -> str:
         )
         return r.status_code == 201 and r.json()
 
-    aid = poll(book, "booking to know the patient")["id"]
+    aid = eventually(book, what="booking to know the patient", **SETTLE)["id"]
     read = c.ok("GET", "booking", f"/fhir/Appointment/{aid}", patient)
     assert read["reasonCode"][0]["text"] == reason
     c.ok("GET", "booking", f"/fhir/Appointment?practitioner={practitioner_id}", connector_token)
@@ -201,9 +194,10 @@ def run(c: Client, smtp: SmtpServer) -> str:
     # A read outside its grant: audit's D3 fires and identity suspends the connector.
     outside = f"/fhir/Appointment?practitioner={uuid.uuid4()}"
     assert c.call("GET", "booking", outside, token2).status_code == 403
-    poll(
+    eventually(
         lambda: c.call("GET", "booking", f"/fhir/Appointment/{aid}", token2).status_code == 401,
-        "detection to suspend the connector",
+        what="detection to suspend the connector",
+        **SETTLE,
     )
     _investigate(c, investigator, cid)
     _mails(smtp, 3, needles.personal["email of patient"])  # and the Art. 34 notice
@@ -219,14 +213,15 @@ def _mails(smtp: SmtpServer, count: int, to: str) -> None:
 def _investigate(c: Client, investigator: str, connector_id: str) -> None:
     """Audit's side: verify (as the investigator), an incident and its notices."""
     c.ok("GET", "audit", "/v1/audit/verify", investigator)
-    poll(
+    eventually(
         lambda: (
             c.ok("GET", "audit", f"/v1/audit/accesses?connector={connector_id}", investigator)[
                 "count"
             ]
             >= 3
         ),
-        "audit to index the connector's reads",
+        what="audit to index the connector's reads",
+        **SETTLE,
     )
     now = datetime.now(UTC).isoformat()
     body = {

@@ -18,8 +18,11 @@ import requests
 
 from contracts.registry import REGISTRY
 from services.identity.settings import BOOTSTRAP_ADMIN_ID
-from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, SCOPES, World, wait_for
+from tests.integration.booking.world import World
 from tests.security.reach_rules import PRACTITIONERS, A, B
+from tests.support.people import SCOPES
+from tests.support.poll import eventually
+from tests.support.stack import ADMIN_TOKEN
 
 READ, WRITE, MEDICAL = SCOPES
 FHIR = "application/fhir+json"
@@ -82,16 +85,8 @@ class ReachWorld:
         add("practitioner_1", w.person_token(p1), p1)
         add("practitioner_1_read_token", w.person_token(p1, scope=READ), p1)
         for label, role in (("staff_admin", "admin"), ("staff_investigator", "investigator")):
-            staff = w.admin_post(
-                "/v1/staff",
-                {
-                    "role": role,
-                    "display_name": f"Staff {role}",
-                    "email": f"{role}-{uuid.uuid4().hex[:8]}@example.org",
-                    "password": PASSWORD,
-                },
-            )
-            add(label, w.person_token(staff["staff_id"]), staff["staff_id"])
+            staff_id = w.people.staff(role)
+            add(label, w.person_token(staff_id), staff_id)
         add("bootstrap_admin", ADMIN_TOKEN, str(BOOTSTRAP_ADMIN_ID))
         self._connector("connector_read_p1", {p1: [READ]})
         self._connector("connector_medical_p1_read_p2", {p1: [READ, MEDICAL], p2: [READ]})
@@ -145,7 +140,7 @@ class ReachWorld:
             "email": f"shred-{n}@example.org",
         }
         pid = self.world.admin_post("/v1/patients", body)["patient_id"]
-        wait_for(lambda: self.world._in_directory("patients", pid), what="patient in booking")
+        eventually(lambda: self.world._in_directory("patients", pid), what="patient in booking")
         return pid
 
     # -- observing --------------------------------------------------------------------------
@@ -199,15 +194,7 @@ class ReachWorld:
 
 def connector_token(world: World, connector: dict[str, Any], scope: str) -> str:
     """A client-credentials token asking for `scope` only (space-separated scopes)."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": connector["client_id"],
-        "client_secret": connector["client_secret"],
-        "scope": scope,
-    }
-    r = requests.post(f"{world.identity}/oauth/token", data=form, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
+    return world.people.client_token(connector["client_id"], connector["client_secret"], scope)
 
 
 def bundle_resources(response: requests.Response) -> list[dict[str, Any]]:

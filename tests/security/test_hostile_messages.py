@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from services.common.logging import configure_logging
-from tests.integration.booking.world import wait_for
 from tests.security.hostile_cases import CASES, SPECS, Case, Outgoing, QueueSpec, hostile, message
 from tests.security.hostile_world import HostileWorld
 from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
+from tests.support.poll import eventually
 
 SETTLE_S = 1.0  # after the last valid event is applied: time for a duplicate to do harm
 
@@ -68,7 +68,7 @@ def outcome(migrated_database_url: str, module_broker: str) -> Iterator[Outcome]
         world.publish([m for spec in SPECS for m in _messages_for(world, spec, result)])
         for spec in SPECS:
             last = result.after[spec.id]
-            wait_for(lambda s=spec, m=last: world.effect(s, m), 60, f"{spec.id} applies {last}")
+            eventually(lambda s=spec, m=last: world.effect(s, m), 60, f"{spec.id} applies {last}")
         deadline = time.monotonic() + 40
         for spec in SPECS:
             wanted = {m.message_id for (q, _), m in result.sent.items() if q == spec.id}

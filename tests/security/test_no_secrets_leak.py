@@ -28,7 +28,6 @@ import pytest
 
 from services.cli.supervisor import Supervisor
 from services.common.config import SERVICES
-from services.common.eventstore.migrate import migrate
 from tests.security import leak_scenario
 from tests.security.leak_capture import (
     RPC_EXCHANGE,
@@ -39,7 +38,7 @@ from tests.security.leak_capture import (
     json_lines,
     log_lines,
 )
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -70,19 +69,18 @@ EXPECTED_EVENTS = {
 
 @pytest.fixture
 def leak_run(
-    fresh_database_url: str, fresh_broker: str, smtp_server: SmtpServer, tmp_path: Path
+    fresh_migrated_database_url: str, fresh_broker: str, smtp_server: SmtpServer, tmp_path: Path
 ) -> Iterator[tuple[Supervisor, Needles, BusCapture]]:
     """The four services, started once the capture queue is bound."""
-    migrate(fresh_database_url)
     needles = Needles()
     capture = BusCapture(fresh_broker).start()
     env = {
         **os.environ,
         **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
         **{k: str(v) for k, v in smtp_server.config.items()},
-        "DATABASE_URL": fresh_database_url,
+        "DATABASE_URL": fresh_migrated_database_url,
         "AMQP_URI": fresh_broker,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
+        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
         "CARNET_ADMIN_TOKEN": needles.secret("bootstrap admin token", secrets.token_urlsafe(32)),
         "LOG_LEVEL": "DEBUG",
         "BOOKING_PRINCIPAL_TTL_SECONDS": "0",  # every request asks identity over RPC

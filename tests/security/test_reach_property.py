@@ -26,9 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.booking.classes import APPOINTMENT_ELEMENTS, MEDICAL
-from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World
+from tests.integration.booking.world import World
 from tests.security.reach_rules import PRACTITIONERS, A, B
 from tests.security.reach_world import FHIR, bundle_resources, connector_token
+from tests.support.people import SCOPES
+from tests.support.stack import ADMIN_TOKEN
 
 READ, WRITE, READ_MEDICAL = SCOPES
 MEDICAL_ELEMENTS = frozenset(k for k, v in APPOINTMENT_ELEMENTS.items() if v == MEDICAL)

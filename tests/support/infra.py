@@ -11,6 +11,8 @@ import psycopg
 import pytest
 import requests
 
+from tests.support.template import clone, hold_template
+
 PG_ADMIN_URL = os.environ.get("CARNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 RABBIT_HOST = os.environ.get("CARNET_TEST_RABBIT_HOST", "127.0.0.1")
 RABBIT_MGMT = os.environ.get("CARNET_TEST_RABBIT_MGMT", f"http://{RABBIT_HOST}:15672")
@@ -23,11 +25,14 @@ def database_url_for(name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_database(prefix: str = "carnet_test") -> str:
-    """Create an empty uniquely named database and return its URL."""
+def create_database(prefix: str = "carnet_test", template: str | None = None) -> str:
+    """Create a uniquely named database, empty or cloned from `template`; return its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if template is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            clone(conn, template, name)
     return database_url_for(name)
 
 
@@ -94,13 +99,28 @@ def broker(amqp_uri: str) -> str:
     return amqp_uri
 
 
-@pytest.fixture(scope="module")
-def migrated_database_url() -> Iterator[str]:
-    """A fresh database with every service's migrations applied, per test module."""
-    from services.common.eventstore.migrate import migrate
+@pytest.fixture(scope="session")
+def migrated_template() -> Iterator[str]:
+    """The migrated template database of this checkout's migrations, built once per session."""
+    name, held = hold_template(PG_ADMIN_URL, database_url_for)
+    try:
+        yield name
+    finally:
+        held.close()  # lets a session of other migrations drop it
 
-    url = create_database()
-    migrate(url)
+
+@pytest.fixture(scope="module")
+def migrated_database_url(migrated_template: str) -> Iterator[str]:
+    """A fresh database with every service's migrations applied, per test module."""
+    url = create_database(template=migrated_template)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def fresh_migrated_database_url(migrated_template: str) -> Iterator[str]:
+    """A fresh migrated database for one test that changes it or needs it to itself."""
+    url = create_database(template=migrated_template)
     yield url
     drop_database(url)
 

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pika
 
 from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from tests.support.poll import eventually
+from tests.support.ports import free_port
 
 NAMEKO = str(Path(sys.executable).parent / "nameko")
-
-
-def free_port() -> int:
-    """A port nothing listens on now (for the service's HTTP address)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Service processes a test is done with get SIGTERM, then SIGKILL after this: their graceful
+# stop takes 2-3 s and is test_system_up.py's subject, not theirs (their logs are read by then).
+TEARDOWN_GRACE_S = 0.5
 
 
 def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -48,15 +44,16 @@ def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen
         )
 
 
+def queue_exists(amqp_uri: str, queue: str) -> bool:
+    """Whether `queue` is declared on the vhost (a passive declare fails when it is not)."""
+    try:
+        with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+            conn.channel().queue_declare(queue, passive=True)
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    return True
+
+
 def wait_for_queue(amqp_uri: str, queue: str, timeout: float = 60.0) -> None:
     """A service declares its queues at start; events published before that would miss it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
-                conn.channel().queue_declare(queue, passive=True)
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    eventually(lambda: queue_exists(amqp_uri, queue), timeout, f"queue {queue}", interval=0.2)

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.poll import eventually
+
 SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "services/cli/demo/mailsink_main.py"
 MODES = ("accept", "tempfail", "reject", "hang")
 START_TIMEOUT = 20.0
@@ -93,12 +95,11 @@ class SmtpServer:
 
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """The messages once at least `count` have arrived; for asynchronous senders."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.messages()
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        return eventually(
+            lambda: len(found := self.messages()) >= count and found,
+            timeout,
+            f"{count} message(s) at the SMTP server",
+        )
 
     @property
     def config(self) -> dict[str, Any]:

@@ -16,36 +16,20 @@ import pytest
 import requests
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
-from nameko.runners import ServiceRunner
 
-from services.audit.service import AuditService
-from services.audit.signing import new_seed
-from tests.integration.booking.world import ADMIN_TOKEN, PASSWORD, World, wait_for
-from tests.support.processes import free_port
+from tests.integration.booking.world import World
+from tests.support.poll import eventually
+from tests.support.stack import ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")
 def trail(migrated_database_url: str, module_broker: str) -> Iterator[dict]:
-    world = World(migrated_database_url, module_broker)
-    port = free_port()
-    audit = ServiceRunner(
-        {
-            "AMQP_URI": module_broker,
-            "DATABASE_URL": migrated_database_url,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-            "AUDIT_SIGNING_KEY": new_seed(),
-            "AUDIT_SIGNING_KEY_ID": "audit-trail-test",
-            "LEDGER_CHECKPOINT_SECONDS": 60,
-        }
-    )
-    audit.add_service(AuditService)
-    audit.start()
-    world.start()
+    audit = {"AUDIT_SIGNING_KEY_ID": "audit-trail-test"}
+    world = World(migrated_database_url, module_broker, extra={"audit": audit}).start()
     try:
-        yield {"world": world, "audit": f"http://127.0.0.1:{port}"}
+        yield {"world": world, "audit": world.stack.url("audit")}
     finally:
         world.close()
-        audit.stop()
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +66,7 @@ def story(trail) -> dict:
         headers={"Content-Type": "application/json-patch+json"},
     )
     assert r.status_code == 200
-    staff = world.admin_post(
-        "/v1/staff",
-        {
-            "role": "investigator",
-            "display_name": "Inv",
-            "email": "inv@example.org",
-            "password": PASSWORD,
-        },
-    )
-    token = world.person_token(staff["staff_id"])
+    token = world.person_token(world.people.staff("investigator"))
     return {
         "connector": connector,
         "seen": seen,
@@ -123,9 +98,9 @@ def ledgered(trail, story) -> bool:
 
 
 def test_state_as_seen_matches_what_booking_served_before_the_move(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     served = story["seen"][story["moved"]]
-    wait_for(
+    eventually(
         lambda: (
             audit_get(trail, story, f"/v1/audit/appointments/{story['moved']}/history")["count"]
             >= 4
@@ -157,7 +132,7 @@ def test_state_as_seen_matches_what_booking_served_before_the_move(trail, story)
 
 
 def test_audit_events_validate_and_name_the_reads(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     appointment = next(iter(story["seen"]))
     bundle = audit_get(trail, story, "/fhir/AuditEvent", entity=f"Appointment/{appointment}")
     Bundle.model_validate(bundle)
@@ -179,7 +154,7 @@ def test_audit_events_validate_and_name_the_reads(trail, story):
 
 
 def test_incident_reports_exactly_what_the_connector_received(trail, story):
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     body = {
         "title": "Test incident",
         "connector_id": story["connector"]["connector_id"],
@@ -253,7 +228,7 @@ def test_cli_investigate_opens_an_incident_with_the_same_affected_set(trail, sto
 
     from services.cli.main import cli
 
-    wait_for(lambda: ledgered(trail, story), what="access records in the ledger")
+    eventually(lambda: ledgered(trail, story), what="access records in the ledger")
     args = [
         "audit",
         "investigate",

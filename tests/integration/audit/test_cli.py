@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from services.audit.checkpoint import checkpoint
 from services.audit.signing import public_key_b64
 from services.cli.main import cli
-from tests.integration.audit.test_tamper import tamper
 from tests.integration.audit.world import KEY_ID
+from tests.support.ledger import tamper
 
 
 def run(world, **env):

@@ -10,8 +10,8 @@ import pytest
 from services.audit import ledger, sequencer
 from services.audit.canonical import GENESIS_HASH, entry_hash
 from services.audit.checkpoint import checkpoint
-from tests.integration.audit.conftest import verify
 from tests.integration.audit.world import SOURCES, consumed
+from tests.support.ledger import verify
 
 
 def rows(world):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.integration.audit.conftest import verify
+from services.audit.verify import VerifyReport
 from tests.integration.audit.world import KEY_ID, World
-from tests.support.processes import nameko_run, wait_for_queue
+from tests.support.amqp import consumer_count
+from tests.support.ledger import verify
+from tests.support.poll import eventually
+from tests.support.processes import nameko_run
 
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
 
@@ -39,11 +41,8 @@ def source_ids(url: str) -> set:
 
 
 @pytest.fixture
-def replica_world(fresh_database_url, fresh_broker):
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker)
+def replica_world(fresh_migrated_database_url, fresh_broker):
+    w = World(fresh_migrated_database_url, fresh_broker)
     yield w
     w.close()
 
@@ -53,22 +52,26 @@ def test_two_audit_processes_ledger_each_event_once_in_one_chain(replica_world, 
     logs = [tmp_path / "audit-1.log", tmp_path / "audit-2.log"]
     procs = [start_audit(world, log) for log in logs]
     try:
-        for handler in HANDLERS:
-            wait_for_queue(world.amqp_uri, f"carnet.q.audit.{handler}")
-        time.sleep(2)  # both processes consuming before the burst
+        queues = [f"carnet.q.audit.{handler}" for handler in HANDLERS]
+        eventually(  # both processes consuming before the burst
+            lambda: all(consumer_count(world.amqp_uri, q) == 2 for q in queues),
+            60,
+            "two consumers on every audit queue",
+            interval=0.2,
+        )
         world.start_relays(("identity", "booking", "notification"))
         emitted = world.emit_many(300)
         url = world.database_url
-        deadline = time.monotonic() + 120
-        while True:
+
+        def caught_up() -> VerifyReport | None:
             with psycopg.connect(url) as conn:
                 ledgered = {r[0] for r in conn.execute("SELECT event_id FROM audit.ledger")}
             if {e.event_id for e in emitted} <= ledgered and source_ids(url) == ledgered:
                 report = verify(world)
-                if report.ok:
-                    break
-            assert time.monotonic() < deadline, "ledger never caught up"
-            time.sleep(0.5)
+                return report if report.ok else None
+            return None
+
+        report = eventually(caught_up, 120, "the ledger to catch up and verify", interval=0.5)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

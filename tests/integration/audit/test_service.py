@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 import requests
@@ -11,19 +9,10 @@ from nameko.runners import ServiceRunner
 
 from services.audit.service import AuditService
 from services.audit.signing import SigningKeyError
-from tests.integration.audit.world import KEY_ID, World
-from tests.support.identity import identity_running
-from tests.support.processes import free_port
+from tests.integration.audit.world import World
+from tests.support.poll import eventually
 
 TOKEN = "test-admin-token-0123456789abcdef"  # identity's bootstrap admin: verify asks identity
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def count(url: str, query: str) -> int:
@@ -32,30 +21,10 @@ def count(url: str, query: str) -> int:
 
 
 @pytest.fixture
-def service_world(fresh_database_url, fresh_broker):
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker)
-    port = free_port()
-    config = {
-        "AMQP_URI": fresh_broker,
-        "DATABASE_URL": fresh_database_url,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "AUDIT_SIGNING_KEY": w.seed,
-        "AUDIT_SIGNING_KEY_ID": KEY_ID,
-        "LEDGER_CHECKPOINT_SECONDS": 0.5,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
-        "AUDIT_VERIFY_GRACE_SECONDS": 0,
-    }
-    runner = ServiceRunner(config)
-    runner.add_service(AuditService)
-    runner.start()
-    # booking and notification relays here; audit's and identity's run inside the services.
-    w.start_relays(("booking", "notification"))
-    with identity_running(fresh_database_url, fresh_broker, TOKEN):
-        yield w, f"http://127.0.0.1:{port}"
-    runner.stop()
+def service_world(fresh_migrated_database_url, fresh_broker):
+    w = World(fresh_migrated_database_url, fresh_broker)
+    base = w.start_service(TOKEN, AUDIT_VERIFY_GRACE_SECONDS=0)
+    yield w, base
     w.close()
 
 
@@ -64,15 +33,16 @@ def test_events_of_every_service_are_ledgered_checkpointed_and_verified(service_
     # The queues exist once the service started; events appended now reach them.
     world.emit_many(20)
     url = world.database_url
-    wait_for(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 20, what="ledger")
-    wait_for(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, what="checkpoint")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 20, 30, "ledger")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, 30, "checkpoint")
     # The checkpoint's own event comes back through audit.events into the ledger.
-    wait_for(
+    eventually(
         lambda: (
             count(url, "SELECT count(*) FROM audit.ledger WHERE event_type = 'LedgerCheckpointed'")
             >= 1
         ),
-        what="checkpoint event ledgered",
+        30,
+        "checkpoint event ledgered",
     )
     assert (
         count(url, "SELECT count(*) FROM audit.events WHERE event_type = 'LedgerCheckpointed'") >= 1
@@ -82,9 +52,10 @@ def test_events_of_every_service_are_ledgered_checkpointed_and_verified(service_
     response = requests.get(f"{base}/v1/audit/verify", headers=wrong, timeout=10)
     assert response.status_code == 401 and response.json()["error"] == "unauthorized"
     ok = {"Authorization": f"Bearer {TOKEN}"}
-    wait_for(
+    eventually(
         lambda: requests.get(f"{base}/v1/audit/verify", headers=ok, timeout=30).json()["ok"],
-        what="verify ok",
+        30,
+        "verify ok",
     )
     report = requests.get(f"{base}/v1/audit/verify", headers=ok, timeout=30).json()
     assert report["checkpoints_checked"] >= 1 and report["first_bad_seq"] is None

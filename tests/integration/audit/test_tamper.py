@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from services.audit import ledger
 from services.audit.canonical import GENESIS_HASH, entry_hash
 from services.audit.checkpoint import checkpoint
-from tests.integration.audit.conftest import verify
+from tests.support.ledger import tamper, verify
 
 FORGED = "00000000-0000-4000-8000-00000000f0f0"
 
@@ -26,14 +26,6 @@ def build(world):
     assert report.ok, report.findings
     assert (report.ledger_size, report.checkpoints_checked) == (24, 2)
     return report
-
-
-def tamper(world, *statements):
-    """Bypass the append-only triggers (superuser only) for these statements."""
-    with psycopg.connect(world.database_url) as conn, conn.transaction():
-        conn.execute("SET LOCAL session_replication_role = replica")
-        for statement, params in statements:
-            conn.execute(statement, params)
 
 
 def entries(world):

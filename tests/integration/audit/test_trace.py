@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
@@ -14,63 +13,16 @@ from click.testing import CliRunner
 from services.audit import trace
 from services.cli.main import cli
 from tests.contract.examples import SEALED
-from tests.integration.audit.test_access_index import T0, Ledger
+from tests.support.appointment_story import PATIENT, PRACTITIONER, SLOT, START, booked, read
+from tests.support.ledger import T0, Ledger
 
 APPOINTMENT, OTHER = uuid.uuid4(), uuid.uuid4()
-PATIENT, OTHER_PATIENT = str(uuid.uuid4()), str(uuid.uuid4())
-PRACTITIONER, CONNECTOR = str(uuid.uuid4()), str(uuid.uuid4())
-SLOT, NEW_SLOT = str(uuid.uuid4()), str(uuid.uuid4())
-START = "2030-04-02T09:00:00+02:00"
+OTHER_PATIENT, CONNECTOR, NEW_SLOT = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
 NEW_START = "2030-04-03T10:00:00+02:00"
 
 
 def at(minutes: int):
     return T0 + timedelta(minutes=minutes)
-
-
-def read(principal: str, connector: str | None, pairs: list[tuple[uuid.UUID, str]], **over):
-    """A V2 success naming (appointment, patient) pairs."""
-    entries = [
-        {"appointment_id": str(a), "patient_id": p, "practitioner_id": PRACTITIONER}
-        for a, p in pairs
-    ]
-    payload = {
-        "access_id": str(uuid.uuid4()),
-        "principal_kind": "connector" if connector else "practitioner",
-        "principal_id": principal,
-        "connector_id": connector,
-        "network_address": "198.51.100.7",
-        "user_agent": "AgendaSync/4.2",
-        "request_id": f"req-{uuid.uuid4().hex[:6]}",
-        "operation": "search",
-        "query": "date=ge2030-04-01",
-        "purpose": "agenda_sync",
-        "appointment_ids": [e["appointment_id"] for e in entries],
-        "patient_ids": list(dict.fromkeys(p for _, p in pairs)),
-        "practitioner_ids": [PRACTITIONER],
-        "entries": entries,
-        "field_classes": ["administrative", "sensitive"],
-        "medical_decrypted": False,
-        "result_count": len(entries),
-        "outcome": "success",
-        "denial_reason": None,
-    }
-    return {**payload, **over}
-
-
-def booked(appointment: uuid.UUID, patient: str) -> dict[str, Any]:
-    return {
-        "appointment_id": str(appointment),
-        "slot_id": SLOT,
-        "practitioner_id": PRACTITIONER,
-        "patient_id": patient,
-        "start": START,
-        "end": "2030-04-02T09:20:00+02:00",
-        "service_type": "dermatology consultation",
-        "reason": SEALED,
-        "booked_by": patient,
-        "connector_id": None,
-    }
 
 
 def ids_of(appointment: uuid.UUID) -> dict[str, str]:

@@ -2,97 +2,38 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from nameko.runners import ServiceRunner
 from psycopg_pool import ConnectionPool
 
 from services.audit import access_index
-from services.audit.service import AuditService
-from services.audit.signing import new_seed
-from services.identity.service import IdentityService
-from tests.integration.audit.test_access_index import T0, Ledger
-from tests.integration.audit.test_trace import PATIENT, booked, read
-from tests.support.processes import free_port
+from tests.support.appointment_story import PATIENT, booked, read
+from tests.support.ledger import T0, Ledger
+from tests.support.people import PASSWORD
+from tests.support.poll import eventually
+from tests.support.stack import Stack
 
 ADMIN_TOKEN = "test-admin-token-audit-trace-0001"
-PASSWORD = "synthetic-password-0001"
 
 
-class Investigation:
+class Investigation(Stack):
     """Identity and audit in-process on the test's vhost; a booked and read appointment."""
 
     def __init__(self, database_url: str, amqp_uri: str) -> None:
-        self.identity_port, self.audit_port = free_port(), free_port()
-        common = {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url}
-        self.identity_runner = ServiceRunner(
-            {
-                **common,
-                "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.identity_port}",
-                "CARNET_ADMIN_TOKEN": ADMIN_TOKEN,
-            }
+        audit = {"AUDIT_SIGNING_KEY_ID": "audit-trace-test"}
+        super().__init__(
+            database_url, amqp_uri, ("identity", "audit"), {"audit": audit}, ADMIN_TOKEN
         )
-        self.identity_runner.add_service(IdentityService)
-        self.audit_runner = ServiceRunner(
-            {
-                **common,
-                "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.audit_port}",
-                "AUDIT_SIGNING_KEY": new_seed(),
-                "AUDIT_SIGNING_KEY_ID": "audit-trace-test",
-                "LEDGER_CHECKPOINT_SECONDS": 60,
-            }
-        )
-        self.audit_runner.add_service(AuditService)
-        self.pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True)
-
-    def start(self) -> Investigation:
-        self.audit_runner.start()
-        self.identity_runner.start()
-        return self
-
-    def close(self) -> None:
-        self.identity_runner.stop()
-        self.audit_runner.stop()
-        self.pool.close()
 
     def admin_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = requests.post(
-            f"http://127.0.0.1:{self.identity_port}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
-        )
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def token(self, form: dict[str, str]) -> str:
-        r = requests.post(
-            f"http://127.0.0.1:{self.identity_port}/oauth/token", data=form, timeout=30
-        )
-        assert r.status_code == 200, r.text
-        return r.json()["access_token"]
-
-    def person_token(self, principal_id: str) -> str:
-        form = {"grant_type": "password", "username": principal_id, "password": PASSWORD}
-        return self.token(form)
+        return self.identity.admin_post(path, body, expect=(201,))
 
     def get(self, path: str, token: str | None = None, **params: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        url = f"http://127.0.0.1:{self.audit_port}{path}"
-        return requests.get(url, headers=headers, params=params, timeout=30)
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        return self.request("audit", "GET", path, token, params=params)
 
 
 def indexed(pool: ConnectionPool) -> int:
@@ -101,11 +42,8 @@ def indexed(pool: ConnectionPool) -> int:
 
 
 @pytest.fixture
-def investigation(fresh_database_url: str, fresh_broker: str) -> Iterator[Investigation]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    world = Investigation(fresh_database_url, fresh_broker).start()
+def investigation(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[Investigation]:
+    world = Investigation(fresh_migrated_database_url, fresh_broker).start()
     yield world
     world.close()
 
@@ -131,14 +69,8 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
         "/v1/connectors",
         {"name": "Agenda Sync", "vendor": "Synthetic Vendor", "contact_email": "ops@example.org"},
     )
-    connector_token = w.token(
-        {
-            "grant_type": "client_credentials",
-            "client_id": c["client_id"],
-            "client_secret": c["client_secret"],
-        }
-    )
-    investigator = w.person_token(staff["staff_id"])
+    connector_token = w.identity.client_token(c["client_id"], c["client_secret"])
+    investigator = w.identity.person_token(staff["staff_id"])
     appointment = uuid.uuid4()
     book = Ledger(w.pool)
     book.put(
@@ -151,7 +83,7 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
     seq = book.put(
         "AppointmentsAccessed", read(connector, connector, [(appointment, PATIENT)]), at=T0
     )
-    wait_for(lambda: indexed(w.pool) >= seq, what="the timer's catch-up")  # no query ran yet
+    eventually(lambda: indexed(w.pool) >= seq, what="the timer's catch-up")  # no query ran yet
 
     history = f"/v1/audit/appointments/{appointment}/history"
     for path, params in (
@@ -162,7 +94,7 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
         assert w.get(path, None, **params).status_code == 401
         refused = w.get(path, "not-a-token", **params)
         assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
-        for token in (connector_token, w.person_token(patient["patient_id"])):
+        for token in (connector_token, w.identity.person_token(patient["patient_id"])):
             forbidden = w.get(path, token, **params)
             assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
         for token in (investigator, ADMIN_TOKEN):

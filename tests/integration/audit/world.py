@@ -21,6 +21,7 @@ from services.common.relay.messages import to_message
 from services.common.relay.routing import routing_key_for
 from tests.contract.examples import EXAMPLES
 from tests.support.relays import RelayThreads
+from tests.support.stack import Stack
 
 SOURCES = ("identity", "booking", "notification", "audit")
 KEY_ID = "audit-test-1"
@@ -60,6 +61,7 @@ class World:
             {"AUDIT_SIGNING_KEY": self.seed, "AUDIT_SIGNING_KEY_ID": KEY_ID}
         )
         self.relays = RelayThreads(database_url, amqp_uri or "")
+        self.service: Stack | None = None
         self._n = itertools.count()
 
     def start_relays(self, services: tuple[str, ...] = SOURCES) -> World:
@@ -68,7 +70,32 @@ class World:
         self.relays.start((service, self.stores[service]) for service in services)
         return self
 
+    def start_service(self, admin_token: str, **config: Any) -> str:
+        """The audit service in-process, signing with this world's key and checkpointing every
+        half second, and identity, whose bootstrap admin `admin_token` may call verify; then
+        the other producers' relays (audit's and identity's run in the services); audit's URL."""
+        assert self.amqp_uri
+        audit = {
+            "AUDIT_SIGNING_KEY": self.seed,
+            "AUDIT_SIGNING_KEY_ID": KEY_ID,
+            "LEDGER_CHECKPOINT_SECONDS": 0.5,
+            "AUDIT_VERIFY_DATABASE_URL": self.database_url,
+            **config,
+        }
+        self.service = Stack(
+            self.database_url,
+            self.amqp_uri,
+            ["audit", "identity"],
+            {"audit": audit},
+            admin_token=admin_token,
+        )
+        self.service.start()
+        self.start_relays(("booking", "notification"))
+        return self.service.url("audit")
+
     def close(self) -> None:
+        if self.service is not None:
+            self.service.close()
         self.relays.close()
         self.pool.close()
 

@@ -11,7 +11,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.slot import Slot
 
-from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World
+from tests.integration.booking.world import World
+from tests.support.people import SCOPES
+from tests.support.stack import ADMIN_TOKEN
 
 REASON = "synthetic reason: rash on the left arm"
 

@@ -16,7 +16,10 @@ from services.booking import readmodels
 from services.booking.crypto import KeyDestroyed, KeyRing, MasterKey
 from services.cli.main import cli
 from services.common.eventstore.store import EventStore
-from tests.integration.booking.world import ADMIN_TOKEN, SCOPES, World, wait_for
+from tests.integration.booking.world import World
+from tests.support.people import SCOPES
+from tests.support.poll import eventually
+from tests.support.stack import ADMIN_TOKEN
 
 REASON = "synthetic reason: follow-up of a biopsy"
 
@@ -137,7 +140,9 @@ def test_crypto_shredding_makes_medical_fields_unreadable_everywhere(world: Worl
                 "SELECT wrapped_key FROM booking.patient_keys WHERE patient_id = %s", (patient,)
             ).fetchone()[0]
         assert blob["ciphertext"] and wrapped is None
-        ring = KeyRing(pool, MasterKey.from_b64(world.booking_runner.config["BOOKING_MASTER_KEY"]))
+        ring = KeyRing(
+            pool, MasterKey.from_b64(world.stack.config["booking"]["BOOKING_MASTER_KEY"])
+        )
         with pytest.raises(KeyDestroyed):
             ring.open(__import__("uuid").UUID(patient), blob)
     finally:
@@ -181,7 +186,7 @@ def test_views_rebuild_from_position_zero_to_the_same_rows(world: World):
     pool = ConnectionPool(world.database_url, min_size=1, max_size=2)
     try:
         store = EventStore(pool, "booking")
-        wait_for(lambda: store.count_pending_after(store.head()) == 0, what="quiet log")
+        eventually(lambda: store.count_pending_after(store.head()) == 0, what="quiet log")
         with pool.connection() as conn:
             before = snapshot(conn)
         out = CliRunner().invoke(

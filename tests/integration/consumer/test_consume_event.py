@@ -21,6 +21,7 @@ from services.common.nameko_ext.inbox_provider import InboxProvider
 from services.common.nameko_ext.logging_context import LoggingContext
 from tests.contract.examples import EXAMPLES
 from tests.support.amqp import connect, drain, wait_for_depth
+from tests.support.poll import eventually
 
 BOOKED = "AppointmentBooked"
 
@@ -116,10 +117,8 @@ def effects(url, event_id) -> int:
 
 
 def wait_effects(url, event_id, n=1, timeout=15.0) -> int:
-    deadline = time.monotonic() + timeout
-    while effects(url, event_id) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return effects(url, event_id)
+    """The effect count once it reaches `n` (tests then assert it is exactly n)."""
+    return eventually(lambda: (c := effects(url, event_id)) >= n and c, timeout, "the effect")
 
 
 def dead_letters(amqp_uri, handler, n, timeout=20.0):

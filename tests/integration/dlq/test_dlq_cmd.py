@@ -24,6 +24,7 @@ from services.common.nameko_ext.inbox_provider import InboxProvider
 from tests.contract.examples import EXAMPLES
 from tests.support.amqp import connect, queue_depth, wait_for_depth
 from tests.support.infra import RABBIT_MGMT
+from tests.support.poll import eventually
 
 BOOKED = "AppointmentBooked"
 DLQ = dead_letter_queue_name("notification", "on_booked")
@@ -148,9 +149,7 @@ def test_requeue_makes_a_fixed_consumer_process_the_message_once(
     result = cli("requeue", DLQ, "--amqp-uri", running, "--id", event_id)
     assert result.exit_code == 0 and "1 message(s) requeued" in result.output
 
-    deadline = time.monotonic() + 15
-    while effects(effects_db, event_id) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: effects(effects_db, event_id) >= 1, 15, "the requeued event applied")
     time.sleep(1.0)  # give a duplicate every chance to apply twice
     assert effects(effects_db, event_id) == 1
     assert queue_depth(running, DLQ) == 1  # the other message is untouched

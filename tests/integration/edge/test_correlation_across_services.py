@@ -2,7 +2,6 @@
 
 import io
 import json
-import time
 
 import pytest
 from nameko.events import EventDispatcher, event_handler
@@ -12,6 +11,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.logging import configure_logging
 from services.common.nameko_ext.logging_context import LoggingContext
+from tests.support.poll import eventually
 
 
 class FrontService:
@@ -59,9 +59,7 @@ def test_correlation_id_follows_the_event_to_the_second_service(amqp_uri, captur
     try:
         with ClusterRpcProxy(config, context_data={"correlation_id": "corr-e2e-42"}) as proxy:
             proxy.front.act()
-        deadline = time.monotonic() + 10
-        while not lines_with(captured, "back.handled") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: lines_with(captured, "back.handled"), 10, "back.handled")
     finally:
         runner.stop()
 

@@ -2,7 +2,6 @@
 
 import io
 import json
-import time
 import uuid
 
 import pytest
@@ -18,7 +17,8 @@ from services.common.logging import configure_logging, current_ids
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.http_metrics import CarnetWebServer
 from services.common.nameko_ext.relay_runner import RelayRunner
-from tests.support.processes import free_port
+from tests.support.poll import eventually
+from tests.support.ports import free_port
 
 
 class ProbeService(CarnetService):
@@ -69,15 +69,6 @@ def start_probe(database_url, amqp_uri):
 
 def relay_runner(container):
     return next(d for d in container.dependencies if isinstance(d, RelayRunner))
-
-
-def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def ready(base):
@@ -161,9 +152,10 @@ def test_an_rpc_keeps_the_callers_correlation_id_and_ends_with_one_line(
         {"AMQP_URI": module_broker}, context_data={"correlation_id": "corr-rpc-9"}
     ) as proxy:
         assert proxy.booking.ping() == "pong"
-    handled = wait_until(
+    handled = eventually(
         lambda: [x for x in lines(captured, "rpc.handled") if x["correlation_id"] == "corr-rpc-9"],
         timeout=10,
+        what="the rpc.handled line",
     )
     (line,) = handled
     assert line["service"] == "booking" and line["entrypoint"] == "ping"
@@ -182,9 +174,9 @@ def test_ready_needs_a_running_relay_but_not_leadership(
             relays = [r.relay for r in runners]
             return all(relays) and sorted(r.stats.is_leader for r in relays) == [False, True]
 
-        assert wait_until(one_leads_one_stands_by)
+        assert eventually(one_leads_one_stands_by, 60, "one leader, one standby")
         for url in (first_url, second_url):
-            r = wait_until(lambda url=url: (x := ready(url)) is not None and x.ok and x)
+            r = eventually(lambda url=url: (x := ready(url)) is not None and x.ok and x, 60, url)
             assert r and r.json()["checks"] == {"database": True, "broker": True, "relay": True}
 
         standby = next(r for r in runners if not r.relay.stats.is_leader)

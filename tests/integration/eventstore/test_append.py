@@ -15,7 +15,7 @@ from services.common.eventstore import (
     LogCursor,
 )
 from services.common.eventstore.store import STALE_XID
-from tests.integration.eventstore.conftest import (
+from tests.support.eventstore import (
     SCHEMA,
     connect,
     event,

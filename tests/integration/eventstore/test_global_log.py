@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from services.common.eventstore import EventStore, LogCursor, RecordedEvent
 from tests.integration.eventstore import workers
-from tests.integration.eventstore.conftest import SCHEMA, connect, event, stream
+from tests.support.eventstore import SCHEMA, connect, event, stream
+from tests.support.poll import eventually
 
 WRITERS = 8
 EVENTS_PER_WRITER = 2_500  # at least 20,000 committed events per run
@@ -24,12 +24,12 @@ def _tail_until(store: EventStore, after: LogCursor, count: int) -> list[Recorde
     """read_all until `count` events arrive: a transaction elsewhere on the server may hold
     the snapshot's xmin back for a moment (a delay, never a loss)."""
     got: list[RecordedEvent] = []
-    deadline = time.monotonic() + 30
-    while len(got) < count and time.monotonic() < deadline:
-        page = store.read_all(got[-1].cursor if got else after)
-        got.extend(page)
-        if not page:
-            time.sleep(0.01)
+
+    def arrived() -> bool:
+        got.extend(store.read_all(got[-1].cursor if got else after))
+        return len(got) >= count
+
+    eventually(arrived, 30, f"{count} events in the log", interval=0.01)
     return got
 
 

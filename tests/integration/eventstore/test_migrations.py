@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -13,7 +14,9 @@ from services.common.config import SERVICES
 from services.common.eventstore import EventStore, LogCursor
 from services.common.eventstore import migrate as migrate_module
 from services.common.eventstore.migrate import migrate, migrations_dir
-from tests.integration.eventstore.conftest import as_role, connect, event, stream
+from tests.support.eventstore import as_role, connect, event, stream
+from tests.support.infra import create_database, drop_database
+from tests.support.poll import eventually
 
 FORBIDDEN = [
     "UPDATE {}.events SET event_type = 'Forged'",
@@ -24,6 +27,15 @@ FORBIDDEN = [
 
 # Every file under deploy/migrations, in the order yoyo applies them.
 ALL_MIGRATIONS = sorted(p.stem for p in migrations_dir().glob("*.sql"))
+
+
+@pytest.fixture(scope="module")
+def migrated_database_url() -> Iterator[str]:
+    """Migrated here, not cloned from the suite's template: migrating is this module's subject."""
+    url = create_database()
+    migrate(url)
+    yield url
+    drop_database(url)
 
 
 def _applied(url: str) -> list[str]:
@@ -119,7 +131,8 @@ def test_a_service_role_appends_and_reads_only_its_own_store(migrated_database_u
     result = booking.append(s, [event(), event()], expected_version=0)
     assert booking.append(s, [event()], expected_version=2).stream_version == 3
     assert [e.stream_version for e in booking.read_stream(s)] == [1, 2, 3]
-    assert booking.read_all(LogCursor(0, result.positions[0] - 1))
+    # Readable once no older writing transaction runs anywhere on the server (ADR 0003).
+    assert eventually(lambda: booking.read_all(LogCursor(0, result.positions[0] - 1)), 30)
     with connect(booking_url) as conn:
         conn.execute(
             "INSERT INTO booking.processed_events (consumer, event_id) VALUES (%s, %s)",

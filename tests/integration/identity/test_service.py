@@ -13,8 +13,10 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.logging import configure_logging
-from tests.integration.identity.conftest import identity_events
-from tests.integration.identity.world import ADMIN_TOKEN, World, wait_for
+from tests.integration.identity.world import World
+from tests.support.poll import eventually
+from tests.support.stack import ADMIN_TOKEN
+from tests.support.stored import identity_events
 
 SECRETS: list[str] = [ADMIN_TOKEN]  # every secret, password and token the tests handle
 
@@ -149,7 +151,7 @@ def test_suspicious_access_suspends_per_policy(world, rpc, logs, migrated_databa
     t1, t2 = access_token(world, flagged), access_token(world, tolerated)
     detection = world.detect(flagged["connector_id"], "D4_probing")
     world.detect(tolerated["connector_id"], "D1_volume")  # not in this policy
-    wait_for(
+    eventually(
         lambda: any(
             e["connector_id"] == flagged["connector_id"]
             for e in identity_events(migrated_database_url, "ConnectorSuspended")

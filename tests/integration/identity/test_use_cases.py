@@ -14,7 +14,7 @@ from services.common.errors import DomainError, Forbidden
 from services.identity import commands, connectors, tokens
 from services.identity.context import Actor
 from services.identity.errors import AuthenticationError
-from tests.integration.identity.conftest import identity_events
+from tests.support.stored import identity_events
 
 ADDRESS = "192.0.2.7"
 

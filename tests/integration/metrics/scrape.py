@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.poll import eventually
 
 
 class Scrape:
@@ -39,11 +40,13 @@ def wait_for_metric(
     **labels: str,
 ) -> float | None:
     """Scrape until `ok(value)`; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = Scrape(base).value(name, **labels)
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name}{labels} stayed at {value}")
-        time.sleep(0.1)
+    last: list[float | None] = [None]
+
+    def passing() -> tuple[float | None] | None:
+        last[0] = Scrape(base).value(name, **labels)
+        return (last[0],) if ok(last[0]) else None  # a tuple: 0 may be the awaited value
+
+    try:
+        return eventually(passing, timeout, f"{name}{labels}", interval=0.1)[0]
+    except AssertionError:
+        raise AssertionError(f"{name}{labels} stayed at {last[0]}") from None

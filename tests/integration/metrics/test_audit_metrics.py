@@ -12,17 +12,15 @@ import pika
 import psycopg
 import pytest
 import requests
-from nameko.runners import ServiceRunner
 
 from contracts.registry import REGISTRY
-from services.audit.service import AuditService
 from services.common.broker import queue_name
 from tests.contract.examples import EXAMPLES
-from tests.integration.audit.world import KEY_ID, World
+from tests.integration.audit.world import World
 from tests.integration.metrics.scrape import metric, wait_for_metric
 from tests.support.amqp import connect
-from tests.support.identity import identity_running
-from tests.support.processes import free_port, wait_for_queue
+from tests.support.poll import eventually
+from tests.support.processes import wait_for_queue
 
 TOKEN = "metrics-test-admin-token"  # identity's bootstrap admin: verify asks identity
 OK, AT = "carnet_audit_ledger_verify_ok", "carnet_audit_ledger_verify_timestamp_seconds"
@@ -33,41 +31,12 @@ def count(url: str, query: str) -> int:
         return conn.execute(query).fetchone()[0]
 
 
-def wait(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
-
-
 @pytest.fixture
-def audit(fresh_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    world = World(fresh_database_url, fresh_broker)
-    port = free_port()
-    runner = ServiceRunner(
-        {
-            "AMQP_URI": fresh_broker,
-            "DATABASE_URL": fresh_database_url,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-            "AUDIT_SIGNING_KEY": world.seed,
-            "AUDIT_SIGNING_KEY_ID": KEY_ID,
-            "LEDGER_CHECKPOINT_SECONDS": 0.5,
-            "AUDIT_TAIL_VERIFY_SECONDS": 0.3,
-            "AUDIT_VERIFY_DATABASE_URL": fresh_database_url,
-        }
-    )
-    runner.add_service(AuditService)
-    runner.start()
-    world.start_relays(("booking", "notification"))  # identity's runs in the service
+def audit(fresh_migrated_database_url, fresh_broker) -> Iterator[tuple[World, str]]:
+    world = World(fresh_migrated_database_url, fresh_broker)
     try:
-        with identity_running(fresh_database_url, fresh_broker, TOKEN):
-            yield world, f"http://127.0.0.1:{port}"
+        yield world, world.start_service(TOKEN, AUDIT_TAIL_VERIFY_SECONDS=0.3)
     finally:
-        runner.stop()
         world.close()
 
 
@@ -86,8 +55,8 @@ def test_ledger_verify_metrics_turn_to_0_when_a_row_is_tampered(audit):
         base, "carnet_events_appended_total", service="audit", event_type="LedgerCheckpointed"
     )
     world.emit_many(12)
-    wait(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 12)
-    wait(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1)
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.ledger") >= 12, 60, "ledger")
+    eventually(lambda: count(url, "SELECT count(*) FROM audit.checkpoints") >= 1, 60, "checkpoint")
     # The checkpoint's event was appended in the checkpoint's transaction: counted on commit.
     wait_for_metric(
         base,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,8 @@ from services.ops import dead_letters
 from tests.contract.examples import EXAMPLES
 from tests.integration.metrics.scrape import Scrape, metric, wait_for_metric
 from tests.support.amqp import connect
-from tests.support.processes import free_port
+from tests.support.poll import eventually
+from tests.support.ports import free_port
 
 BOOKED, CANCELLED, MOVED = "AppointmentBooked", "AppointmentCancelled", "AppointmentRescheduled"
 GATE = threading.Event()  # held events wait for it (green under the root conftest's patch)
@@ -164,7 +164,6 @@ def test_waiting_messages_and_lag_follow_a_stuck_consumer_then_its_recovery(serv
         base, "carnet_consumer_lag_seconds", lambda v: v is not None and v > 0, queue=LAG_Q
     )
     assert 590 <= lag <= 700, lag  # now - occurred_at of the newest event applied
-    time.sleep(1.0)
     later = wait_for_metric(
         base, "carnet_consumer_lag_seconds", lambda v: v is not None and v > lag, queue=LAG_Q
     )
@@ -186,7 +185,7 @@ def test_a_failed_attempt_is_requeued_and_its_redelivery_counted(service):
     flaky = str(uuid.uuid4())
     FAIL_ONCE.add(flaky)
     publish(amqp_uri, BOOKED, event_id=flaky)
-    wait_until(lambda: calm in APPLIED and flaky in APPLIED)
+    eventually(lambda: calm in APPLIED and flaky in APPLIED, 30, "both applied")
     after = Scrape(base)
     assert after.value("carnet_consumer_redelivered_total", queue=RETRY_Q) == redelivered + 1
     assert after.value("carnet_messages_requeued_total", queue=RETRY_Q) == requeued + 1
@@ -208,13 +207,5 @@ def test_dead_letter_depth_rises_when_a_consumer_parks_and_falls_when_requeued(s
     wait_for_metric(base, "carnet_dead_letter_messages", lambda v: v == 1, queue=DLQ)
     BROKEN.discard(broken)  # the fix is deployed
     assert [d.message_id for d in dead_letters.requeue(amqp_uri, DLQ)] == [broken]
-    wait_until(lambda: broken in APPLIED)
+    eventually(lambda: broken in APPLIED, 30, "the requeued event applied")
     wait_for_metric(base, "carnet_dead_letter_messages", lambda v: v == 0, queue=DLQ)
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)

@@ -20,7 +20,7 @@ from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.nameko_ext.base import CarnetService
 from tests.integration.metrics.scrape import metric
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 APPENDED = "carnet_events_appended_total"
 

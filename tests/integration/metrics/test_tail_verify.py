@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from services.audit.checkpoint import checkpoint
 from services.audit.signing import new_seed, signer_from_config
 from services.audit.tail_verify import run
 from tests.integration.audit.world import World
+from tests.support.ledger import tamper
 
 
 @pytest.fixture
-def world(fresh_database_url: str) -> Iterator[World]:
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url)
+def world(fresh_migrated_database_url: str) -> Iterator[World]:
+    w = World(fresh_migrated_database_url)
     # 8 entries under a signed head (its LedgerCheckpointed is entry 9), then 3 more.
     w.emit_many(8)
     w.ingest_all()
@@ -33,13 +30,6 @@ def keys(world: World) -> dict:
     return {world.signer.key_id: world.signer.public_key()}
 
 
-def tamper(world: World, statement: str) -> None:
-    """As the superuser, past the append-only triggers."""
-    with psycopg.connect(world.database_url) as conn, conn.transaction():
-        conn.execute("SET LOCAL session_replication_role = replica")
-        conn.execute(statement)
-
-
 def test_an_intact_ledger_passes_from_the_newest_head_to_the_end(world):
     report = run(world.pool, keys(world))
     assert report.ok, report.findings
@@ -48,14 +38,14 @@ def test_an_intact_ledger_passes_from_the_newest_head_to_the_end(world):
 
 
 def test_a_changed_row_after_the_head_is_a_hash_mismatch(world):
-    tamper(world, "UPDATE audit.ledger SET event_type = 'Forged' WHERE seq = 10")
+    tamper(world, ("UPDATE audit.ledger SET event_type = 'Forged' WHERE seq = 10", None))
     report = run(world.pool, keys(world))
     assert not report.ok and report.first_bad_seq == 10
     assert [(f.kind, f.seq) for f in report.findings] == [("hash_mismatch", 10)]
 
 
 def test_a_deleted_row_after_the_head_is_a_gap_and_breaks_the_chain(world):
-    tamper(world, "DELETE FROM audit.ledger WHERE seq = 11")
+    tamper(world, ("DELETE FROM audit.ledger WHERE seq = 11", None))
     report = run(world.pool, keys(world))
     assert {(f.kind, f.seq) for f in report.findings} == {("gap", 11), ("chain_broken", 12)}
 
@@ -70,5 +60,5 @@ def test_a_head_signed_by_an_unknown_key_fails(world):
 
 def test_rows_below_the_head_are_left_to_the_full_verify(world):
     """The documented limit: a row the newest head covers is not recomputed here."""
-    tamper(world, "UPDATE audit.ledger SET event_type = 'Forged' WHERE seq = 3")
+    tamper(world, ("UPDATE audit.ledger SET event_type = 'Forged' WHERE seq = 3", None))
     assert run(world.pool, keys(world)).ok

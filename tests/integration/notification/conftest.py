@@ -5,13 +5,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from nameko.runners import ServiceRunner
 
 from services.common.logging import configure_logging
-from services.notification.service import NotificationService
 from tests.integration.notification.world import World
+from tests.support.stack import Stack
 
 
 @pytest.fixture
@@ -39,37 +37,19 @@ def service_config(database_url: str, amqp_uri: str, smtp, tmp_path, **extra) ->
 
 
 @pytest.fixture
-def world(fresh_database_url: str, fresh_broker: str) -> Iterator[World]:
+def world(fresh_migrated_database_url: str, fresh_broker: str) -> Iterator[World]:
     """Own database and vhost: queues left by another test's service must not feed this one."""
-    from services.common.eventstore.migrate import migrate
-
-    migrate(fresh_database_url)
-    w = World(fresh_database_url, fresh_broker).start()
+    w = World(fresh_migrated_database_url, fresh_broker).start()
     yield w
     w.close()
 
 
 @pytest.fixture
-def notification(world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
-    config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path)
-    runner = ServiceRunner(config)
-    runner.add_service(NotificationService)
-    runner.start()
-    yield config
-    runner.stop()
-
-
-def notification_events(database_url: str, event_type: str) -> list[dict]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT data FROM notification.events WHERE event_type = %s ORDER BY position",
-            (event_type,),
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
-def outbox(database_url: str) -> list[tuple]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "SELECT template, state, due_at, attempts FROM notification.outbox ORDER BY created_at"
-        ).fetchall()
+def notification(request, world: World, smtp_server, tmp_path, logs) -> Iterator[dict]:
+    """The service; a test changes its settings with indirect parametrization."""
+    extra = getattr(request, "param", {})
+    config = service_config(world.database_url, world.amqp_uri, smtp_server, tmp_path, **extra)
+    stack = Stack(world.database_url, world.amqp_uri, ["notification"], {"notification": config})
+    stack.start()
+    yield stack.config["notification"]
+    stack.close()

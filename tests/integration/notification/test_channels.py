@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ from services.notification.channels import (
     SmtpChannel,
     channels_from_config,
 )
+from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
 
 SENDER = "Carnet <no-reply@carnet.invalid>"
@@ -127,9 +127,7 @@ def test_the_mode_can_change_while_the_server_runs(smtp_server: SmtpServer):
 
 
 def test_server_down_is_retryable():
-    with socket.socket() as sock:  # a port that was free a moment ago and has no listener
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     message = email()
     with pytest.raises(DeliveryError) as caught:
         SmtpChannel("127.0.0.1", port, SENDER, timeout=2).send(message)

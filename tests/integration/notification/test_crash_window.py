@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.integration.notification.conftest import notification_events
+from tests.support.poll import eventually
 from tests.support.processes import nameko_run, wait_for_queue
+from tests.support.stored import notification_events
 
 
 def start_service(world, smtp, log: Path, fault: str | None) -> subprocess.Popen:
@@ -44,11 +44,7 @@ def test_kill_between_send_and_record_sends_one_duplicate_with_the_same_message_
     steady = start_service(world, smtp_server, log, fault=None)
     try:
         messages = smtp_server.wait_for_messages(2, timeout=30)  # after the 2 s lease expires
-        deadline = time.monotonic() + 10
-        while not notification_events(world.database_url, "NotificationSent") and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.1)
+        eventually(lambda: notification_events(world.database_url, "NotificationSent"), 10)
     finally:
         steady.send_signal(signal.SIGTERM)
         steady.wait(timeout=20)

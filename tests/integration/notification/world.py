@@ -28,6 +28,12 @@ class World:
         self.relays.start(self.stores.items())
         return self
 
+    def restart_relays(self) -> None:
+        """New relays, as after a crash: a relay reads its saved position only as it starts."""
+        self.relays.close()
+        self.relays = RelayThreads(self.database_url, self.amqp_uri)
+        self.start()
+
     def close(self) -> None:
         self.relays.close()
         self.pool.close()

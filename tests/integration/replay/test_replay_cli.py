@@ -15,6 +15,7 @@ from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from tests.contract.examples import PATIENT_REGISTERED_V1
 from tests.support.events import new_event
+from tests.support.eventstore import wait_until_readable
 
 
 def test_stream_is_upcast_and_as_of_shows_the_past(migrated_database_url):
@@ -65,9 +66,7 @@ def test_export_writes_the_window_as_ndjson_in_log_order(migrated_database_url, 
             ids.append(str(event.event_id))
             last = store.append(f"appointment-{uuid.uuid4()}", [event], expected_version=0)
         # Readable once no older writing transaction runs on the server (ADR 0003).
-        deadline = time.monotonic() + 30
-        while store.head().position < last.positions[-1] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until_readable(store, last.positions[-1])
     out = tmp_path / "booking.ndjson"
     result = CliRunner().invoke(
         cli,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -21,6 +20,7 @@ from services.ops.replay_import import scratch_refusal
 from tests.contract.examples import PATIENT_REGISTERED_V1
 from tests.support.events import new_event
 from tests.support.infra import PG_ADMIN_URL, database_url_for, drop_database
+from tests.support.poll import eventually
 
 # Other runs on this PostgreSQL server can hold the snapshot xmin back for minutes (ADR 0003).
 READABLE_TIMEOUT = 300.0
@@ -78,10 +78,14 @@ def test_export_then_import_reproduces_the_streams(migrated_database_url, scratc
         staff = f"staff-{uuid.uuid4()}"
         last = store.append(staff, [new_event("StaffRegistered")], expected_version=0)
         streams = [patient, connector, staff]
-        deadline = time.monotonic() + READABLE_TIMEOUT
-        while store.count_pending_after(store.head()) or store.head().position < last.positions[0]:
-            assert time.monotonic() < deadline, "appended events never became readable"
-            time.sleep(0.05)
+        eventually(
+            lambda: (
+                not store.count_pending_after(store.head())
+                and store.head().position >= last.positions[0]
+            ),
+            READABLE_TIMEOUT,
+            "the appended events to become readable",
+        )
         before = {s: store.read_stream(s) for s in streams}
 
     export = tmp_path / "identity.ndjson"

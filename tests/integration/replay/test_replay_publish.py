@@ -18,6 +18,7 @@ from services.common.relay.messages import to_message
 from services.common.relay.routing import routing_key_for
 from tests.support.amqp import connect, probe_queue, queue_depth
 from tests.support.events import new_event
+from tests.support.poll import eventually
 
 # Other runs on this PostgreSQL server can hold the snapshot xmin back for minutes (ADR 0003).
 READABLE_TIMEOUT = 300.0
@@ -37,10 +38,11 @@ def _log(store: EventStore) -> list[RawRecordedEvent]:
 
 def _wait_readable(store: EventStore, ids: set[uuid.UUID]) -> None:
     """Readable once no older writing transaction runs on the server (ADR 0003)."""
-    deadline = time.monotonic() + READABLE_TIMEOUT
-    while not ids <= {e.event_id for e in _log(store)}:
-        assert time.monotonic() < deadline, "appended events never became readable"
-        time.sleep(0.05)
+    eventually(
+        lambda: ids <= {e.event_id for e in _log(store)},
+        READABLE_TIMEOUT,
+        "the appended events to become readable",
+    )
 
 
 def _target_queue(amqp_uri: str, name: str) -> None:
