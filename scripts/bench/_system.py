@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +22,7 @@ from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
 from services.common.config import SERVICES
-
-
-def free_port() -> int:
-    """A port nothing listens on now (each service's HTTP address)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port
 
 
 def connect(database_url: str, patience: float = 60.0) -> psycopg.Connection:
