@@ -10,6 +10,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import requests
+from psycopg_pool import ConnectionPool
 
 from tests.support.template import clone, hold_template
 
@@ -115,6 +116,13 @@ def migrated_database_url(migrated_template: str) -> Iterator[str]:
     url = create_database(template=migrated_template)
     yield url
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def pool(migrated_database_url: str) -> Iterator[ConnectionPool]:
+    """A pool on the module's migrated database, as the admin (tests with a role make their own)."""
+    with ConnectionPool(migrated_database_url, min_size=1, max_size=8, open=True) as p:
+        yield p
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ access records exist (or this refusal, and nothing served).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -27,13 +26,6 @@ from services.common.errors import Conflict, NotFound
 from services.common.eventstore.store import EventStore
 
 INFO = RequestInfo("192.0.2.10", "use-case-test", "req-use-case", "GET /fhir/Appointment")
-
-
-@pytest.fixture(scope="module")
-def pool(migrated_database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(migrated_database_url, min_size=1, max_size=4)
-    yield p
-    p.close()
 
 
 @pytest.fixture

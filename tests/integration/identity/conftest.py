@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from psycopg_pool import ConnectionPool
 
@@ -11,13 +9,6 @@ from services.common.eventstore.store import EventStore
 from services.identity.context import Actor, Ctx
 from services.identity.settings import BOOTSTRAP_ADMIN_ID, Settings
 from tests.support.stack import ADMIN_TOKEN
-
-
-@pytest.fixture(scope="module")
-def pool(migrated_database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(migrated_database_url, min_size=1, max_size=4)
-    yield p
-    p.close()
 
 
 @pytest.fixture

@@ -20,12 +20,6 @@ CARNET = str(Path(sys.executable).parent / "carnet")
 
 
 @pytest.fixture(scope="module")
-def pool(migrated_database_url: str) -> Iterator[ConnectionPool]:
-    with ConnectionPool(migrated_database_url, min_size=1, max_size=8) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
 def store(pool: ConnectionPool) -> EventStore:
     return EventStore(pool, "booking")
 
