@@ -122,7 +122,12 @@ class AppointmentCancelledV1(Schema):
     connector_id = fields.UUID(required=True, allow_none=True)
 
 
-@REGISTRY.event(SERVICE, "AppointmentsAccessed", 1, "appointments.accessed")
+# A page of up to 100 appointments, each with its patient and practitioner, and a 2,000-character
+# query: about 30 KB at most; four times that before a consumer refuses one.
+ACCESS_MAX_BYTES = 128 * 1024
+
+
+@REGISTRY.event(SERVICE, "AppointmentsAccessed", 1, "appointments.accessed", ACCESS_MAX_BYTES)
 class AppointmentsAccessedV1(Schema):
     """Who read which appointments of which patients, which data classes, from where, why."""
 
@@ -146,7 +151,7 @@ class AccessedEntryV1(Schema):
     practitioner_id = fields.UUID(required=True)
 
 
-@REGISTRY.event(SERVICE, "AppointmentsAccessed", 2, "appointments.accessed")
+@REGISTRY.event(SERVICE, "AppointmentsAccessed", 2, "appointments.accessed", ACCESS_MAX_BYTES)
 class AppointmentsAccessedV2(Schema):
     """V1 plus what an investigator needs to replay a read: who (kind), the query as received,
     the client software, whether medical fields were decrypted, and refusals (outcome denied).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 S = TypeVar("S", bound=type[Schema])
 U = TypeVar("U", bound=Upcaster)
 
+# A message is at most this large unless its contract says otherwise: far above any event a
+# service emits (the largest, a page of 100 access entries, declares its own bound), far
+# below what could exhaust a consumer. Consumers refuse bigger messages before decoding them.
+DEFAULT_MAX_BYTES = 64 * 1024
 _ROUTING_KEY = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 _EVENT_TYPE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -49,6 +54,7 @@ class EventContract:
     schema: type[Schema]
     producer: str
     routing_key: str
+    max_bytes: int = DEFAULT_MAX_BYTES  # the JSON body's size, as relayed
 
     @property
     def exchange(self) -> str:
@@ -57,7 +63,7 @@ class EventContract:
 
 
 class Registry:
-    """Contracts by (type, version); producers dump strictly, consumers load leniently."""
+    """Contracts by (type, version); producers dump and consumers load strictly."""
 
     def __init__(self) -> None:
         self._contracts: dict[tuple[str, int], EventContract] = {}
@@ -73,6 +79,7 @@ class Registry:
         version: int,
         producer: str,
         routing_key: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """Add one version; refuse anything that would make a type or a route ambiguous."""
         if not _EVENT_TYPE.match(event_type):
@@ -97,11 +104,16 @@ class Registry:
             if other.routing_key == routing_key and not same_type:
                 raise ContractError(f"{routing_key} already carries {other.event_type}")
         self._contracts[(event_type, version)] = EventContract(
-            event_type, version, schema, producer, routing_key
+            event_type, version, schema, producer, routing_key, max_bytes
         )
 
     def event(
-        self, producer: str, event_type: str, version: int, routing_key: str
+        self,
+        producer: str,
+        event_type: str,
+        version: int,
+        routing_key: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Callable[[S], S]:
         """Class decorator form of `register`, so a schema states its own identity."""
 
@@ -112,6 +124,7 @@ class Registry:
                 version=version,
                 producer=producer,
                 routing_key=routing_key,
+                max_bytes=max_bytes,
             )
             return schema
 
@@ -215,17 +228,28 @@ class Registry:
         self._load(self.contract(event_type, version), payload, RAISE)
 
     def dump_payload(self, event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Producer side: validate strictly at the latest version and return the JSON form."""
+        """Producer side: validate strictly at the latest version and return the JSON form; an
+        event larger than its contract allows is refused here, not by every consumer later."""
         contract = self.contract(event_type)
-        loaded = self._load(contract, payload, RAISE)
-        return contract.schema().dump(loaded)
+        dumped = contract.schema().dump(self._load(contract, payload, RAISE))
+        size = len(json.dumps(dumped, separators=(",", ":")).encode())
+        if size > contract.max_bytes:
+            subject = f"{event_type} v{contract.version}"
+            raise ContractViolation(subject, {"_size": [f"{size} bytes > {contract.max_bytes}"]})
+        return dumped
 
     def load_payload(
         self, event_type: str, version: int, payload: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Consumer side: upcast to the latest version, drop unknown fields, return typed data."""
+        """Consumer side: the payload exactly as its declared version says (a field it does not
+        declare is refused, as producers refuse it), upcast to the latest, typed."""
         if not isinstance(payload, Mapping):
             raise ContractViolation(f"{event_type} v{version}", {"_schema": ["Not an object."]})
+        declared = self._load(self.contract(event_type, version), payload, RAISE)
+        latest = self.latest_version(event_type)
+        if version == latest:
+            return declared
+        # Upcasters read the JSON form; fields they drop or rename are theirs to decide.
         latest, data = self.upcast(event_type, version, payload)
         return self._load(self.contract(event_type, latest), data, EXCLUDE)
 
@@ -263,5 +287,5 @@ def validate_for_publish(
 
 
 def load_payload(event_type: str, version: int, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Consumer side, default registry: upcast, drop unknown fields, load."""
+    """Consumer side, default registry: strict at the declared version, upcast, load."""
     return REGISTRY.load_payload(event_type, version, payload)

@@ -25,6 +25,7 @@ import requests
 from tests.support.ports import free_port
 
 RABBIT_SERVER = os.environ.get("CHAOS_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
+BROKER_CONF = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "rabbitmq.conf"
 
 
 class InfraError(RuntimeError):
@@ -155,6 +156,7 @@ class PrivateRabbit:
         (self.root / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.amqp_port}\n"
             f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
+            + BROKER_CONF.read_text()  # Carnet's own settings, as deployed
         )
         (self.root / "rabbitmq-env.conf").write_text("")
         (self.root / "enabled_plugins").write_text("[rabbitmq_management].\n")

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.errors import ContractViolation, UnknownEventType, UnsupportedSchemaVersion
-from contracts.registry import REGISTRY, Registry
+from contracts.registry import DEFAULT_MAX_BYTES, REGISTRY, Registry
 
 JSON = "application/json"
 
@@ -52,6 +52,28 @@ def _require(headers: Mapping[str, Any], key: str, kind: type) -> Any:
     return value
 
 
+def _within_size(body: bytes, event_type: Any, registry: Registry) -> None:
+    """Refuse a body larger than its type's contract allows before reading a byte of it.
+
+    Producers cannot append such an event (Registry.dump_payload), so it was forged or
+    corrupted; decoding 10 MB of JSON to learn that would be the attack. An unknown type is
+    left to the envelope check, with the default bound.
+    """
+    try:
+        limit = registry.contract(str(event_type)).max_bytes
+    except (UnknownEventType, UnsupportedSchemaVersion):
+        limit = DEFAULT_MAX_BYTES
+    if len(body) > limit:
+        raise PoisonMessage("oversized", f"{len(body)} bytes, {event_type!s:.60} allows {limit}")
+
+
+def _only_undeclared(messages: Any) -> bool:
+    """Every complaint, at any depth, is marshmallow's "Unknown field.": nothing else is wrong."""
+    if isinstance(messages, dict):
+        return bool(messages) and all(_only_undeclared(m) for m in messages.values())
+    return messages == ["Unknown field."]
+
+
 def decode(
     body: bytes,
     content_type: str | None,
@@ -60,9 +82,10 @@ def decode(
     exchange: str,
     registry: Registry = REGISTRY,
 ) -> ConsumedEvent:
-    """Check every layer in turn: content type, JSON, envelope, producer, contract."""
+    """Check every layer in turn: content type, size, JSON, envelope, producer, contract."""
     if (content_type or "").split(";")[0].strip().lower() != JSON:
         raise PoisonMessage("wrong-content-type", f"expected {JSON}, got {content_type!r}")
+    _within_size(body, properties.get("type"), registry)
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -101,7 +124,8 @@ def decode(
         raise PoisonMessage("unsupported-schema-version", str(exc)) from exc
     except ContractViolation as exc:
         fields = sorted(exc.messages) if isinstance(exc.messages, dict) else []
-        raise PoisonMessage("schema-invalid", f"{event_type} v{version} fields {fields}") from exc
+        reason = "undeclared-fields" if _only_undeclared(exc.messages) else "schema-invalid"
+        raise PoisonMessage(reason, f"{event_type} v{version} fields {fields}") from exc
 
     return ConsumedEvent(
         event_id=event_id,

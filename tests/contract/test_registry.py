@@ -86,24 +86,28 @@ def test_producer_rejects_an_unknown_field(event_type: str) -> None:
 
 
 @pytest.mark.parametrize("event_type", sorted(EXAMPLES))
-def test_consumer_drops_an_unknown_field(event_type: str) -> None:
+def test_consumer_refuses_a_field_its_version_does_not_declare(event_type: str) -> None:
+    """Producers refuse undeclared fields; a message with one was not sent by a producer (#18)."""
     payload = {**EXAMPLES[event_type], "surprise": "x"}
-    loaded = REGISTRY.load_payload(event_type, REGISTRY.latest_version(event_type), payload)
-    assert "surprise" not in loaded
+    with pytest.raises(ContractViolation) as caught:
+        REGISTRY.load_payload(event_type, REGISTRY.latest_version(event_type), payload)
+    assert caught.value.messages == {"surprise": ["Unknown field."]}
 
 
-def test_unknown_nested_fields_follow_the_outer_policy() -> None:
+def test_unknown_nested_fields_are_refused_on_both_sides() -> None:
     example = copy.deepcopy(EXAMPLES["AppointmentBooked"])
     example["reason"] = {**example["reason"], "algorithm": "future"}
-    loaded = REGISTRY.load_payload("AppointmentBooked", 1, example)
-    assert "algorithm" not in loaded["reason"]
-    with pytest.raises(ContractViolation) as caught:
+    with pytest.raises(ContractViolation) as consumed:
+        REGISTRY.load_payload("AppointmentBooked", 1, example)
+    with pytest.raises(ContractViolation) as produced:
         REGISTRY.dump_payload("AppointmentBooked", example)
-    assert caught.value.messages == {"reason": {"algorithm": ["Unknown field."]}}
+    expected = {"reason": {"algorithm": ["Unknown field."]}}
+    assert consumed.value.messages == produced.value.messages == expected
 
 
 def test_consumer_gets_typed_values() -> None:
-    loaded = REGISTRY.load_payload("PatientRegistered", 2, EXAMPLES["PatientRegistered"])
+    version = REGISTRY.latest_version("PatientRegistered")
+    loaded = REGISTRY.load_payload("PatientRegistered", version, EXAMPLES["PatientRegistered"])
     assert loaded["patient_id"] == UUID(PATIENT)
     assert loaded["birth_date"] == date(1990, 1, 1)
 

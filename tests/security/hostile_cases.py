@@ -44,6 +44,10 @@ CASES = (
     Case("forged-app-id-direct", "forged-producer"),
     # a real type of the same producer, on a routing key the queue is bound to, not subscribed
     Case("unsubscribed-event-type", "unexpected-event-type"),
+    # a valid event with one small field its contract does not declare, on the real exchange
+    Case("undeclared-field", "undeclared-fields"),
+    # a valid event padded one byte past its contract's bound, on the real exchange
+    Case("oversized", "oversized"),
 )
 
 
@@ -172,6 +176,12 @@ def hostile(spec: QueueSpec, case: Case, valid: dict[str, Any]) -> Outgoing | No
         return message(spec, example(impostor), event_type=impostor, app_id=spec.source)
     if case.name == "forged-app-id-direct":
         return message(spec, valid, app_id=other_producer(t), direct=True)
+    if case.name == "undeclared-field":
+        return message(spec, {**valid, "surprise": "x"})
+    if case.name == "oversized":
+        padded = {**valid, "pad": ""}
+        room = REGISTRY.contract(t).max_bytes - len(json.dumps(padded).encode())
+        return message(spec, {**valid, "pad": "x" * (room + 1)})
     if case.name == "unsubscribed-event-type":
         if spec.unsubscribed is None:
             return None

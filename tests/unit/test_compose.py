@@ -69,3 +69,10 @@ def test_the_migration_job_also_applies_the_broker_policies():
     command = " ".join(migrate["command"])
     assert "carnet db migrate" in command and "carnet broker setup" in command
     assert migrate["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def test_the_broker_caps_message_size_as_deployed():
+    volumes = compose()["services"]["rabbitmq"]["volumes"]
+    assert "./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/20-carnet.conf:ro" in volumes
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
+    assert "max_message_size = 1048576" in conf

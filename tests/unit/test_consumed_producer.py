@@ -1,25 +1,13 @@
 """app_id must be the producer the contract names for the type, whatever the exchange."""
 
-import json
-import uuid
-
 import pytest
 
-from contracts.registry import REGISTRY
 from services.common.consumed import PoisonMessage, decode
-from tests.contract.examples import EXAMPLES
+from tests.support.events import delivered
 
 
 def message(event_type: str, app_id: str, exchange: str):
-    body = json.dumps(REGISTRY.dump_payload(event_type, EXAMPLES[event_type])).encode()
-    properties = {"message_id": str(uuid.uuid4()), "type": event_type, "app_id": app_id}
-    headers = {
-        "schema_version": REGISTRY.latest_version(event_type),
-        "stream": "s-1",
-        "stream_version": 1,
-        "position": 1,
-    }
-    return body, "application/json", properties, headers, exchange
+    return delivered(event_type, app_id=app_id, exchange=exchange)
 
 
 @pytest.mark.parametrize("exchange", ["booking.events", ""])
