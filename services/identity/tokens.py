@@ -53,9 +53,16 @@ def record_failure(
     )
 
 
-def _scopes_for(principal: rm.Principal, requested: list[str] | None) -> list[str]:
-    """What a principal's token may carry: connectors ask among appointment scopes."""
-    if principal.kind in ("connector", "practitioner"):
+def _scopes_for(
+    principal: rm.Principal, requested: list[str] | None, granted: set[str] | None = None
+) -> list[str]:
+    """What a principal's token may carry. A connector's: the scopes some practitioner's grant
+    backs now (`granted`), so a token never claims what no grant gives; unasked, all of those
+    (RFC 6749 §3.3: the answer's `scope` says what was issued). A practitioner's: their own
+    agenda's appointment scopes."""
+    if principal.kind == "connector":
+        allowed = [s for s in CONNECTOR_SCOPES if s in (granted or set())]
+    elif principal.kind == "practitioner":
         allowed = list(CONNECTOR_SCOPES)
     elif principal.kind == "staff":
         allowed = STAFF_SCOPES.get(principal.role or "", [])
@@ -64,7 +71,8 @@ def _scopes_for(principal: rm.Principal, requested: list[str] | None) -> list[st
     if requested is None:
         return allowed
     if not requested or set(requested) - set(allowed):
-        raise oauth_error("invalid_scope", f"scope must be among: {' '.join(allowed)}")
+        among = " ".join(allowed) or "(none: no practitioner has granted this client a scope)"
+        raise oauth_error("invalid_scope", f"scope must be among: {among}")
     return [s for s in allowed if s in requested]
 
 
@@ -124,13 +132,15 @@ def client_credentials(
     with ctx.pool.connection() as conn:  # a short read; the slow verify runs after it
         principal = rm.find_by_client_id(conn, client_id)
         stored = rm.secret_hash(conn, principal.principal_id) if principal else None
+        grants = rm.grants_of(conn, principal.principal_id) if principal else {}
     connector_id = principal.principal_id if principal else None
+    granted = {s for scopes in grants.values() for s in scopes}
     if not ctx.offload(verify_secret, stored, client_secret) or principal is None:
         reason = "invalid_secret" if principal else "unknown_client"
         record_failure(ctx, reason, address, request_id, client_id, connector_id)
         raise oauth_error("invalid_client", "client authentication failed")
     try:
-        scopes = _scopes_for(principal, scope)
+        scopes = _scopes_for(principal, scope, granted)
         if principal.status != "active":
             raise _Suspended()
         return _issue(ctx, principal, scopes, "client_credentials", address)

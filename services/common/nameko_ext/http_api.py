@@ -45,10 +45,23 @@ def table_surface(api: Api) -> set[tuple[str, str, str]]:
     return {(r.name, r.method, r.werkzeug_path) for r in (*api.routes, *PUBLIC_ROUTES)}
 
 
+def _body(request: Any, limit: int) -> bytes:
+    """At most limit + 1 bytes of the body (one more says it is too large), chunked or not.
+
+    werkzeug reads no body without a Content-Length (its safe default for servers that do not
+    say the input ends); eventlet's input does decode chunked bodies, so they are read there.
+    """
+    if request.content_length is not None:
+        return request.stream.read(limit + 1) if request.content_length <= limit else b""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return request.environ["wsgi.input"].read(limit + 1)
+    return b""
+
+
 def to_request(request: Any, path_args: dict[str, str], site: Site) -> Request:
     """werkzeug's request as a `Request`, the body read up to the site's limit, never beyond."""
     limit, length = site.max_body, request.content_length or 0
-    body = request.stream.read(limit + 1) if length <= limit else b""
+    body = _body(request, limit)
     request_id = (request.headers.get(REQUEST_ID) or str(uuid.uuid4()))[:200]
     base = getattr(site, "public_base_url", "") or request.host_url.rstrip("/")
     return Request(

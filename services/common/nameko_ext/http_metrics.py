@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request
 
 from services.common.logging import get_logger
 from services.common.metrics import HTTP_REQUEST_DURATION, HTTP_RESPONSES, REQUESTS_DENIED
+from services.common.nameko_ext.http_protocol import CarnetProtocol
 from services.common.nameko_ext.logging_context import CORRELATION_HEADER, valid_correlation_id
 from services.common.nameko_ext.routing_errors import routing_error
 
@@ -133,10 +134,12 @@ class CarnetWebServer(WebServer):
         return EdgeWsgiApp(self, self.container.service_name)
 
     def get_wsgi_server(self, sock: Any, wsgi_app: Any, *args: Any, **kwargs: Any) -> Any:
-        """eventlet's server, minus its access line: `http.request` replaces it (with ids).
+        """eventlet's server, minus its access line: `http.request` replaces it (with ids);
+        its own refusals (414, 431, a bad request line) in the services' JSON format.
 
         Its logger stays: errors and tracebacks are still logged.
         """
+        kwargs.setdefault("protocol", CarnetProtocol)
         server = super().get_wsgi_server(sock, wsgi_app, *args, **kwargs)
         server.log_output = False
         return server

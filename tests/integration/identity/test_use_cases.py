@@ -41,20 +41,32 @@ def token_for(ctx, c, scope=None):
 
 def test_client_credentials_reach_follows_grants(ctx, admin):
     p, c = practitioner(ctx, admin), connector(ctx, admin)
-    access = token_for(ctx, c)
-    assert access["token_type"] == "Bearer" and access["expires_in"] == 900
-    principal = tokens.authenticate(ctx, access["access_token"])
+    ungranted = token_for(ctx, c)
+    assert ungranted["token_type"] == "Bearer" and ungranted["expires_in"] == 900
+    assert ungranted["scope"] == ""  # no grant backs any scope: the token claims none (#18)
+    principal = tokens.authenticate(ctx, ungranted["access_token"])
     assert principal["kind"] == "connector" and principal["id"] == c["connector_id"]
-    assert principal["reach"] == {s: [] for s in principal["scopes"]}  # no grant, no reach
+    assert principal["scopes"] == [] and principal["reach"] == {}
 
     me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
     commands.grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]), ["appointment:read"])
+    access = token_for(ctx, c)
+    assert access["scope"] == "appointment:read"  # narrowed to what the grants back, said so
     reach = tokens.authenticate(ctx, access["access_token"])["reach"]
-    assert reach["appointment:read"] == [p["practitioner_id"]]
-    assert reach["appointment:write"] == [] and reach["appointment:read-medical"] == []
+    assert reach == {"appointment:read": [p["practitioner_id"]]}
 
     commands.revoke_grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]))
     assert tokens.authenticate(ctx, access["access_token"])["reach"]["appointment:read"] == []
+
+
+def test_a_scope_no_grant_backs_is_refused_when_asked_for(ctx, admin):
+    p, c = practitioner(ctx, admin), connector(ctx, admin)
+    me = Actor(uuid.UUID(p["practitioner_id"]), "practitioner")
+    commands.grant(ctx, me, me.principal_id, uuid.UUID(c["connector_id"]), ["appointment:read"])
+    with pytest.raises(DomainError) as refused:
+        token_for(ctx, c, ["appointment:read", "appointment:read-medical"])
+    assert refused.value.code == "invalid_scope"
+    assert token_for(ctx, c, ["appointment:read"])["scope"] == "appointment:read"
 
 
 def test_practitioner_cannot_grant_on_anothers_agenda(ctx, admin):
