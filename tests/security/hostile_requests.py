@@ -66,6 +66,9 @@ BROKEN_JSON = {
     "bare-string": b'"hello"',
     "nul-escape": b'{"title": "a\\u0000b"}',
     "lone-surrogate": b'{"title": "\\ud800"}',
+    # Python refuses to convert more than 4,300 digits: a ValueError, a 500 before #18.
+    "huge-integer": b'{"title": ' + b"9" * 5000 + b"}",
+    "float-overflow": b'{"title": 1e999}',
 }
 
 
