@@ -4,7 +4,15 @@ Importing this package registers every service's contracts into `REGISTRY`; noth
 connects to anything, and nothing here imports nameko, eventlet or `services`.
 """
 
-from contracts import audit, booking, identity, notification
+from contracts import (
+    audit,
+    audit_containment,
+    booking,
+    booking_access,
+    identity,
+    identity_accounts,
+    notification,
+)
 from contracts.envelope import (
     Envelope,
     dump_envelope,
@@ -39,10 +47,13 @@ __all__ = [
     "UnknownEventType",
     "UnsupportedSchemaVersion",
     "audit",
+    "audit_containment",
     "booking",
+    "booking_access",
     "dump_envelope",
     "dump_payload",
     "identity",
+    "identity_accounts",
     "latest_version",
     "load_envelope",
     "load_payload",

@@ -43,7 +43,7 @@ MAX_EVIDENCE_SAMPLE = 20
 SIGNATURE_ALGORITHMS = ("ed25519", "hmac-sha256")
 
 
-class _WindowV1(Schema):
+class WindowV1(Schema):
     """A half-open time window [window_start, window_end) over the access log."""
 
     window_start = fields.AwareDateTime(required=True)
@@ -58,7 +58,7 @@ class _WindowV1(Schema):
 
 
 @REGISTRY.event(SERVICE, "SuspiciousAccessDetected", 1, "suspicious_access.detected")
-class SuspiciousAccessDetectedV1(_WindowV1):
+class SuspiciousAccessDetectedV1(WindowV1):
     """A detection rule fired on the access log; identity may suspend the connector."""
 
     detection_id = fields.UUID(required=True)
@@ -72,7 +72,7 @@ class SuspiciousAccessDetectedV1(_WindowV1):
     recommended_action = fields.String(required=True, validate=validate.OneOf(RECOMMENDED_ACTIONS))
 
 
-class DetectionEvidenceV2(_WindowV1):
+class DetectionEvidenceV2(WindowV1):
     """What a rule saw, so on-call can judge it without reading personal data.
 
     `None` appears only in detections upcast from V1, which did not say it.
@@ -147,7 +147,7 @@ def suspicious_access_detected_v1_to_v2(payload: dict[str, Any]) -> dict[str, An
 
 
 @REGISTRY.event(SERVICE, "IncidentOpened", 1, "incident.opened")
-class IncidentOpenedV1(_WindowV1):
+class IncidentOpenedV1(WindowV1):
     """An investigator opened an incident over a subject and a window (GDPR Art. 33 clock)."""
 
     incident_id = fields.UUID(required=True)

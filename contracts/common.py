@@ -117,6 +117,7 @@ def field_classes(**kwargs: Any) -> fields.List:
     )
 
 
-def uuid_list(*, min_items: int = 0, **kwargs: Any) -> fields.List:
+def uuid_list(*, min_items: int = 0, max_items: int | None = None, **kwargs: Any) -> fields.List:
     """A set of ids carried as a JSON array of UUID strings."""
-    return fields.List(fields.UUID(), validate=[validate.Length(min=min_items), Unique()], **kwargs)
+    length = validate.Length(min=min_items, max=max_items)
+    return fields.List(fields.UUID(), validate=[length, Unique()], **kwargs)

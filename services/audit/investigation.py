@@ -43,6 +43,15 @@ class Subject:
             return f"{alias}.principal_id = %s", self.principal_id
         raise ValueError("an investigation needs a connector or a principal")
 
+    def as_subjects(self) -> list[dict[str, str]]:
+        """IncidentOpened V3's subjects: this one connector or principal."""
+        kind, value = (
+            ("connector", self.connector_id)
+            if self.connector_id
+            else ("principal", self.principal_id)
+        )
+        return [{"kind": kind, "value": str(value)}]
+
 
 _REQUESTS = """
 SELECT count(*) AS requests,

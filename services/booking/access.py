@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from contracts.booking import ACCESS_OPERATIONS_V2, ACCESS_PURPOSES
 from contracts.booking import ACCESS_OUTCOMES as OUTCOMES
+from contracts.booking_access import denial_code_of
 from services.booking.reach import Principal
 from services.common.errors import Unavailable
 from services.common.eventstore.models import NewEvent
@@ -75,7 +76,7 @@ def _unique(ids: Iterable[UUID]) -> list[str]:
     return [str(i) for i in dict.fromkeys(ids)]
 
 
-VERSION = 2  # AppointmentsAccessed V2; tests check every committed record against it
+VERSION = 3  # AppointmentsAccessed V3; tests check every committed record against it
 
 
 def _check(payload: dict[str, object]) -> None:
@@ -131,6 +132,9 @@ class AccessRecorder:
             "result_count": len(set(served.appointment_ids)),
             "outcome": outcome,
             "denial_reason": denial_reason[:500] if denial_reason else None,
+            "token_fingerprint": None,
+            "denial_code": denial_code_of(denial_reason) if outcome == "denied" else None,
+            "targets": [],
         }
         try:
             _check(payload)

@@ -35,6 +35,65 @@ PATIENT_REGISTERED_V1: dict[str, Any] = {
     "phone": "+33 6 00 00 00 00",
 }
 
+# The V2 payloads of the types V3 extends (issue #19), kept for the upcast tests.
+APPOINTMENTS_ACCESSED_V2: dict[str, Any] = {
+    "access_id": fake_id(14),
+    "principal_kind": "connector",
+    "principal_id": CONNECTOR,
+    "connector_id": CONNECTOR,
+    "network_address": "198.51.100.7",
+    "user_agent": "AgendaSync/4.2",
+    "request_id": "req-0002",
+    "operation": "search",
+    "query": "practitioner=" + PRACTITIONER + "&date=ge2030-01-02",
+    "purpose": "agenda_sync",
+    "appointment_ids": [APPOINTMENT],
+    "patient_ids": [PATIENT],
+    "practitioner_ids": [PRACTITIONER],
+    "entries": [
+        {"appointment_id": APPOINTMENT, "patient_id": PATIENT, "practitioner_id": PRACTITIONER}
+    ],
+    "field_classes": ["administrative", "sensitive"],
+    "medical_decrypted": False,
+    "result_count": 1,
+    "outcome": "success",
+    "denial_reason": None,
+}
+
+SUSPICIOUS_ACCESS_DETECTED_V2: dict[str, Any] = {
+    "detection_id": DETECTION,
+    "rule": "D1_volume",
+    "severity": "high",
+    "principal_id": CONNECTOR,
+    "connector_id": CONNECTOR,
+    "recommended_action": "suspend",
+    "evidence": {
+        "window_start": "2030-01-03T00:00:00+00:00",
+        "window_end": "2030-01-03T00:10:00+00:00",
+        "access_count": 60,
+        "distinct_patients": 5400,
+        "distinct_appointments": 6000,
+        "observed": 6000.0,
+        "baseline": 40.5,
+        "threshold": 405.0,
+        "access_ids": [fake_id(14)],
+        "network_addresses": ["192.0.2.10"],
+        "summary": "D1_volume: 6000 appointments returned in 600 s (threshold 405)",
+    },
+}
+
+INCIDENT_OPENED_V2: dict[str, Any] = {
+    "window_start": "2030-01-03T00:00:00+00:00",
+    "window_end": "2030-01-03T01:00:00+00:00",
+    "incident_id": INCIDENT,
+    "opened_by": PRINCIPAL,
+    "title": "Unusual read volume from a connector",
+    "connector_id": CONNECTOR,
+    "principal_id": None,
+    "detection_ids": [DETECTION],
+    "aware_at": "2030-01-03T01:10:00+00:00",
+}
+
 # The V1 detection, kept for the upcast test (V2 is in EXAMPLES).
 SUSPICIOUS_ACCESS_DETECTED_V1: dict[str, Any] = {
     "window_start": "2030-01-03T00:00:00+00:00",
@@ -135,6 +194,43 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detection_id": DETECTION,
         "revoked_token_ids": [fake_id(11)],
     },
+    "AccountSuspended": {
+        "principal_id": PATIENT,
+        "principal_kind": "patient",
+        "reason": "suspicious_access",
+        "suspended_by": None,
+        "detection_id": DETECTION,
+        "revoked_token_ids": [fake_id(21)],
+    },
+    "AccountReinstated": {
+        "principal_id": PATIENT,
+        "principal_kind": "patient",
+        "reinstated_by": PRINCIPAL,
+    },
+    "CredentialsReset": {
+        "principal_id": PATIENT,
+        "principal_kind": "patient",
+        "reset_by": PRINCIPAL,
+        "detection_id": None,
+        "revoked_token_ids": [],
+    },
+    "QuotaSet": {
+        "principal_id": CONNECTOR,
+        "principal_kind": "connector",
+        "per_hour": 2000,
+        "burst": 200,
+        "until": "2030-01-03T02:00:00+00:00",
+        "reason": "throttle",
+        "detection_id": DETECTION,
+        "set_by": None,
+    },
+    "PrincipalTrusted": {
+        "principal_id": CONNECTOR,
+        "principal_kind": "connector",
+        "until": "2030-01-04T00:00:00+00:00",
+        "reason": "planned migration to the vendor's new data centre",
+        "trusted_by": PRINCIPAL,
+    },
     "SlotsOpened": {
         "schedule_id": fake_id(13),
         "practitioner_id": PRACTITIONER,
@@ -188,27 +284,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "connector_id": None,
     },
     "AppointmentsAccessed": {
-        "access_id": fake_id(14),
-        "principal_kind": "connector",
-        "principal_id": CONNECTOR,
-        "connector_id": CONNECTOR,
-        "network_address": "198.51.100.7",
-        "user_agent": "AgendaSync/4.2",
-        "request_id": "req-0002",
-        "operation": "search",
-        "query": "practitioner=" + PRACTITIONER + "&date=ge2030-01-02",
-        "purpose": "agenda_sync",
-        "appointment_ids": [APPOINTMENT],
-        "patient_ids": [PATIENT],
-        "practitioner_ids": [PRACTITIONER],
-        "entries": [
-            {"appointment_id": APPOINTMENT, "patient_id": PATIENT, "practitioner_id": PRACTITIONER}
-        ],
-        "field_classes": ["administrative", "sensitive"],
-        "medical_decrypted": False,
-        "result_count": 1,
-        "outcome": "success",
-        "denial_reason": None,
+        **APPOINTMENTS_ACCESSED_V2,
+        "token_fingerprint": "0123456789abcdef",
+        "denial_code": None,
+        "targets": [],
     },
     "SlotHeld": {
         "slot_id": SLOT,
@@ -256,36 +335,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "retryable": True,
     },
     "SuspiciousAccessDetected": {
-        "detection_id": DETECTION,
-        "rule": "D1_volume",
-        "severity": "high",
-        "principal_id": CONNECTOR,
-        "connector_id": CONNECTOR,
-        "recommended_action": "suspend",
-        "evidence": {
-            "window_start": "2030-01-03T00:00:00+00:00",
-            "window_end": "2030-01-03T00:10:00+00:00",
-            "access_count": 60,
-            "distinct_patients": 5400,
-            "distinct_appointments": 6000,
-            "observed": 6000.0,
-            "baseline": 40.5,
-            "threshold": 405.0,
-            "access_ids": [fake_id(14)],
-            "network_addresses": ["192.0.2.10"],
-            "summary": "D1_volume: 6000 appointments returned in 600 s (threshold 405)",
-        },
+        **SUSPICIOUS_ACCESS_DETECTED_V2,
+        "rule": "D1_reread",
+        "principal_kind": "connector",
+        "network_address": "192.0.2.10",
+        "linked_principal_ids": [fake_id(20)],
+        "recommended_action": "throttle",
     },
     "IncidentOpened": {
-        "window_start": "2030-01-03T00:00:00+00:00",
-        "window_end": "2030-01-03T01:00:00+00:00",
-        "incident_id": INCIDENT,
-        "opened_by": PRINCIPAL,
-        "title": "Unusual read volume from a connector",
-        "connector_id": CONNECTOR,
-        "principal_id": None,
-        "detection_ids": [DETECTION],
-        "aware_at": "2030-01-03T01:10:00+00:00",
+        **{
+            k: v for k, v in INCIDENT_OPENED_V2.items() if k not in ("connector_id", "principal_id")
+        },
+        "subjects": [
+            {"kind": "connector", "value": CONNECTOR},
+            {"kind": "address", "value": "192.0.2.10"},
+        ],
     },
     "RegulatorNoticePrepared": {
         "incident_id": INCIDENT,

@@ -9,14 +9,20 @@ import pytest
 from contracts.audit import RULES_V1_TO_V2
 from contracts.errors import ContractViolation
 from contracts.registry import REGISTRY
-from tests.contract.examples import EXAMPLES, SUSPICIOUS_ACCESS_DETECTED_V1, fake_id
+from tests.contract.examples import (
+    EXAMPLES,
+    SUSPICIOUS_ACCESS_DETECTED_V1,
+    SUSPICIOUS_ACCESS_DETECTED_V2,
+    fake_id,
+)
 
 V2 = EXAMPLES["SuspiciousAccessDetected"]
 
 
-def test_v2_is_the_latest_and_v1_stays_valid_for_republishing() -> None:
-    assert REGISTRY.latest_version("SuspiciousAccessDetected") == 2
+def test_v3_is_the_latest_and_older_versions_stay_valid_for_republishing() -> None:
+    assert REGISTRY.latest_version("SuspiciousAccessDetected") == 3
     REGISTRY.validate_for_publish("SuspiciousAccessDetected", SUSPICIOUS_ACCESS_DETECTED_V1, 1)
+    REGISTRY.validate_for_publish("SuspiciousAccessDetected", SUSPICIOUS_ACCESS_DETECTED_V2, 2)
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(RULES_V1_TO_V2.items()))

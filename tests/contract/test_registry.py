@@ -17,7 +17,12 @@ from contracts import REGISTRY, ContractViolation, UnknownEventType, Unsupported
 from contracts.errors import ContractError
 from contracts.identity import patient_registered_v1_to_v2
 from contracts.registry import Registry
-from tests.contract.examples import EXAMPLES, PATIENT, PATIENT_REGISTERED_V1
+from tests.contract.examples import (
+    APPOINTMENTS_ACCESSED_V2,
+    EXAMPLES,
+    PATIENT,
+    PATIENT_REGISTERED_V1,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +38,11 @@ EXPECTED_ROUTES = {
     "ConnectorAuthorizationRevoked": ("identity.events", "connector.authorization_revoked"),
     "ConnectorSecretRotated": ("identity.events", "connector.secret_rotated"),
     "ConnectorReinstated": ("identity.events", "connector.reinstated"),
+    "AccountSuspended": ("identity.events", "account.suspended"),
+    "AccountReinstated": ("identity.events", "account.reinstated"),
+    "CredentialsReset": ("identity.events", "credentials.reset"),
+    "QuotaSet": ("identity.events", "quota.set"),
+    "PrincipalTrusted": ("identity.events", "principal.trusted"),
     "SlotsOpened": ("booking.events", "slots.opened"),
     "AppointmentBooked": ("booking.events", "appointment.booked"),
     "AppointmentRescheduled": ("booking.events", "appointment.rescheduled"),
@@ -125,14 +135,14 @@ def test_missing_field_is_a_violation_with_field_messages() -> None:
     payload = dict(EXAMPLES["AppointmentsAccessed"])
     del payload["request_id"]
     with pytest.raises(ContractViolation) as caught:
-        REGISTRY.load_payload("AppointmentsAccessed", 2, payload)
+        REGISTRY.load_payload("AppointmentsAccessed", 3, payload)
     assert caught.value.messages == {"request_id": ["Missing data for required field."]}
 
 
 def test_access_record_v1_upcasts_to_v2_without_guessing() -> None:
     v1 = {
         k: v
-        for k, v in EXAMPLES["AppointmentsAccessed"].items()
+        for k, v in APPOINTMENTS_ACCESSED_V2.items()
         if k
         not in {
             "principal_kind",
@@ -146,13 +156,29 @@ def test_access_record_v1_upcasts_to_v2_without_guessing() -> None:
             "denial_reason",
         }
     }
-    version, v2 = REGISTRY.upcast("AppointmentsAccessed", 1, v1)
-    assert version == 2
-    assert v2["principal_kind"] == "connector"
-    assert v2["outcome"] == "success"
-    assert v2["result_count"] == len(v1["appointment_ids"])
-    assert v2["medical_decrypted"] is False
-    REGISTRY.load_payload("AppointmentsAccessed", 2, v2)
+    version, latest = REGISTRY.upcast("AppointmentsAccessed", 1, v1)
+    assert version == 3
+    assert latest["principal_kind"] == "connector"
+    assert latest["outcome"] == "success"
+    assert latest["result_count"] == len(v1["appointment_ids"])
+    assert latest["medical_decrypted"] is False
+    assert (latest["denial_code"], latest["targets"], latest["token_fingerprint"]) == (
+        None,
+        [],
+        None,
+    )
+    REGISTRY.load_payload("AppointmentsAccessed", 3, latest)
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [("this appointment is outside your reach", "reach"), ("only an admin may erase", "forbidden")],
+)
+def test_a_v2_refusal_upcasts_with_its_class(reason: str, code: str) -> None:
+    v2 = {**APPOINTMENTS_ACCESSED_V2, "outcome": "denied", "denial_reason": reason}
+    v2.update(appointment_ids=[], patient_ids=[], entries=[], result_count=0)
+    _, latest = REGISTRY.upcast("AppointmentsAccessed", 2, v2)
+    assert latest["denial_code"] == code and latest["targets"] == []
 
 
 def test_unknown_type_raises() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from services.booking.classes import APPOINTMENT_ELEMENTS, MEDICAL
@@ -85,6 +85,10 @@ class PropertyWorld:
             kind = principal[0]
             if kind == "connector":
                 grants, scopes = principal[1], principal[2]
+                # Identity issues only scopes some grant backs (#18): asking for others is
+                # refused, so such a connector can hold no token of these scopes.
+                backed = [s for s in scopes if any(s in g for g in grants)]
+                assume(backed)
                 c = self.world.connector(
                     {
                         self.practitioners[x]: list(g)
@@ -92,7 +96,7 @@ class PropertyWorld:
                         if g
                     }
                 )
-                self.tokens[principal] = connector_token(self.world, c, " ".join(scopes))
+                self.tokens[principal] = connector_token(self.world, c, " ".join(backed))
             elif kind == "practitioner":
                 pid = self.practitioners[principal[1]]
                 self.tokens[principal] = self.world.person_token(pid, " ".join(principal[2]))

@@ -98,7 +98,7 @@ def fill(book: Ledger, count: int, seed: int = 6) -> None:
         if n % 5 == 4:
             book.put("AppointmentsAccessed", access_v1(rng, people), version=1, at=at)
         else:
-            book.put("AppointmentsAccessed", access_v2(rng, people), at=at)
+            book.put("AppointmentsAccessed", access_v2(rng, people), version=2, at=at)
         if n % 9 == 0:  # other events: the index reads past them
             book.put("AppointmentBooked", EXAMPLES["AppointmentBooked"], at=at)
             book.put("TokenIssued", EXAMPLES["TokenIssued"], source="identity", at=at)

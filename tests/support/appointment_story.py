@@ -14,7 +14,7 @@ START = "2030-04-02T09:00:00+02:00"
 def read(
     principal: str, connector: str | None, pairs: list[tuple[uuid.UUID, str]], **over: Any
 ) -> dict[str, Any]:
-    """A V2 success naming (appointment, patient) pairs."""
+    """A V3 success naming (appointment, patient) pairs."""
     entries = [
         {"appointment_id": str(a), "patient_id": p, "practitioner_id": PRACTITIONER}
         for a, p in pairs
@@ -39,6 +39,9 @@ def read(
         "result_count": len(entries),
         "outcome": "success",
         "denial_reason": None,
+        "token_fingerprint": None,
+        "denial_code": None,
+        "targets": [],
     }
     return {**payload, **over}
 

@@ -141,7 +141,7 @@ def on_event(
 def _append(
     conn: Any, store: EventStore, event: DetectedEvent, obs: Observation, finding: Finding
 ) -> Detection:
-    """SuspiciousAccessDetected V2 on its own stream, caused by the event that tipped it."""
+    """SuspiciousAccessDetected on its own stream, caused by the event that tipped it."""
     assert obs.subject_id is not None
     detection = Detection(uuid.uuid4(), uuid.uuid4(), obs.subject_id, obs.connector_id, finding)
     data = REGISTRY.dump_payload(DETECTED, payload(detection))
@@ -152,14 +152,17 @@ def _append(
 
 
 def payload(d: Detection) -> dict[str, Any]:
-    """The V2 payload: rule, principal, recommended action and counts-only evidence."""
+    """The V3 payload: rule, principal, recommended action and counts-only evidence."""
     f, t = d.finding, d.finding.tally
     return {
         "detection_id": str(d.detection_id),
         "rule": f.rule,
         "severity": f.severity,
+        "principal_kind": "connector" if d.connector_id == d.principal_id else "unknown",
         "principal_id": str(d.principal_id),
         "connector_id": str(d.connector_id) if d.connector_id else None,
+        "network_address": None,
+        "linked_principal_ids": [],
         "recommended_action": f.recommended_action,
         "evidence": {
             "window_start": t.start.isoformat(),

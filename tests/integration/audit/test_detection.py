@@ -13,6 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from contracts.booking_access import denial_code_of
 from contracts.registry import REGISTRY
 from services.audit.detection import engine
 from services.common.consumed import ConsumedEvent
@@ -97,6 +98,7 @@ def denied(connector: uuid.UUID, at: datetime, reason: str, **changes: Any) -> C
         patients=[],
         outcome="denied",
         denial_reason=reason,
+        denial_code=denial_code_of(reason),
         field_classes=[],
         **changes,
     )
@@ -133,7 +135,7 @@ def test_d1_fires_once_above_the_floor_with_evidence(pool, store):
     assert len(rows) == 2
     row = rows["D1_volume"]
     data, evidence = row["data"], row["data"]["evidence"]
-    assert row["schema_version"] == 2 and data["rule"] == "D1_volume"
+    assert row["schema_version"] == 3 and data["rule"] == "D1_volume"
     assert data["connector_id"] == str(c) and data["recommended_action"] == "suspend"
     assert evidence["window_start"].startswith("2030-01-03T09:51:00")
     assert evidence["window_end"].startswith("2030-01-03T10:01:00")
@@ -151,7 +153,8 @@ def test_d1_judges_a_principal_against_its_own_baseline(pool, store):
     # 100 per 10 minutes for the two hours before the window [09:51, 10:01): baseline 100.
     history = [access(c, T0 - timedelta(minutes=m), returned=100) for m in range(19, 130, 10)]
     assert len(history) == 12 and run(pool, store, history) == []
-    assert run(pool, store, [access(c, T0, returned=1000)]) == []  # threshold 10 x 100
+    # 1,000 in pages of 100 (a record holds a page at most): the threshold, 10 x 100, not above.
+    assert run(pool, store, [access(c, T0, returned=100) for _ in range(10)]) == []
     [fired] = run(pool, store, [access(c, T0 + timedelta(seconds=5), returned=1)])
     assert fired.finding.threshold == 1000 and fired.finding.tally.baseline == pytest.approx(100)
 

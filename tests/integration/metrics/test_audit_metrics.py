@@ -102,6 +102,7 @@ def publish_reach_denial(amqp_uri: str, connector: str) -> None:
         "result_count": 0,
         "outcome": "denied",
         "denial_reason": "no read grant on this practitioner's agenda",
+        "denial_code": "reach",
     }
     body = json.dumps(REGISTRY.dump_payload("AppointmentsAccessed", data)).encode()
     props = pika.BasicProperties(
