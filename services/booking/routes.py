@@ -25,7 +25,7 @@ from services.booking.fhir_input import (
 from services.booking.fhir_search import DEFAULT_PAGE, MAX_PAGE, SLOT_STATUSES
 from services.booking.model import STATUSES
 from services.booking.reach import Principal, from_identity
-from services.common.errors import Forbidden, Invalid
+from services.common.errors import DomainError, Forbidden, Invalid
 from services.common.http.body import json_body, json_object, load
 from services.common.http.edge import Site
 from services.common.http.request import FHIR_JSON, JSON, Request, Response
@@ -67,9 +67,11 @@ class BookingSite(Site):
         bind_context(principal_kind=principal.kind, principal_id=str(principal.id))
         return principal
 
-    def refused(self, ctx: Ctx, req: Request, p: Principal, route: Route, error: Forbidden) -> None:
+    def refused(
+        self, ctx: Ctx, req: Request, p: Principal | None, route: Route, error: DomainError
+    ) -> None:
         """Every 403 leaves an access record with outcome denied before it goes out."""
-        if route.operation:
+        if route.operation and p is not None and isinstance(error, Forbidden):
             queries.deny(ctx, p, request_info(req), route.operation, error)
 
 

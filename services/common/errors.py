@@ -62,6 +62,16 @@ class Unprocessable(DomainError):
     kind = "unprocessable"
 
 
+class TooManyRequests(DomainError):
+    """Over the caller's quota: nothing served, retry after `retry_after_s` (429)."""
+
+    kind = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class Unavailable(DomainError):
     """A dependency cannot answer now (identity, the database, a stalled index): retry."""
 

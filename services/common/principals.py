@@ -32,6 +32,15 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def token_fingerprint(token: str) -> str:
+    """16 hex digits naming a presented token in access records (AppointmentsAccessed V3).
+
+    Domain-separated from `token_sha256`, and 64 bits only: it links one token's attempts (a
+    replayed or guessed token) without being anything identity would accept.
+    """
+    return hashlib.sha256(b"carnet:token-fingerprint:" + token.encode("utf-8")).hexdigest()[:16]
+
+
 def _key(token: str) -> bytes:
     """Entries are keyed by the token's SHA-256, so a memory dump shows no usable token."""
     return hashlib.sha256(token.encode("utf-8")).digest()

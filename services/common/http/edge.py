@@ -2,8 +2,8 @@
 
 Rules that must hold on every route live here, not in each route: the body limit is checked
 before anything else; nothing runs for a route that needs a caller until the caller is
-authenticated; a refusal (Forbidden) is handed to the service's `Site.refused` — booking
-records it as an access with outcome denied — before the 403 goes out; a lost database is a
+authenticated; a refusal is handed to the service's `Site.refused` — booking records it as
+an access with outcome denied — before it goes out; a lost database is a
 503 to retry; anything unexpected is a bare 500 whose log line names the exception type only.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 
-from services.common.errors import DomainError, Forbidden, TooLarge
+from services.common.errors import DomainError, TooLarge
 from services.common.http.errors import from_error, refusal
 from services.common.http.request import Request, Response
 from services.common.http.routes import Route
@@ -37,9 +37,10 @@ class Site:
         raise NotImplementedError
 
     def refused(
-        self, ctx: Any, req: Request, principal: Any, route: Route, error: Forbidden
+        self, ctx: Any, req: Request, principal: Any, route: Route, error: DomainError
     ) -> None:
-        """Called before a handler's 403 goes out (booking records the refusal)."""
+        """Called before a refusal goes out, once the route is known (booking records it as a
+        denied access: a refused token, a 403, an unknown id, a quota)."""
 
     def served(self, req: Request, principal: Any, route: Route) -> None:
         """Called after a handler answered (audit logs who read a trace)."""
@@ -51,10 +52,12 @@ def _run(site: Site, route: Route, req: Request) -> Response:
     if route.handler is None:
         raise LookupError(f"route {route.name} has no handler")
     ctx = site.context()
-    principal = site.authenticate(ctx, req) if route.auth else None
+    principal = None
     try:
+        if route.auth:
+            principal = site.authenticate(ctx, req)
         response = route.handler(ctx, req, principal)
-    except Forbidden as error:
+    except DomainError as error:
         site.refused(ctx, req, principal, route, error)
         raise
     site.served(req, principal, route)

@@ -24,6 +24,7 @@ STATUS = {
     "too_large": 413,
     "unsupported": 415,
     "unprocessable": 422,
+    "too_many_requests": 429,
     "internal_error": 500,
     "unavailable": 503,
 }
@@ -49,6 +50,7 @@ FHIR_ISSUE = {
     "too_large": "too-costly",
     "unsupported": "not-supported",
     "unprocessable": "business-rule",
+    "too_many_requests": "throttled",
     "internal_error": "exception",
     "unavailable": "transient",
 }
@@ -105,6 +107,8 @@ def refusal(
 
 
 def from_error(style: Style, error: DomainError) -> Response:
-    """A domain refusal in the route's format."""
+    """A domain refusal in the route's format (a quota refusal says when to retry)."""
     fields = getattr(error, "fields", None)
-    return refusal(style, error.kind, error.detail, error.code, fields=fields)
+    retry = getattr(error, "retry_after_s", None)
+    headers = {"Retry-After": str(retry)} if retry else None
+    return refusal(style, error.kind, error.detail, error.code, headers=headers, fields=fields)
