@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from services.common.config import SERVICES, http_port
+from services.common.config import SERVICES, http_port, service_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
@@ -85,6 +85,8 @@ class Supervisor:
             port = http_port(service, self.env)
             env = {
                 **self.env,
+                # Each service as its own role (DESIGN principle 9), never the admin's.
+                "DATABASE_URL": service_database_url(self.env["DATABASE_URL"], service, self.env),
                 f"{service.upper()}_HTTP_ADDRESS": f"0.0.0.0:{port}",
                 # nameko's CLI imports eventlet, whose deprecation banner is not a JSON line.
                 "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES: tuple[str, ...] = ("identity", "booking", "notification", "audit")
 
@@ -38,3 +39,21 @@ def http_port(service: str, env: dict[str, str] | None = None) -> int:
     """The HTTP port a service listens on: <SERVICE>_HTTP_PORT or its default."""
     env = dict(os.environ) if env is None else env
     return int(env.get(f"{service.upper()}_HTTP_PORT", DEFAULT_HTTP_PORTS[service]))
+
+
+def service_database_url(admin_url: str, service: str, env: dict[str, str] | None = None) -> str:
+    """The URL `service` connects with: its own role (carnet_<service>), never the admin's.
+
+    `<SERVICE>_DATABASE_URL` wins when set; otherwise the admin URL's host and database with
+    the service's role, and its password from `<SERVICE>_DB_PASSWORD` when set (`carnet db
+    migrate` sets the same one; a local server that trusts its users needs none).
+    """
+    env = dict(os.environ) if env is None else env
+    explicit = env.get(f"{service.upper()}_DATABASE_URL")
+    if explicit:
+        return explicit
+    parts = urlsplit(admin_url)
+    password = env.get(f"{service.upper()}_DB_PASSWORD")
+    user = f"carnet_{service}" + (f":{quote(password, safe='')}" if password else "")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{user}@{host}", parts.path, parts.query, parts.fragment))

@@ -17,6 +17,7 @@ from services.audit.service import AuditService
 from services.audit.signing import new_seed
 from services.booking.crypto import generate_master_key_b64
 from services.booking.service import BookingService
+from services.common.config import service_database_url
 from services.identity.service import IdentityService
 from services.notification.service import NotificationService
 from tests.support.people import IdentityClient
@@ -68,7 +69,8 @@ class Stack:
         self.config = {
             s: {
                 "AMQP_URI": amqp_uri,
-                "DATABASE_URL": database_url,
+                # Each service as its own role, as `carnet up` runs it (DESIGN principle 9).
+                "DATABASE_URL": service_database_url(database_url, s, {}),
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[s]}",
                 **service_defaults(s, admin_token),
                 **(config or {}).get(s, {}),
