@@ -22,7 +22,8 @@ Connection = psycopg.Connection[Any]
 
 ENTRY_COLUMNS = (
     "seq, event_id, source_service, source_position, stream_id, stream_version, event_type,"
-    " schema_version, payload, metadata, occurred_at, recorded_at, prev_hash, entry_hash"
+    " schema_version, payload, metadata, occurred_at, recorded_at, hash_scheme, prev_hash,"
+    " entry_hash"
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from services.audit.canonical import GENESIS_HASH, entry_hash
+from services.audit.canonical import CURRENT_SCHEME, GENESIS_HASH, entry_hash
 from services.audit.ledger import Connection, IncomingEvent
 
 BATCH = 500
@@ -44,10 +44,11 @@ _TAIL = "SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1"
 _INSERT_ENTRY = """
 INSERT INTO audit.ledger (seq, event_id, source_service, source_position, stream_id,
                           stream_version, event_type, schema_version, payload, metadata,
-                          occurred_at, recorded_at, prev_hash, entry_hash)
+                          occurred_at, recorded_at, hash_scheme, prev_hash, entry_hash)
 VALUES (%(seq)s, %(event_id)s, %(source_service)s, %(source_position)s, %(stream_id)s,
         %(stream_version)s, %(event_type)s, %(schema_version)s, %(payload_json)s,
-        %(metadata_json)s, %(occurred_at)s, %(recorded_at)s, %(prev_hash)s, %(entry_hash)s)
+        %(metadata_json)s, %(occurred_at)s, %(recorded_at)s, %(hash_scheme)s, %(prev_hash)s,
+        %(entry_hash)s)
 ON CONFLICT (event_id) DO NOTHING
 """
 _KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
@@ -95,7 +96,7 @@ def sequence(conn: Connection, batch: int = BATCH) -> int:
                 continue  # a redelivery ledgered meanwhile: one row per event id
             known.add(entry["event_id"])
             seq += 1
-            entry = {**entry, "seq": seq}
+            entry = {**entry, "seq": seq, "hash_scheme": CURRENT_SCHEME}
             digest = entry_hash(prev, entry)
             rows.append(
                 {

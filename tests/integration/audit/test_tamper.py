@@ -47,7 +47,10 @@ def rewrite(world, from_seq, change):
 
 
 def insert_sql():
-    return f"INSERT INTO audit.ledger ({ledger.ENTRY_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
+    columns = ledger.ENTRY_COLUMNS.count(",") + 1
+    return (
+        f"INSERT INTO audit.ledger ({ledger.ENTRY_COLUMNS}) VALUES ({', '.join(['%s'] * columns)})"
+    )
 
 
 def params(row):
@@ -191,3 +194,17 @@ def test_a_source_event_never_ledgered_is_missing_after_the_grace_period(world):
     assert kinds(report) == {("missing", None)} and report.findings[0].event_id == str(
         event.event_id
     )
+
+
+def test_rows_of_both_hash_schemes_chain_and_a_relabelled_scheme_is_named(world):
+    """Rows ledgered before entry format v2 (scheme 1) and after (scheme 2) verify together;
+    a row's scheme is protected: relabelling one breaks its hash."""
+    world.emit_many(10)
+    world.ingest_all()
+    assert {r["hash_scheme"] for r in entries(world)} == {2}  # the sequencer writes v2
+    rewrite(world, 1, lambda row: row if row["seq"] > 5 else {**row, "hash_scheme": 1})
+    assert [r["hash_scheme"] for r in entries(world)] == [1] * 5 + [2] * 5
+    assert verify(world).ok
+    tamper(world, ("UPDATE audit.ledger SET hash_scheme = 1 WHERE seq = 7", ()))
+    report = verify(world)
+    assert report.first_bad_seq == 7 and ("hash_mismatch", 7) in kinds(report)

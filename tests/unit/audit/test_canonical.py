@@ -12,6 +12,7 @@ from services.audit.canonical import (
     entry_document,
     entry_hash,
     format_timestamp,
+    jcs,
 )
 
 EVENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -104,3 +105,35 @@ def test_a_missing_field_or_short_prev_hash_is_refused():
         entry_hash(GENESIS_HASH, incomplete)
     with pytest.raises(ValueError):
         entry_hash(b"short", entry())
+
+
+# --- entry format v2: RFC 8785 (#20) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [  # RFC 8785 §3.2.2.3 number serialisation and §3.2.3 key order (UTF-16 code units)
+        ({"n": [1.0, 1e21, 1e-7, 0.1, -0.0]}, b'{"n":[1,1e+21,1e-7,0.1,0]}'),
+        ({"\u20ac": 1, "\r": 2, "a": 3}, '{"\\r":2,"a":3,"\u20ac":1}'.encode()),
+        ({"s": "\u2028 é \x1f"}, '{"s":"\u2028 é \\u001f"}'.encode()),
+    ],
+)
+def test_jcs_is_rfc8785(value, expected):
+    assert jcs(value) == expected
+
+
+def test_scheme_2_hashes_the_jcs_document_with_its_scheme_in_it():
+    row = entry(hash_scheme=2, payload={"ratio": 2.0, "text": "é"})
+    doc = entry_document(row)
+    assert doc["hash_scheme"] == 2
+    expected = hashlib.sha256(GENESIS_HASH + jcs(doc)).digest()
+    assert entry_hash(GENESIS_HASH, row) == expected
+    assert entry_hash(GENESIS_HASH, {**row, "hash_scheme": 1}) != expected  # the scheme is bound
+
+
+def test_scheme_1_rows_hash_as_they_always_did():
+    doc = entry_document(entry())
+    assert "hash_scheme" not in doc
+    assert entry_hash(GENESIS_HASH, entry(hash_scheme=1)) == entry_hash(GENESIS_HASH, entry())
+    with pytest.raises(ValueError, match="unknown hash scheme"):
+        entry_hash(GENESIS_HASH, entry(hash_scheme=9))
