@@ -44,7 +44,7 @@ def _log_suspended(
         connector_id=str(connector_id),
         reason=reason,
         detection_id=str(detection_id) if detection_id else None,
-        revoked_tokens=revoked,
+        revoked=revoked,  # a count ("tokens" in a key is redacted from every line)
     )
 
 
@@ -149,7 +149,9 @@ def rotate_secret(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
     def work() -> None:
         connector = load_connector(ctx, connector_id)
         with ctx.pool.connection() as conn, conn.transaction():
-            rm.lock_principal(conn, connector_id)
+            # An UPDATE's row lock, not FOR SHARE: a token issue that checked the old secret
+            # either committed (its token is revoked below) or waits, then finds the new hash.
+            rm.hold_principal(conn, connector_id)
             token_ids = rm.live_token_ids(conn, connector_id)
             decided = connector.rotate_secret(actor.principal_id, token_ids)
             events = new_events(decided, ctx.causation_id)

@@ -19,6 +19,7 @@ from services.identity.routes import API, IdentitySite
 from services.identity.settings import settings_from_config
 
 P, C = "/v1/practitioners/<string:practitioner_id>", "/v1/connectors/<string:connector_id>"
+A = "/v1/accounts/<string:principal_id>"
 
 
 class IdentityService(CarnetService):
@@ -109,6 +110,36 @@ class IdentityService(CarnetService):
     def rotate_secret(self, request: Any, connector_id: str) -> Any:
         """Admin: a new client secret (shown once); the old one stops working."""
         return self.api.serve(request, connector_id=connector_id)
+
+    @http("PUT", f"{C}/quota")
+    def put_quota(self, request: Any, connector_id: str) -> Any:
+        """Admin: a connector's read quota per hour and at once, until changed or a time."""
+        return self.api.serve(request, connector_id=connector_id)
+
+    @http("POST", f"{C}/trust")
+    def trust_connector(self, request: Any, connector_id: str) -> Any:
+        """Admin: findings on the connector get no automatic response for some hours."""
+        return self.api.serve(request, connector_id=connector_id)
+
+    @http("POST", f"{A}/suspend")
+    def suspend_account(self, request: Any, principal_id: str) -> Any:
+        """Admin: suspend a practitioner's, patient's or staff account; tokens revoked."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("POST", f"{A}/reinstate")
+    def reinstate_account(self, request: Any, principal_id: str) -> Any:
+        """Admin: let a suspended person sign in again."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("POST", f"{A}/reset-credentials")
+    def reset_credentials(self, request: Any, principal_id: str) -> Any:
+        """Admin: the password stops working and every token is revoked."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("PUT", f"{A}/password")
+    def set_password(self, request: Any, principal_id: str) -> Any:
+        """Admin: a new password for a person (after a reset)."""
+        return self.api.serve(request, principal_id=principal_id)
 
     @rpc(expected_exceptions=AuthenticationError)
     def authenticate(

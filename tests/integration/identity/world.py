@@ -51,6 +51,11 @@ class World:
     ) -> requests.Response:
         return self.stack.request("identity", "POST", path, token, json=body, **kw)
 
+    def put(
+        self, path: str, body: Any = None, token: str | None = ADMIN_TOKEN
+    ) -> requests.Response:
+        return self.stack.request("identity", "PUT", path, token, json=body)
+
     def get(self, path: str, token: str | None = ADMIN_TOKEN) -> requests.Response:
         return self.stack.request("identity", "GET", path, token)
 
