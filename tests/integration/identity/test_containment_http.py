@@ -1,6 +1,6 @@
 """Containment at identity's HTTP edge, on the real broker and database: people's accounts
 suspended, reinstated and reset by an admin; connector quotas (400 shape, 404, 422 values) and
-trust; and none of it leaks a secret."""
+trust; a throttle from audit's finding; and none of it leaks a secret."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import requests
 
 from services.common.logging import configure_logging
 from tests.integration.identity.world import World
+from tests.support.poll import eventually
 from tests.support.stack import ADMIN_TOKEN
 from tests.support.stored import identity_events
 
@@ -170,6 +171,24 @@ def test_a_quota_and_trust_are_set_and_shown(world):
     for body in ({"hours": 0, "reason": "x"}, {"hours": 169, "reason": "x"}):
         assert world.post(f"/v1/connectors/{cid}/trust", body).status_code == 422
     assert world.post(f"/v1/connectors/{cid}/trust", {"hours": 2}).status_code == 400
+
+
+def test_a_throttle_finding_bounds_the_principal_and_the_linked_one(world, migrated_database_url):
+    pid, _ = person(world, "patient")
+    cid = connector(world)
+    detection = world.detect(pid, "throttle", kind="patient", linked=(cid,), rule="D4_probing")
+
+    def throttles():
+        found = [e for e in identity_events(migrated_database_url, "QuotaSet")
+                 if e["detection_id"] == detection]  # fmt: skip
+        return found if len(found) == 2 else None
+
+    found = eventually(throttles, what="two throttles")
+    assert {(e["principal_id"], e["per_hour"], e["burst"]) for e in found} == {
+        (pid, 60, 6), (cid, 60, 6)}  # fmt: skip
+    assert world.get(f"/v1/connectors/{cid}").json()["throttle"]["per_hour"] == 60
+    r = world.put(f"/v1/connectors/{cid}/quota", {"per_hour": 900, "burst": 90})
+    assert r.status_code == 200  # on-call's lever: the operator's word is the latest QuotaSet
 
 
 def test_zz_no_secret_in_logs_events_or_bus(world, logs, migrated_database_url):
