@@ -50,6 +50,7 @@ class Measure:
 
 
 def _suspend(ctx: Ctx, conn: Conn, p: rm.Principal, detection: UUID) -> Measure:
+    """By the kind identity has on record: the connector's or the person's own aggregate."""
     if p.kind == "connector":
         revoked = connectors.suspend_in(
             ctx, conn, p.principal_id, "suspicious_access", None, detection
