@@ -51,6 +51,16 @@ class CredentialsResetV1(Schema):
     revoked_token_ids = fields.List(fields.UUID(), required=True, validate=Unique())
 
 
+@REGISTRY.event(SERVICE, "CredentialsSet", 1, "credentials.set")
+class CredentialsSetV1(Schema):
+    """An admin gave the account a password (after a reset, or a first one): an act on who may
+    sign in as this person is recorded like any other; the password itself never is."""
+
+    principal_id = fields.UUID(required=True)
+    principal_kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    set_by = fields.UUID(required=True)
+
+
 @REGISTRY.event(SERVICE, "QuotaSet", 1, "quota.set")
 class QuotaSetV1(Schema):
     """How many appointments a principal may read per hour (and at once), until when.
@@ -92,6 +102,7 @@ __all__ = [
     "AccountReinstatedV1",
     "AccountSuspendedV1",
     "CredentialsResetV1",
+    "CredentialsSetV1",
     "PrincipalTrustedV1",
     "QuotaSetV1",
 ]

@@ -1,10 +1,10 @@
 """A short-lived cache of identity's principals, dropped on identity's revocation events.
 
 Services that check a bearer token on every request (booking) ask identity's RPC
-`authenticate(token)` at most once per TTL per token, and drop entries as soon as identity's
-ConnectorSuspended, ConnectorAuthorizationRevoked or ConnectorSecretRotated arrives, so a
-suspended connector is refused within the relay-to-consumer latency (well under a second),
-not the TTL. Plain Python: no nameko, safe from any thread.
+`authenticate(token)` at most once per TTL per token, and drop entries as soon as one of
+identity's INVALIDATING_EVENTS arrives, so a suspended connector or account is refused within
+the relay-to-consumer latency (well under a second), not the TTL. Plain Python: no nameko,
+safe from any thread.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Identity events after which a cached principal may say more than identity now allows.
+# Consumers subscribe to exactly these (booking's @consume_event). Not QuotaSet: a quota is
+# the bucket's business, not what a principal may reach; not the reinstatements and
+# CredentialsSet: a refusal is never cached, so nothing cached is wrong after them.
 INVALIDATING_EVENTS = (
     "ConnectorSuspended",
     "ConnectorAuthorizationRevoked",
     "ConnectorSecretRotated",
+    "AccountSuspended",
+    "CredentialsReset",
 )
 
 
@@ -98,6 +103,10 @@ class PrincipalCache:
             lambda p: p.get("kind") == "connector" and p.get("id") == str(connector_id)
         )
 
+    def drop_principal(self, principal_id: str) -> int:
+        """Forget every token of this principal, whatever its kind; how many entries went."""
+        return self._drop(lambda p: p.get("id") == str(principal_id))
+
     def drop_token_ids(self, token_ids: Iterable[str]) -> int:
         """Forget the principals of these tokens (by token id, never the token)."""
         wanted = {str(t) for t in token_ids}
@@ -111,7 +120,10 @@ class PrincipalCache:
         """Apply one identity event: a consumer of identity.events calls this for each."""
         if event_type not in INVALIDATING_EVENTS:
             return 0
-        dropped = self.drop_connector(str(payload["connector_id"]))
+        if "connector_id" in payload:  # connector events name the connector
+            dropped = self.drop_connector(str(payload["connector_id"]))
+        else:  # account events name the person's principal, of any kind
+            dropped = self.drop_principal(str(payload["principal_id"]))
         return dropped + self.drop_token_ids(payload.get("revoked_token_ids", ()))
 
     def __len__(self) -> int:

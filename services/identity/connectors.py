@@ -1,4 +1,5 @@
-"""Connector lifecycle: suspension (revoking tokens in the same transaction), reinstatement."""
+"""Connector lifecycle: suspension (revoking tokens in the same transaction), reinstatement,
+secret rotation. Suspension on audit's findings is policy's (containment.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from services.common.consumed import ConsumedEvent
-from services.common.errors import NotFound
-from services.common.inbox import Inbox
 from services.common.logging import get_logger
 from services.identity import readmodels as rm
 from services.identity.commands import load_connector, require_admin
@@ -18,7 +16,7 @@ from services.identity.credentials import hash_secret, new_client_secret
 log = get_logger(__name__)
 
 
-def _suspend_in(
+def suspend_in(
     ctx: Ctx, conn: Any, connector_id: UUID, reason: str, by: UUID | None, detection_id: UUID | None
 ) -> int | None:
     """Suspend inside the caller's transaction; the number of revoked tokens, None if no change."""
@@ -36,39 +34,14 @@ def _suspend_in(
     return len(token_ids) if decided else None
 
 
-def _log_suspended(
-    connector_id: UUID, reason: str, detection_id: UUID | None, revoked: int
-) -> None:
+def log_suspended(connector_id: UUID, reason: str, detection_id: UUID | None, revoked: int) -> None:
+    """One warning line per suspension, whoever decided it."""
     log.warning(
         "connector.suspended",
         connector_id=str(connector_id),
         reason=reason,
         detection_id=str(detection_id) if detection_id else None,
-        revoked_tokens=revoked,
-    )
-
-
-def _iso(value: Any) -> str:
-    """A window bound as ISO-8601 text (loaded payloads carry datetimes)."""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _alert_on_call(data: Mapping[str, Any], connector_id: UUID) -> None:
-    """One error line per automatic suspension: what fired, and the command to start the inquiry."""
-    evidence = data.get("evidence") or {}
-    start, end = _iso(evidence.get("window_start")), _iso(evidence.get("window_end"))
-    log.error(
-        "connector.suspended_by_detection",
-        rule=data["rule"],
-        severity=data.get("severity"),
-        detection_id=str(data["detection_id"]),
-        connector_id=str(connector_id),
-        evidence_summary=evidence.get("summary"),
-        window_start=start,
-        window_end=end,
-        incident_hint=(
-            f"carnet audit investigate --connector {connector_id} --from {start} --to {end}"
-        ),
+        revoked=revoked,  # a count ("tokens" in a key is redacted from every line)
     )
 
 
@@ -79,39 +52,16 @@ def suspend(
 
     def work() -> int | None:
         with ctx.pool.connection() as conn, conn.transaction():
-            return _suspend_in(ctx, conn, connector_id, reason, by, detection_id)
+            return suspend_in(ctx, conn, connector_id, reason, by, detection_id)
 
     revoked = retrying(work)
     if revoked is not None:
-        _log_suspended(connector_id, reason, detection_id, revoked)
+        log_suspended(connector_id, reason, detection_id, revoked)
     return {
         "connector_id": str(connector_id),
         "status": "suspended",
         "changed": revoked is not None,
     }
-
-
-def on_suspicious_access(ctx: Ctx, inbox: Inbox, event: ConsumedEvent) -> bool:
-    """Audit's detection suspends the connector when policy says so for its rule; once per event."""
-    data = event.payload
-    connector_id, rule = data.get("connector_id"), data["rule"]
-    if connector_id is None or rule not in ctx.settings.suspend_on_rules:
-        log.info("suspicious_access.ignored", rule=rule, detection_id=str(data["detection_id"]))
-        return False
-    cid, detection = UUID(str(connector_id)), UUID(str(data["detection_id"]))
-    ctx.causation_id = str(event.event_id)
-    try:
-        ran, revoked = inbox.once(
-            event.event_id,
-            lambda conn: _suspend_in(ctx, conn, cid, "suspicious_access", None, detection),
-        )
-    except NotFound:  # a connector identity never registered: nothing to suspend
-        log.warning("suspicious_access.unknown_connector", connector_id=str(cid))
-        return False
-    if ran and revoked is not None:
-        _log_suspended(cid, "suspicious_access", detection, revoked)
-        _alert_on_call(data, cid)
-    return ran
 
 
 def suspend_by_operator(
@@ -149,7 +99,9 @@ def rotate_secret(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
     def work() -> None:
         connector = load_connector(ctx, connector_id)
         with ctx.pool.connection() as conn, conn.transaction():
-            rm.lock_principal(conn, connector_id)
+            # An UPDATE's row lock, not FOR SHARE: a token issue that checked the old secret
+            # either committed (its token is revoked below) or waits, then finds the new hash.
+            rm.hold_principal(conn, connector_id)
             token_ids = rm.live_token_ids(conn, connector_id)
             decided = connector.rotate_secret(actor.principal_id, token_ids)
             events = new_events(decided, ctx.causation_id)

@@ -197,3 +197,86 @@ class Connector:
             scope: sorted(str(p) for p, g in self.grants.items() if scope in g.scopes)
             for scope in token_scopes
         }
+
+
+ACCOUNT_REGISTERED = {
+    "PractitionerRegistered": "practitioner",
+    "PatientRegistered": "patient",
+    "StaffRegistered": "staff",
+}
+
+
+@dataclass
+class Account:
+    """A person's account (practitioner, patient, staff): whether it may act at all."""
+
+    principal_id: UUID
+    kind: str | None = None
+    version: int = 0
+    status: str = "new"
+
+    @classmethod
+    def from_events(
+        cls, principal_id: UUID, events: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> Account:
+        """Replay the person's stream."""
+        account = cls(principal_id)
+        for event_type, data in events:
+            account.apply(event_type, data)
+        return account
+
+    def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Fold one event; profile and credential events only move the version."""
+        self.version += 1
+        if event_type in ACCOUNT_REGISTERED:
+            self.kind, self.status = ACCOUNT_REGISTERED[event_type], "active"
+        elif event_type == "AccountSuspended":
+            self.status = "suspended"
+        elif event_type == "AccountReinstated":
+            self.status = "active"
+
+    def _subject(self) -> dict[str, str]:
+        if self.status == "new":
+            raise NotFound("no such account")
+        return {"principal_id": str(self.principal_id), "principal_kind": str(self.kind)}
+
+    def suspend(
+        self, reason: str, by: UUID | None, detection_id: UUID | None, token_ids: Sequence[UUID]
+    ) -> list[Decided]:
+        """Stop the account and revoke its live tokens; already suspended, nothing to do."""
+        subject = self._subject()
+        if reason not in SUSPENSION_REASONS:
+            raise Invalid(f"reason must be one of {list(SUSPENSION_REASONS)}")
+        if self.status == "suspended":
+            return []
+        payload = {
+            **subject,
+            "reason": reason,
+            "suspended_by": str(by) if by else None,
+            "detection_id": str(detection_id) if detection_id else None,
+            "revoked_token_ids": sorted(str(t) for t in token_ids),
+        }
+        return [("AccountSuspended", payload)]
+
+    def reinstate(self, by: UUID) -> list[Decided]:
+        """An explicit act lets a suspended account back in; an active one is left alone."""
+        subject = self._subject()
+        if self.status != "suspended":
+            return []
+        return [("AccountReinstated", {**subject, "reinstated_by": str(by)})]
+
+    def reset_credentials(
+        self, by: UUID | None, detection_id: UUID | None, token_ids: Sequence[UUID]
+    ) -> list[Decided]:
+        """A reset always happens (the caller may fear a stolen password); tokens go with it."""
+        payload = {
+            **self._subject(),
+            "reset_by": str(by) if by else None,
+            "detection_id": str(detection_id) if detection_id else None,
+            "revoked_token_ids": sorted(str(t) for t in token_ids),
+        }
+        return [("CredentialsReset", payload)]
+
+    def set_password(self, by: UUID) -> list[Decided]:
+        """A new password is an act on who may sign in: recorded, never its value."""
+        return [("CredentialsSet", {**self._subject(), "set_by": str(by)})]

@@ -8,6 +8,7 @@ from uuid import UUID
 from services.common.errors import Forbidden, NotFound
 from services.identity import readmodels as rm
 from services.identity.context import Actor, Ctx
+from services.identity.quotas import view
 
 
 def _may_see(actor: Actor, principal_id: UUID) -> None:
@@ -26,6 +27,7 @@ def person(ctx: Ctx, actor: Actor, kind: str, principal_id: UUID) -> dict[str, A
     return {
         f"{kind}_id": str(principal_id),
         **found.profile,
+        "status": found.status,
         "password_set": _has_secret(ctx, principal_id),
     }
 
@@ -36,16 +38,26 @@ def _has_secret(ctx: Ctx, principal_id: UUID) -> bool:
 
 
 def connector(ctx: Ctx, actor: Actor, connector_id: UUID) -> dict[str, Any]:
-    """A connector, its status and its grants (admins only)."""
+    """A connector, its status, grants, quotas in force and trust (admins only)."""
     if not actor.is_admin:
         raise Forbidden("admins only")
     with ctx.pool.connection() as conn:
         found = rm.get_principal(conn, connector_id, "connector")
         grants = rm.grants_of(conn, connector_id) if found else {}
+        quotas = rm.quotas_of(conn, connector_id) if found else {}
     if found is None:
         raise NotFound("no such connector")
+    now = ctx.clock()
     profile = {k: v for k, v in found.profile.items() if k != "registered_by"}
-    return {"connector_id": str(connector_id), **profile, "status": found.status, "grants": grants}
+    return {
+        "connector_id": str(connector_id),
+        **profile,
+        "status": found.status,
+        "grants": grants,
+        "quota": view(quotas.get("operator"), now),
+        "throttle": view(quotas.get("throttle"), now),
+        "trusted_until": found.trusted_until.isoformat() if found.trusted_at(now) else None,
+    }
 
 
 def grants_of_practitioner(ctx: Ctx, actor: Actor, practitioner_id: UUID) -> dict[str, Any]:

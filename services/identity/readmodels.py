@@ -24,6 +24,27 @@ class Principal:
     role: str | None
     status: str
     profile: dict[str, Any]
+    trusted_until: datetime | None = None  # PrincipalTrusted: no automatic response before it
+
+    def trusted_at(self, now: datetime) -> bool:
+        """An operator vouched for this principal until after `now`."""
+        return self.trusted_until is not None and self.trusted_until > now
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The latest QuotaSet of one reason (operator, throttle) for a principal."""
+
+    reason: str
+    per_hour: int
+    burst: int
+    until: datetime | None
+    detection_id: UUID | None
+    set_at: datetime
+
+    def in_force_at(self, now: datetime) -> bool:
+        """Not yet expired (an operator quota without `until` never expires)."""
+        return self.until is None or self.until > now
 
 
 @dataclass(frozen=True)
@@ -41,7 +62,8 @@ class TokenRow:
 
 
 _PRINCIPAL = (
-    "SELECT principal_id, kind, email, client_id, role, status, profile FROM identity.principals"
+    "SELECT principal_id, kind, email, client_id, role, status, profile, trusted_until"
+    " FROM identity.principals"
 )
 
 
@@ -92,12 +114,62 @@ def lock_principal(conn: Conn, principal_id: UUID) -> str | None:
     return row[0] if row else None
 
 
+def hold_principal(conn: Conn, principal_id: UUID) -> str | None:
+    """Row-lock the principal as an UPDATE does, so concurrent token issues (FOR SHARE) wait
+    for the caller's commit; its status."""
+    row = conn.execute(
+        "UPDATE identity.principals SET updated_at = now() WHERE principal_id = %s"
+        " RETURNING status",
+        (principal_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def set_status(conn: Conn, principal_id: UUID, status: str) -> None:
     """Suspend or reinstate (the row lock it takes orders concurrent token issues after it)."""
     conn.execute(
         "UPDATE identity.principals SET status = %s, updated_at = now() WHERE principal_id = %s",
         (status, principal_id),
     )
+
+
+def set_trusted_until(conn: Conn, principal_id: UUID, until: datetime) -> None:
+    """PrincipalTrusted, in its event's transaction."""
+    conn.execute(
+        "UPDATE identity.principals SET trusted_until = %s, updated_at = now()"
+        " WHERE principal_id = %s",
+        (until, principal_id),
+    )
+
+
+def put_quota(conn: Conn, principal_id: UUID, payload: dict[str, Any]) -> None:
+    """QuotaSet (its JSON form), in its event's transaction: the latest of its reason wins."""
+    conn.execute(
+        "INSERT INTO identity.quotas"
+        " (principal_id, reason, per_hour, burst, until, detection_id, set_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, now())"
+        " ON CONFLICT (principal_id, reason) DO UPDATE SET per_hour = EXCLUDED.per_hour,"
+        " burst = EXCLUDED.burst, until = EXCLUDED.until,"
+        " detection_id = EXCLUDED.detection_id, set_at = EXCLUDED.set_at",
+        (
+            principal_id,
+            payload["reason"],
+            payload["per_hour"],
+            payload["burst"],
+            payload["until"],
+            payload["detection_id"],
+        ),
+    )
+
+
+def quotas_of(conn: Conn, principal_id: UUID) -> dict[str, Quota]:
+    """reason -> the latest QuotaSet of that reason for the principal."""
+    rows = conn.execute(
+        "SELECT reason, per_hour, burst, until, detection_id, set_at FROM identity.quotas"
+        " WHERE principal_id = %s",
+        (principal_id,),
+    ).fetchall()
+    return {r[0]: Quota(*r) for r in rows}
 
 
 def secret_hash(conn: Conn, principal_id: UUID) -> str | None:
@@ -116,6 +188,11 @@ def put_secret_hash(conn: Conn, principal_id: UUID, hashed: str) -> None:
         " SET secret_hash = EXCLUDED.secret_hash, updated_at = now()",
         (principal_id, hashed),
     )
+
+
+def clear_secret_hash(conn: Conn, principal_id: UUID) -> None:
+    """CredentialsReset: the password is gone, so signing in fails until a new one is set."""
+    conn.execute("DELETE FROM identity.credentials WHERE principal_id = %s", (principal_id,))
 
 
 def put_grant(

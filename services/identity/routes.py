@@ -21,7 +21,7 @@ from services.common.http.request import Request, Response
 from services.common.http.routes import Api, Route
 from services.common.json_input import unstorable_text
 from services.common.metrics import REQUESTS_DENIED
-from services.identity import commands, connectors, queries, schemas, tokens
+from services.identity import accounts, commands, connectors, queries, quotas, schemas, tokens
 from services.identity.context import Actor, Ctx
 from services.identity.errors import AuthenticationError, oauth_error
 
@@ -135,6 +135,40 @@ def rotate_secret(ctx: Ctx, req: Request, who: Actor) -> Response:
     return Response(200, connectors.rotate_secret(ctx, who, req.path_uuid("connector_id")))
 
 
+def put_quota(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Set a connector's read quota (shape 400, values 422)."""
+    data = json_object(req, schemas.QuotaIn)
+    return Response(200, quotas.set_quota(ctx, who, req.path_uuid("connector_id"), data))
+
+
+def trust_connector(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Trust a connector for some hours."""
+    data = json_object(req, schemas.TrustIn)
+    return Response(200, quotas.trust(ctx, who, req.path_uuid("connector_id"), data))
+
+
+def suspend_account(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Suspend a person; the body (a reason) is optional."""
+    data = json_object(req, schemas.SuspendIn) if req.body else {}
+    return Response(200, accounts.suspend(ctx, who, req.path_uuid("principal_id"), data))
+
+
+def reinstate_account(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Reinstate a person explicitly."""
+    return Response(200, accounts.reinstate(ctx, who, req.path_uuid("principal_id")))
+
+
+def reset_credentials(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Clear a person's password and revoke their tokens."""
+    return Response(200, accounts.reset_credentials(ctx, who, req.path_uuid("principal_id")))
+
+
+def set_password(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Give a person a new password."""
+    password = json_object(req, schemas.PasswordIn)["password"]
+    return Response(200, accounts.set_password(ctx, who, req.path_uuid("principal_id"), password))
+
+
 def _grant(ctx: Ctx, req: Request, data: dict[str, Any]) -> dict[str, Any]:
     scope = data["scope"].split() if data["scope"] is not None else None
     where = (req.remote_addr, req.request_id)
@@ -165,6 +199,8 @@ def oauth_token(ctx: Ctx, req: Request, _: None) -> Response:
 
 
 P, C = "/v1/practitioners/{practitioner_id}", "/v1/connectors/{connector_id}"
+A = "/v1/accounts/{principal_id}"  # a practitioner's, patient's or staff member's account
+VALUES = {422: "A value out of its range (the message names each)"}
 API = Api(
     "identity",
     "Practitioners, patients, staff, connectors, grants and OAuth2 tokens.",
@@ -209,5 +245,23 @@ API = Api(
               "Reinstate a suspended connector", response=schemas.StatusOut),
         Route("rotate_secret", "POST", f"{C}/rotate-secret", rotate_secret,
               "New client secret, shown once", response=schemas.SecretOut),
+        Route("put_quota", "PUT", f"{C}/quota", put_quota,
+              "Set a connector's read quota (booking enforces it)", request=schemas.QuotaIn,
+              response=schemas.QuotaOut, errors=VALUES),
+        Route("trust_connector", "POST", f"{C}/trust", trust_connector,
+              "No automatic throttle or suspension for some hours", request=schemas.TrustIn,
+              response=schemas.TrustOut, errors=VALUES),
+        Route("suspend_account", "POST", f"{A}/suspend", suspend_account,
+              "Suspend a person's account and revoke its tokens", request=schemas.SuspendIn,
+              body_required=False, response=schemas.AccountOut,
+              errors={422: "Not your own account"}),
+        Route("reinstate_account", "POST", f"{A}/reinstate", reinstate_account,
+              "Reinstate a suspended account", response=schemas.AccountOut),
+        Route("reset_credentials", "POST", f"{A}/reset-credentials", reset_credentials,
+              "Clear the password and revoke every token", response=schemas.AccountOut,
+              errors={422: "Not your own account"}),
+        Route("set_password", "PUT", f"{A}/password", set_password,
+              "Give the account a new password", request=schemas.PasswordIn,
+              response=schemas.AccountOut),
     ),
 )  # fmt: skip

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from contracts.identity import GENDERS, LANGUAGES, STAFF_ROLES
+from contracts.identity_accounts import ACCOUNT_KINDS
+from services.common.http.body import Instant
 from services.identity.domain import CONNECTOR_SCOPES, SUSPENSION_REASONS
 
 _PHONE = validate.Regexp(r"^\+?[0-9 ().-]{6,32}$")
@@ -95,11 +99,78 @@ class GrantOut(Schema):
 
 
 class SuspendIn(Schema):
-    """Why an operator suspends a connector."""
+    """Why an operator suspends a connector or a person's account."""
 
     reason = fields.String(
         load_default="operator_request", validate=validate.OneOf(SUSPENSION_REASONS)
     )
+
+
+class Count(fields.Integer):
+    """A whole number, never a boolean (JSON's true is no count); its range is a business
+    rule, answered 422 by the use case, so the shape alone is checked here (400)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QuotaIn(Schema):
+    """An operator's read quota for a connector (values out of range: 422)."""
+
+    per_hour = Count(required=True, metadata={"description": "appointments per hour, 1..10^7"})
+    burst = Count(required=True, metadata={"description": "at once, 1..per_hour"})
+    until = Instant(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "in the future; absent or null: until changed"},
+    )
+
+
+class QuotaOut(Schema):
+    """The operator quota now in force."""
+
+    connector_id = fields.UUID(required=True)
+    per_hour = fields.Integer(required=True)
+    burst = fields.Integer(required=True)
+    until = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True)
+
+
+class TrustIn(Schema):
+    """An operator vouches for a connector for a while (hours out of 1..168: 422)."""
+
+    hours = Count(required=True, metadata={"description": "1..168"})
+    reason = _text(max_length=500, required=True)
+
+
+class TrustOut(Schema):
+    """Until when no throttle or suspension follows a finding automatically."""
+
+    connector_id = fields.UUID(required=True)
+    trusted_until = fields.String(required=True)
+
+
+class PasswordIn(Schema):
+    """A new password an admin sets for a person (after a reset, or a first one)."""
+
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=10, max=200)
+    )
+
+
+class AccountOut(Schema):
+    """A person's account after a lifecycle request (never a credential)."""
+
+    principal_id = fields.UUID(required=True)
+    principal_kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    status = fields.String(required=True)
+    changed = fields.Boolean(required=True)
+    password_set = fields.Boolean()
 
 
 class StatusOut(Schema):

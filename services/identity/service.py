@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from eventlet import tpool
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.web.handlers import http
 
@@ -12,13 +14,26 @@ from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.inbox_provider import InboxProvider
-from services.identity import connectors, tokens
+from services.identity import containment, tokens
 from services.identity.context import Ctx
 from services.identity.errors import AuthenticationError
 from services.identity.routes import API, IdentitySite
-from services.identity.settings import settings_from_config
+from services.identity.settings import Settings, settings_from_config
 
 P, C = "/v1/practitioners/<string:practitioner_id>", "/v1/connectors/<string:connector_id>"
+A = "/v1/accounts/<string:principal_id>"
+
+
+class SettingsProvider(DependencyProvider):
+    """Identity's settings, read once: a bad value stops the service at start, not each call."""
+
+    def setup(self) -> None:
+        """Refuses to start on a wrong or retired key (settings.py says which)."""
+        self.settings = settings_from_config(self.container.config, os.environ)
+
+    def get_dependency(self, worker_ctx: Any) -> Settings:
+        """The same settings for every worker."""
+        return self.settings
 
 
 class IdentityService(CarnetService):
@@ -27,9 +42,10 @@ class IdentityService(CarnetService):
     name = "identity"
     api = HttpApi(API)
     inbox = InboxProvider()
+    settings = SettingsProvider()
 
     def _ctx(self) -> Ctx:
-        return Ctx(self.db, self.store, settings_from_config(self.config), offload=tpool.execute)
+        return Ctx(self.db, self.store, self.settings, offload=tpool.execute)
 
     def site(self) -> IdentitySite:
         """What the HTTP edge needs of identity for one request."""
@@ -110,6 +126,36 @@ class IdentityService(CarnetService):
         """Admin: a new client secret (shown once); the old one stops working."""
         return self.api.serve(request, connector_id=connector_id)
 
+    @http("PUT", f"{C}/quota")
+    def put_quota(self, request: Any, connector_id: str) -> Any:
+        """Admin: a connector's read quota per hour and at once, until changed or a time."""
+        return self.api.serve(request, connector_id=connector_id)
+
+    @http("POST", f"{C}/trust")
+    def trust_connector(self, request: Any, connector_id: str) -> Any:
+        """Admin: findings on the connector get no automatic response for some hours."""
+        return self.api.serve(request, connector_id=connector_id)
+
+    @http("POST", f"{A}/suspend")
+    def suspend_account(self, request: Any, principal_id: str) -> Any:
+        """Admin: suspend a practitioner's, patient's or staff account; tokens revoked."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("POST", f"{A}/reinstate")
+    def reinstate_account(self, request: Any, principal_id: str) -> Any:
+        """Admin: let a suspended person sign in again."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("POST", f"{A}/reset-credentials")
+    def reset_credentials(self, request: Any, principal_id: str) -> Any:
+        """Admin: the password stops working and every token is revoked."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("PUT", f"{A}/password")
+    def set_password(self, request: Any, principal_id: str) -> Any:
+        """Admin: a new password for a person (after a reset)."""
+        return self.api.serve(request, principal_id=principal_id)
+
     @rpc(expected_exceptions=AuthenticationError)
     def authenticate(
         self, token: str | None = None, token_sha256: str | None = None
@@ -124,5 +170,5 @@ class IdentityService(CarnetService):
 
     @consume_event("audit", "SuspiciousAccessDetected")
     def on_suspicious_access(self, event: Any) -> None:
-        """Suspend the connector when policy says so for the detection rule (inbox: once)."""
-        connectors.on_suspicious_access(self._ctx(), self.inbox, event)
+        """Throttle or suspend as audit recommends, by policy (containment.py; inbox: once)."""
+        containment.on_suspicious_access(self._ctx(), self.inbox, event)

@@ -77,9 +77,18 @@ def _scopes_for(
 
 
 def _issue(
-    ctx: Ctx, principal: rm.Principal, scopes: list[str], grant_type: str, address: str
+    ctx: Ctx,
+    principal: rm.Principal,
+    scopes: list[str],
+    grant_type: str,
+    address: str,
+    verified: str | None,
 ) -> dict[str, Any]:
-    """Insert the token's digest and append TokenIssued together, under the principal's row lock."""
+    """Insert the token's digest and append TokenIssued together, under the principal's row lock.
+
+    `verified` is the hash the secret was checked against, before the transaction (argon2 is
+    slow): a reset or rotation that committed meanwhile leaves another hash, or none.
+    """
     token, token_id = new_token(), uuid.uuid4()
     expires_at = ctx.clock() + timedelta(seconds=ctx.settings.token_ttl_s)
     connector_id = str(principal.principal_id) if principal.kind == "connector" else None
@@ -100,6 +109,8 @@ def _issue(
         # FOR SHARE: a concurrent suspension waits for us (and then revokes this token) or wins.
         if rm.lock_principal(conn, principal.principal_id) != "active":
             raise _Suspended()
+        if rm.secret_hash(conn, principal.principal_id) != verified:
+            raise _CredentialChanged()
         rm.insert_token(conn, token_id, token_digest(token), principal, scopes, expires_at)
     log.info(
         "token.issued",
@@ -118,6 +129,10 @@ def _issue(
 
 class _Suspended(Exception):
     """Raised inside the issue transaction to roll it back."""
+
+
+class _CredentialChanged(Exception):
+    """The secret checked was reset or rotated before the token could be issued."""
 
 
 def client_credentials(
@@ -143,7 +158,10 @@ def client_credentials(
         scopes = _scopes_for(principal, scope, granted)
         if principal.status != "active":
             raise _Suspended()
-        return _issue(ctx, principal, scopes, "client_credentials", address)
+        return _issue(ctx, principal, scopes, "client_credentials", address, stored)
+    except _CredentialChanged:
+        record_failure(ctx, "invalid_secret", address, request_id, client_id, connector_id)
+        raise oauth_error("invalid_client", "client authentication failed") from None
     except Invalid:  # a scope beyond the principal's (_scopes_for)
         record_failure(ctx, "invalid_scope", address, request_id, client_id, connector_id)
         raise
@@ -159,18 +177,22 @@ def password(
     with ctx.pool.connection() as conn:
         principal = rm.find_by_login(conn, username)
         stored = rm.secret_hash(conn, principal.principal_id) if principal else None
+    # The claimed username may be an e-mail (personal data): name only a known principal.
+    who = str(principal.principal_id) if principal else None
     if not ctx.offload(verify_secret, stored, secret) or principal is None:
-        # The claimed username may be an e-mail (personal data): name only a known principal.
-        who = str(principal.principal_id) if principal else None
         record_failure(ctx, "invalid_grant", address, request_id, who)
         raise oauth_error("invalid_grant", "invalid username or password")
     try:
         scopes = _scopes_for(principal, scope)
-        return _issue(ctx, principal, scopes, "password", address)
+        return _issue(ctx, principal, scopes, "password", address, stored)
     except Invalid:  # a scope beyond the principal's (_scopes_for)
-        record_failure(ctx, "invalid_scope", address, request_id, str(principal.principal_id))
+        record_failure(ctx, "invalid_scope", address, request_id, who)
         raise
-    except _Suspended:
+    except _CredentialChanged:  # reset while we verified: as if the password were wrong
+        record_failure(ctx, "invalid_grant", address, request_id, who)
+        raise oauth_error("invalid_grant", "invalid username or password") from None
+    except _Suspended:  # the right password of a suspended account: evidence for audit
+        record_failure(ctx, "invalid_grant", address, request_id, who)
         raise oauth_error("invalid_grant", "account is suspended") from None
 
 

@@ -214,6 +214,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detection_id": None,
         "revoked_token_ids": [],
     },
+    "CredentialsSet": {
+        "principal_id": PATIENT,
+        "principal_kind": "patient",
+        "set_by": PRINCIPAL,
+    },
     "QuotaSet": {
         "principal_id": CONNECTOR,
         "principal_kind": "connector",

@@ -41,6 +41,7 @@ EXPECTED_ROUTES = {
     "AccountSuspended": ("identity.events", "account.suspended"),
     "AccountReinstated": ("identity.events", "account.reinstated"),
     "CredentialsReset": ("identity.events", "credentials.reset"),
+    "CredentialsSet": ("identity.events", "credentials.set"),
     "QuotaSet": ("identity.events", "quota.set"),
     "PrincipalTrusted": ("identity.events", "principal.trusted"),
     "SlotsOpened": ("booking.events", "slots.opened"),

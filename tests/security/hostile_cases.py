@@ -201,7 +201,7 @@ def _access() -> dict[str, Any]:
 
 
 SPECS: tuple[QueueSpec, ...] = (
-    # identity: audit's detections suspend a connector (the world names a registered one)
+    # identity: audit's findings suspend a connector (the world names a registered one)
     QueueSpec(
         "identity",
         "on_suspicious_access",

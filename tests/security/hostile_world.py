@@ -60,10 +60,14 @@ class HostileWorld:
         return str(self.stack.identity.admin_post("/v1/connectors", body, (201,))["connector_id"])
 
     def payload(self, spec: QueueSpec, connector: str | None = None) -> dict[str, Any]:
-        """A fresh valid payload for the queue; identity's detections name a real connector."""
+        """A fresh valid payload for the queue; identity's findings name a real connector and
+        recommend its suspension, so each one applied leaves one ConnectorSuspended."""
         data = spec.payload()
         if spec.service == "identity":
-            data = {**data, "connector_id": connector or self.connector(), "rule": "D1_volume"}
+            cid = connector or self.connector()
+            data = {**data, "principal_id": cid, "principal_kind": "connector",
+                    "connector_id": cid, "rule": "D1_volume", "recommended_action": "suspend",
+                    "linked_principal_ids": []}  # fmt: skip
         return data
 
     # -- the bus ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class Authenticator:
             raise Unavailable("identity is unavailable, retry later") from None
 
     def forget(self, event_type: str, payload: Mapping[str, Any]) -> int:
-        """Drop what identity's event revokes (suspension, revoked grant, rotated secret)."""
+        """Drop what identity's event revokes (suspension, grant, secret, credentials)."""
         return self.cache.on_identity_event(event_type, payload)
 
 

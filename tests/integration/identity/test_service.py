@@ -146,11 +146,11 @@ def test_suspension_then_explicit_reinstatement(world, rpc):
     assert rpc.authenticate(access_token(world, c))["kind"] == "connector"
 
 
-def test_suspicious_access_suspends_per_policy(world, rpc, logs, migrated_database_url):
-    flagged, tolerated = connector(world), connector(world)
-    t1, t2 = access_token(world, flagged), access_token(world, tolerated)
-    detection = world.detect(flagged["connector_id"], "D4_probing")
-    world.detect(tolerated["connector_id"], "D1_volume")  # not in this policy
+def test_a_finding_is_carried_out_as_audit_recommends(world, rpc, logs, migrated_database_url):
+    flagged, reviewed = connector(world), connector(world)
+    t1, t2 = access_token(world, flagged), access_token(world, reviewed)
+    detection = world.detect(flagged["connector_id"], "suspend")
+    world.detect(reviewed["connector_id"], "review", rule="D2_unusual_patients")
     eventually(
         lambda: any(
             e["connector_id"] == flagged["connector_id"]
@@ -169,16 +169,20 @@ def test_suspicious_access_suspends_per_policy(world, rpc, logs, migrated_databa
     alerts = [
         json.loads(line)
         for line in logs.getvalue().splitlines()
-        if "connector.suspended_by_detection" in line
+        if "principal.suspended_by_detection" in line
     ]
     alert = next(a for a in alerts if a["detection_id"] == detection)
     assert alert["level"] == "error" and alert["rule"] == "D4_probing"
-    assert alert["connector_id"] == flagged["connector_id"]
+    assert (alert["principal_id"], alert["principal_kind"]) == (
+        flagged["connector_id"],
+        "connector",
+    )
     assert alert["evidence_summary"] == "D4_probing: synthetic detection for the identity tests"
     assert alert["incident_hint"].startswith(
         f"carnet audit investigate --connector {flagged['connector_id']} --from "
     )
-    assert not any(a["connector_id"] == tolerated["connector_id"] for a in alerts)
+    assert not any(a["principal_id"] == reviewed["connector_id"] for a in alerts)
+    assert "suspicious_access.review" in logs.getvalue()
 
 
 @pytest.mark.parametrize(

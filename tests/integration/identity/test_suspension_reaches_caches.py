@@ -56,7 +56,7 @@ def test_no_cached_principal_survives_suspension_by_a_second(world, how):
             r = world.post(f"/v1/connectors/{c['connector_id']}/suspend", {})
             assert r.status_code == 200
         else:
-            world.detect(c["connector_id"], "D4_probing")
+            world.detect(c["connector_id"])
         refused_after = None
         while time.monotonic() - started < 5:
             try:

@@ -21,11 +21,11 @@ PROBE = "test.probe.identity"
 
 
 class World:
-    """Runs IdentityService; audit's store and relay produce SuspiciousAccessDetected."""
+    """Runs IdentityService; audit's store and relay produce SuspiciousAccessDetected V3."""
 
     def __init__(self, database_url: str, amqp_uri: str, logs: io.StringIO, **config: Any) -> None:
         self.database_url, self.amqp_uri, self.logs = database_url, amqp_uri, logs
-        identity = {"IDENTITY_SUSPEND_ON_RULES": "D4_probing,D3_outside_grant", **config}
+        identity = dict(config)
         self.stack = Stack(database_url, amqp_uri, ["identity"], {"identity": identity})
         self.base = self.stack.url("identity")
         self.audit = EventStore(self.stack.pool, "audit")
@@ -51,6 +51,11 @@ class World:
     ) -> requests.Response:
         return self.stack.request("identity", "POST", path, token, json=body, **kw)
 
+    def put(
+        self, path: str, body: Any = None, token: str | None = ADMIN_TOKEN
+    ) -> requests.Response:
+        return self.stack.request("identity", "PUT", path, token, json=body)
+
     def get(self, path: str, token: str | None = ADMIN_TOKEN) -> requests.Response:
         return self.stack.request("identity", "GET", path, token)
 
@@ -64,8 +69,15 @@ class World:
         return requests.post(f"{self.base}/oauth/token", data=form, timeout=30)
 
     # -- audit ------------------------------------------------------------------------------
-    def detect(self, connector_id: str, rule: str) -> str:
-        """Audit's detection, appended to audit's store; its relay publishes it."""
+    def detect(
+        self,
+        principal_id: str,
+        action: str = "suspend",
+        kind: str = "connector",
+        linked: tuple[str, ...] = (),
+        rule: str = "D4_probing",
+    ) -> str:
+        """Audit's finding (V3), appended to audit's store; its relay publishes it."""
         now = datetime.now(UTC)
         detection = str(uuid.uuid4())
         example = EXAMPLES["SuspiciousAccessDetected"]
@@ -73,7 +85,11 @@ class World:
             **example,
             "detection_id": detection,
             "rule": rule,
-            "connector_id": connector_id,
+            "principal_kind": kind,
+            "principal_id": principal_id,
+            "connector_id": principal_id if kind == "connector" else None,
+            "recommended_action": action,
+            "linked_principal_ids": list(linked),
             "evidence": {
                 **example["evidence"],
                 "window_start": (now - timedelta(minutes=5)).isoformat(),

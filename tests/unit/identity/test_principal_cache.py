@@ -93,3 +93,39 @@ def test_size_is_bounded(setup):
     for i in range(10):
         cache.get(f"connector:c{i}")
     assert len(cache) <= 4
+
+
+@pytest.mark.parametrize("event_type", ["AccountSuspended", "CredentialsReset"])
+def test_account_events_drop_the_person_by_principal_id_whatever_its_kind(setup, event_type):
+    _, _, cache = setup
+    cache.get("patient:p1:a")
+    cache.get("patient:p1:b")
+    cache.get("staff:s1")
+    cache.get("patient:p2")
+    payload = {"principal_id": "p1", "principal_kind": "patient", "revoked_token_ids": []}
+    assert cache.on_identity_event(event_type, payload) == 2
+    payload = {"principal_id": "nobody", "revoked_token_ids": ["t-staff:s1"]}  # by token id too
+    assert cache.on_identity_event(event_type, payload) == 1
+    assert len(cache) == 1
+
+
+@pytest.mark.parametrize(
+    "event_type", ["QuotaSet", "AccountReinstated", "CredentialsSet", "PrincipalTrusted"]
+)
+def test_quotas_trust_and_reinstatement_leave_the_cache_alone(setup, event_type):
+    _, _, cache = setup
+    cache.get("connector:c1")
+    assert cache.on_identity_event(event_type, {"principal_id": "c1"}) == 0
+    assert len(cache) == 1
+
+
+def test_booking_subscribes_to_exactly_the_invalidating_events():
+    from nameko.containers import ServiceContainer
+
+    from services.booking.service import BookingService
+    from services.common.principals import INVALIDATING_EVENTS
+
+    container = ServiceContainer(BookingService, {"AMQP_URI": "memory://"})
+    consumer = next(e for e in container.entrypoints if e.method_name == "on_access_revoked")
+    assert set(consumer.event_types) == set(INVALIDATING_EVENTS)
+    assert {"account.suspended", "credentials.reset"} <= set(consumer.routing_keys())
