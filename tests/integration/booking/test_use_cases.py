@@ -14,7 +14,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from services.booking import commands, directory, queries
+from services.booking import commands, directory, evidence, queries
 from services.booking.access import AccessRecorder, RecordingFailed, RequestInfo
 from services.booking.commands import Denied
 from services.booking.context import Ctx
@@ -126,10 +126,18 @@ def test_outside_reach_is_denied_and_the_caller_records_it(ctx, agenda, migrated
     with pytest.raises(Denied) as refused:
         queries.read_one(ctx, stranger, appointment_id, INFO)
     assert access_records(migrated_database_url, stranger) == []  # the use case only refuses
-    queries.deny(ctx, stranger, INFO, "read", refused.value)  # what the edge's Site does
+    evidence.record_refusal(ctx, stranger, INFO, "read", refused.value)  # what the Site does
     (record,) = access_records(migrated_database_url, stranger)
     assert record["outcome"] == "denied" and record["appointment_ids"] == []
     assert record["practitioner_ids"] == [str(agenda["practitioner"])]
+    assert record["denial_code"] == "reach"
+    assert record["targets"] == [
+        {
+            "appointment_id": str(appointment_id),
+            "patient_id": str(agenda["patient"]),
+            "practitioner_id": str(agenda["practitioner"]),
+        }
+    ]
 
 
 def test_a_search_is_recorded_even_when_empty(ctx, agenda, migrated_database_url):
