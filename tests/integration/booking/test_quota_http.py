@@ -162,3 +162,9 @@ def quota_row(world: World, principal_id: str) -> tuple | None:
             " WHERE principal_id = %s",
             (principal_id,),
         ).fetchone()
+
+
+def test_booking_refuses_to_start_with_a_quota_it_cannot_read(migrated_database_url, module_broker):
+    w = World(migrated_database_url, module_broker, BOOKING_QUOTA_PATIENT="lots")
+    with pytest.raises(RuntimeError, match="BOOKING_QUOTA_PATIENT must be '<per hour>/<burst>'"):
+        w.start()
