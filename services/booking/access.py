@@ -2,7 +2,8 @@
 
 `AccessRecorder.record` appends one AppointmentsAccessed event in a transaction of its own and
 returns only once it is committed; any failure raises RecordingFailed and the caller answers
-503 with no data (fail closed). Refusals are recorded too (outcome denied).
+503 with no data (fail closed). Refusals are recorded too (outcome denied, with a denial code
+and the appointments aimed at), a refused token without any principal (kind unknown).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from prometheus_client import Counter
 
 from contracts.booking import ACCESS_OPERATIONS_V2, ACCESS_PURPOSES
 from contracts.booking import ACCESS_OUTCOMES as OUTCOMES
-from contracts.booking_access import denial_code_of
+from contracts.booking_access import DENIAL_CODES, MAX_TARGETS
 from services.booking.reach import Principal
 from services.common.errors import Unavailable
 from services.common.eventstore.models import NewEvent
@@ -54,6 +55,7 @@ class RequestInfo:
     request_id: str
     query: str
     purpose: str | None = None
+    token_fingerprint: str | None = None  # of the bearer token presented, never the token
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,36 @@ class Served:
 
 
 NOTHING = Served((), (), (), frozenset(), False)
+Entry = tuple[UUID, UUID, UUID]  # (appointment, patient, practitioner)
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a request was refused (a contract denial code and a sentence) and what it aimed at."""
+
+    code: str
+    reason: str
+    targets: tuple[Entry, ...] = ()
 
 
 def _unique(ids: Iterable[UUID]) -> list[str]:
     return [str(i) for i in dict.fromkeys(ids)]
+
+
+def _entries(entries: Iterable[Entry]) -> list[dict[str, str]]:
+    return [
+        {"appointment_id": str(a), "patient_id": str(p), "practitioner_id": str(d)}
+        for a, p, d in dict.fromkeys(entries)
+    ]
+
+
+def _text(value: str, limit: int) -> str:
+    """Request text as PostgreSQL's jsonb takes it: no NUL, no lone surrogate (a hostile path
+    or header must still leave its record, not a 503)."""
+    value = value[:limit]
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 VERSION = 3  # AppointmentsAccessed V3; tests check every committed record against it
@@ -90,6 +118,8 @@ def _check(payload: dict[str, object]) -> None:
         raise ValueError("unknown purpose of use")
     if payload["operation"] not in ACCESS_OPERATIONS_V2 or payload["outcome"] not in OUTCOMES:
         raise ValueError("unknown operation or outcome")
+    if (payload["outcome"] == "denied") != (payload["denial_code"] in DENIAL_CODES):
+        raise ValueError("a refusal needs a known denial code, a success none")
 
 
 class AccessRecorder:
@@ -100,41 +130,44 @@ class AccessRecorder:
 
     def record(
         self,
-        principal: Principal,
+        principal: Principal | None,
         info: RequestInfo,
         operation: str,
         served: Served,
-        outcome: str = "success",
-        denial_reason: str | None = None,
+        denial: Denial | None = None,
     ) -> UUID:
-        """Commit the record (or raise RecordingFailed); its id goes in the response headers."""
+        """Commit the record (or raise RecordingFailed); its id goes in the response headers.
+
+        `principal` None: nobody known (a refused token), recorded as kind unknown; `denial`
+        set: a refusal (outcome denied), with its code and the appointments it aimed at.
+        """
         access_id = uuid.uuid4()
+        outcome = "success" if denial is None else "denied"
         payload = {
             "access_id": str(access_id),
-            "principal_kind": principal.kind,
-            "principal_id": str(principal.id),
-            "connector_id": str(principal.connector_id) if principal.connector_id else None,
+            "principal_kind": principal.kind if principal else "unknown",
+            "principal_id": str(principal.id) if principal else None,
+            "connector_id": str(principal.connector_id)
+            if principal and principal.connector_id
+            else None,
             "network_address": info.network_address,
-            "user_agent": (info.user_agent or None) and info.user_agent[:500],
-            "request_id": info.request_id[:200] or "unknown",
+            "user_agent": _text(info.user_agent, 500) if info.user_agent else None,
+            "request_id": _text(info.request_id, 200) or "unknown",
             "operation": operation,
-            "query": info.query[:2000],
+            "query": _text(info.query, 2000),
             "purpose": info.purpose,
             "appointment_ids": _unique(served.appointment_ids),
             "patient_ids": _unique(served.patient_ids),
             "practitioner_ids": _unique(served.practitioner_ids),
-            "entries": [
-                {"appointment_id": str(a), "patient_id": str(p), "practitioner_id": str(d)}
-                for a, p, d in dict.fromkeys(served.entries)
-            ],
+            "entries": _entries(served.entries),
             "field_classes": sorted(served.field_classes),
             "medical_decrypted": served.medical_decrypted,
             "result_count": len(set(served.appointment_ids)),
             "outcome": outcome,
-            "denial_reason": denial_reason[:500] if denial_reason else None,
-            "token_fingerprint": None,
-            "denial_code": denial_code_of(denial_reason) if outcome == "denied" else None,
-            "targets": [],
+            "denial_reason": _text(denial.reason, 500) if denial else None,
+            "token_fingerprint": info.token_fingerprint,
+            "denial_code": denial.code if denial else None,
+            "targets": _entries(denial.targets[:MAX_TARGETS]) if denial else [],
         }
         try:
             _check(payload)
@@ -156,10 +189,11 @@ class AccessRecorder:
             log.debug(
                 "access.recorded",
                 access_id=str(access_id),
-                principal_kind=principal.kind,
-                principal_id=str(principal.id),
+                principal_kind=payload["principal_kind"],
+                principal_id=payload["principal_id"],
                 operation=operation,
                 outcome=outcome,
+                denial_code=payload["denial_code"],
                 result_count=payload["result_count"],
                 field_classes=payload["field_classes"],
                 medical_decrypted=served.medical_decrypted,

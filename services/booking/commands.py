@@ -32,11 +32,23 @@ log = get_logger(__name__)
 
 
 class Denied(Forbidden):
-    """The principal may not do this here: 403, and an access record with outcome denied."""
+    """The principal may not do this here: 403, and an access record with outcome denied.
 
-    def __init__(self, detail: str, practitioner_id: UUID | None = None) -> None:
+    `code` is the record's denial code: "reach" (outside the caller's grants or own data) or
+    "forbidden" (within reach, but not allowed to the caller's role); `targets` the
+    appointments the request aimed at, as (appointment, patient, practitioner).
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        practitioner_id: UUID | None = None,
+        *,
+        code: str = "reach",
+        targets: tuple[tuple[UUID, UUID, UUID], ...] = (),
+    ) -> None:
         super().__init__(detail)
-        self.practitioner_id = practitioner_id
+        self.practitioner_id, self.denial_code, self.targets = practitioner_id, code, targets
 
 
 def _commit(ctx: Ctx, conn: Connection, decision: Decision) -> None:
@@ -164,11 +176,19 @@ def change(ctx: Ctx, p: Principal, appointment_id: UUID, wanted: Change) -> None
         current = _appointment(ctx, appointment_id)
         if current is None:
             raise not_found("appointment")
+        target = ((appointment_id, current.patient_id, current.practitioner_id),)
         if not may_write(p, current.practitioner_id, current.patient_id):
-            raise Denied("no write access to this appointment", current.practitioner_id)
+            raise Denied(
+                "no write access to this appointment", current.practitioner_id, targets=target
+            )
         if p.kind == "patient" and wanted.status not in (None, "cancelled"):
             # Attendance (arrived, fulfilled, noshow) is the practice's to say, not the patient's.
-            raise Denied("a patient may cancel or move an appointment, not mark attendance")
+            raise Denied(
+                "a patient may cancel or move an appointment, not mark attendance",
+                current.practitioner_id,
+                code="forbidden",
+                targets=target,
+            )
         if wanted.expected_version is not None and wanted.expected_version != current.version:
             raise conflict(
                 f"the appointment is at version {current.version}, not {wanted.expected_version}"
@@ -210,7 +230,7 @@ def _decide_change(
 def destroy_medical_key(ctx: Ctx, p: Principal, patient_id: UUID, reason: str) -> str | None:
     """Crypto-shredding: the patient's data key goes, and an event says so (ids only)."""
     if not p.is_admin:
-        raise Denied("only an admin may erase a patient's medical data")
+        raise Denied("only an admin may erase a patient's medical data", code="forbidden")
 
     def unit() -> str | None:
         with ctx.pool.connection() as conn, conn.transaction():

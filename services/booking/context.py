@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from services.booking.access import AccessRecorder
 from services.booking.crypto import KeyRing
+from services.booking.quota import Quotas, quotas_from_config
 from services.common.eventstore.decided import new_events
 from services.common.eventstore.decided import retrying as _retrying
 from services.common.eventstore.store import EventStore
@@ -23,19 +24,22 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Settings:
-    """Paging, the body limit and the public base URL, from config."""
+    """Paging, the body limit, the public base URL and the read quotas, from config."""
 
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 64 * 1024
     public_base_url: str = ""
+    quotas: Quotas | None = None  # None: reads are not metered (use-case tests, the bench)
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
-    """BOOKING_* keys (the principal cache's are IdentityAuth's: nameko_ext/identity_auth.py)."""
+    """BOOKING_* keys (the principal cache's are IdentityAuth's: nameko_ext/identity_auth.py);
+    ValueError names a quota key that is absent or unreadable."""
     return Settings(
         max_page=int(config.get("BOOKING_MAX_PAGE", 100)),
         public_base_url=str(config.get("BOOKING_PUBLIC_BASE_URL") or "").rstrip("/"),
+        quotas=quotas_from_config(config),
     )
 
 

@@ -181,13 +181,17 @@ def searchset(
     self_url: str,
     next_url: str | None,
     total: int | None = None,
+    searched_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A searchset Bundle; paging is by `next` link only (keyset cursors have no `previous`)."""
+    """A searchset Bundle; paging is by `next` link only (keyset cursors have no `previous`);
+    `meta.lastUpdated` is when the search began, by the server's clock."""
     base = base_url.rstrip("/")
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if searched_at is not None:
+        bundle["meta"] = {"lastUpdated": instant(searched_at)}
     if total is not None:
         bundle["total"] = total
     bundle["link"] = links

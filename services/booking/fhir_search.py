@@ -30,7 +30,8 @@ _TICK = timedelta(microseconds=1)  # the store's precision: "> t" is ">= t + 1µ
 
 @dataclass(frozen=True)
 class AppointmentQuery:
-    """An Appointment search: date_from inclusive, date_to exclusive, both on `start`."""
+    """An Appointment search: date_from inclusive, date_to exclusive, both on `start`;
+    updated_from inclusive, updated_to exclusive, on the last update (`_lastUpdated`)."""
 
     practitioner_ids: tuple[UUID, ...]
     patient_id: UUID | None
@@ -39,6 +40,8 @@ class AppointmentQuery:
     statuses: tuple[str, ...]
     count: int
     cursor: str | None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def _range(name: str, text: str) -> tuple[datetime, datetime | None]:
 
 
 def _bounds(name: str, values: list[str]) -> tuple[datetime | None, datetime | None]:
-    """Prefixed date values (ge, gt, le, lt, eq) folded into one [from, to) on the start time."""
+    """Prefixed date values (ge, gt, le, lt, eq) folded into one [from, to)."""
     lower: datetime | None = None
     upper: datetime | None = None
     for raw in values:
@@ -186,11 +189,18 @@ def _page(grouped: dict[str, list[str]]) -> tuple[int, str | None]:
     return min(count, MAX_PAGE), cursor
 
 
+APPOINTMENT_PARAMS = (
+    "practitioner", "patient", "date", "status", "_lastUpdated", "_count", "_cursor"
+)  # fmt: skip
+
+
 def parse_appointment_search(params: list[tuple[str, str]]) -> AppointmentQuery:
-    """GET /fhir/Appointment parameters; `date` bounds the start time."""
-    grouped = _grouped(params, ("practitioner", "patient", "date", "status", "_count", "_cursor"))
+    """GET /fhir/Appointment parameters; `date` bounds the start time, `_lastUpdated` the last
+    change (a partner's delta sync: `_lastUpdated=gt<its last sync>`)."""
+    grouped = _grouped(params, APPOINTMENT_PARAMS)
     patient = _single(grouped, "patient")
     date_from, date_to = _bounds("date", grouped.get("date", []))
+    updated_from, updated_to = _bounds("_lastUpdated", grouped.get("_lastUpdated", []))
     count, cursor = _page(grouped)
     return AppointmentQuery(
         practitioner_ids=_practitioners(grouped),
@@ -200,6 +210,8 @@ def parse_appointment_search(params: list[tuple[str, str]]) -> AppointmentQuery:
         statuses=_codes(grouped, "status", STATUSES),
         count=count,
         cursor=cursor,
+        updated_from=updated_from,
+        updated_to=updated_to,
     )
 
 

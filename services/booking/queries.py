@@ -3,8 +3,10 @@
 The order is the point (DESIGN.md principle 2): resources are built, the classes they contain
 are read off them, the access record naming exactly those appointments, patients and classes
 is committed, and only then does anything go back to the caller. A refused read raises
-Denied; whoever answers the caller records it first (`deny`): the HTTP edge through
-`BookingSite.refused`, `read_for_service` for RPC callers.
+Denied (naming the appointment it aimed at) or NotFound; whoever answers the caller records
+it first (evidence.py): the HTTP edge through `BookingSite.refused`, `read_for_service` for
+RPC callers. The read's quota token is taken before (routes.py); what a search returned
+beyond one appointment is charged before its record is committed (quota.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.booking import directory, fhir, readmodels
+from services.booking import directory, evidence, fhir, quota, readmodels
 from services.booking.access import NOTHING, RequestInfo, Served
 from services.booking.classes import MEDICAL, classes_present
 from services.booking.commands import Denied
@@ -34,7 +36,7 @@ from services.booking.reach import (
     readable_practitioners,
     slot_agendas,
 )
-from services.common.errors import Forbidden
+from services.common.errors import DomainError
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -96,14 +98,6 @@ def build(
     return resources, served
 
 
-def deny(ctx: Ctx, p: Principal, info: RequestInfo, operation: str, error: Forbidden) -> None:
-    """Record the refusal (outcome denied), then let the 403 go out."""
-    practitioner_id = getattr(error, "practitioner_id", None)  # Denied names the agenda
-    asked = (practitioner_id,) if practitioner_id else ()
-    served = Served((), (), asked, frozenset(), False)
-    ctx.recorder.record(p, info, operation, served, "denied", error.detail)
-
-
 def readable(ctx: Ctx, p: Principal, appointment_id: UUID) -> bool:
     """Whether this principal may read the appointment at all (nothing is read or recorded)."""
     with ctx.pool.connection() as conn:
@@ -120,7 +114,8 @@ def read_one(
     if row is None:
         raise not_found("appointment")
     if not disclose(p, row.practitioner_id, row.patient_id):
-        raise Denied("this appointment is outside your reach", row.practitioner_id)
+        target = ((row.appointment_id, row.patient_id, row.practitioner_id),)
+        raise Denied("this appointment is outside your reach", row.practitioner_id, targets=target)
     resources, served = build(ctx, p, [row])
     access_id = ctx.recorder.record(p, info, operation, served)
     return resources[0], access_id
@@ -160,9 +155,13 @@ def search(
                 q.statuses,
                 after,
                 limit + 1,
+                (q.updated_from, q.updated_to),
             )
     page, more = rows[:limit], len(rows) > limit
     resources, served = build(ctx, p, page) if page else ([], NOTHING)
+    # Before the record: a charge that fails leaves nothing recorded or served; a record that
+    # fails after it has only over-charged. The bucket is unlogged: no WAL flush (quota.py).
+    quota.charge_rest(ctx, p, len(page))
     access_id = ctx.recorder.record(p, info, "search", served)
     last = page[-1] if page else None
     next_cursor = encode_cursor(last.start, last.appointment_id) if more and last else None
@@ -175,8 +174,8 @@ def read_for_service(
     """One appointment for another service (RPC), recorded; a refusal recorded too."""
     try:
         resource, _ = read_one(ctx, p, appointment_id, info)
-    except Denied as error:
-        deny(ctx, p, info, "read", error)
+    except DomainError as error:
+        evidence.record_refusal(ctx, p, info, "read", error)
         raise
     return resource
 

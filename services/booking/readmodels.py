@@ -87,8 +87,10 @@ def search_appointments(
     statuses: Sequence[str],
     after: tuple[datetime, UUID] | None,
     limit: int,
+    updated: tuple[datetime | None, datetime | None] = (None, None),
 ) -> list[AppointmentRow]:
-    """A page of appointments by (start, id); `practitioner_ids` None means any practitioner."""
+    """A page of appointments by (start, id); `practitioner_ids` None means any practitioner;
+    `updated` bounds the last change, [from, to) (a delta sync)."""
     where, args = ["TRUE"], []
     if practitioner_ids is not None:
         where.append("practitioner_id = ANY(%s)")
@@ -97,6 +99,8 @@ def search_appointments(
         ("patient_id = %s", patient_id),
         ("start_at >= %s", date_from),
         ("start_at < %s", date_to),
+        ("updated_at >= %s", updated[0]),
+        ("updated_at < %s", updated[1]),
     ):
         if value is not None:
             where.append(clause)

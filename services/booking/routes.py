@@ -1,19 +1,20 @@
 """Booking's HTTP routes: one small function each, and the table the edge serves and documents.
 
 A handler is (ctx, request, principal) -> Response. Refusals are raised, never answered here:
-the shared edge (services/common/http/edge.py) maps them, and `BookingSite.refused` records
-every 403 as an access with outcome denied, under the route's `operation`, before it goes out.
+the shared edge (services/common/http/edge.py) maps them, and `BookingSite.refused` (site.py)
+records every attempt it refuses (401, 403, 404, 429) as an access with outcome denied, under
+the route's `operation`, before it goes out. Routes that read appointments are `metered` in
+the table: a token of the caller's quota is taken before they run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from contracts.booking import ACCESS_PURPOSES
 from services.booking import commands, fhir, queries, schemas
-from services.booking.access import RequestInfo
 from services.booking.context import Ctx
 from services.booking.domain.slots import slice_interval
 from services.booking.fhir_input import (
@@ -24,55 +25,15 @@ from services.booking.fhir_input import (
 )
 from services.booking.fhir_search import DEFAULT_PAGE, MAX_PAGE, SLOT_STATUSES
 from services.booking.model import STATUSES
-from services.booking.reach import Principal, from_identity
-from services.common.errors import DomainError, Forbidden, Invalid
+from services.booking.reach import Principal
+from services.booking.site import PURPOSE_HEADER, asked_minimal, metered, request_info
 from services.common.http.body import json_body, json_object, load
-from services.common.http.edge import Site
 from services.common.http.request import FHIR_JSON, JSON, Request, Response
 from services.common.http.routes import Api, Param, Route
 from services.common.logging import bind_context
 
 FHIR_IN = (FHIR_JSON, JSON)
 PATCH_IN = ("application/json-patch+json",)
-PURPOSE_HEADER = "X-Purpose-Of-Use"
-
-
-def request_info(req: Request) -> RequestInfo:
-    """What the access record says about this request; 400 for a purpose it would refuse."""
-    purpose = req.headers.get(PURPOSE_HEADER) or None
-    if purpose is not None and purpose not in ACCESS_PURPOSES:
-        raise Invalid(f"{PURPOSE_HEADER} must be one of {list(ACCESS_PURPOSES)}", code="value")
-    query = f"{req.method} {req.path}" + (f"?{req.query_string}" if req.query_string else "")
-    return RequestInfo(
-        req.remote_addr, req.headers.get("User-Agent"), req.request_id, query, purpose
-    )
-
-
-class BookingSite(Site):
-    """The edge's view of booking: a use-case context, identity's principals, denials recorded."""
-
-    def __init__(self, ctx: Ctx, auth: Callable[[str], dict[str, Any]]) -> None:
-        self.ctx, self.auth = ctx, auth
-        self.max_body = ctx.settings.max_body_bytes
-        self.public_base_url = ctx.settings.public_base_url
-
-    def context(self) -> Ctx:
-        """The same Ctx for the whole request."""
-        return self.ctx
-
-    def authenticate(self, ctx: Ctx, req: Request) -> Principal:
-        """The bearer token's principal, as identity says (through the shared cache)."""
-        token = req.bearer_required()
-        principal = from_identity(self.auth(token))
-        bind_context(principal_kind=principal.kind, principal_id=str(principal.id))
-        return principal
-
-    def refused(
-        self, ctx: Ctx, req: Request, p: Principal | None, route: Route, error: DomainError
-    ) -> None:
-        """Every 403 leaves an access record with outcome denied before it goes out."""
-        if route.operation and p is not None and isinstance(error, Forbidden):
-            queries.deny(ctx, p, request_info(req), route.operation, error)
 
 
 def _served(resource: dict[str, Any], access_id: Any, status: int = 200) -> Response:
@@ -90,14 +51,19 @@ def _page_url(req: Request, cursor: str | None) -> str:
 
 
 def _bundle(
-    req: Request, resources: list[dict[str, Any]], cursor: str | None, nxt: str | None
+    req: Request,
+    resources: list[dict[str, Any]],
+    cursor: str | None,
+    nxt: str | None,
+    searched_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A searchset page with its self and next links."""
+    """A searchset page with its self and next links, and when the search began (meta)."""
     return fhir.searchset(
         f"{req.base_url}/fhir",
         resources,
         _page_url(req, cursor),
         _page_url(req, nxt) if nxt else None,
+        searched_at=searched_at,
     )
 
 
@@ -112,17 +78,18 @@ def search_appointments(ctx: Ctx, req: Request, p: Principal) -> Response:
     """GET /fhir/Appointment?...: a searchset page with a next link, recorded first."""
     info = request_info(req)
     query = parse_appointment_search(req.params())
+    # Taken before the query: a partner's next delta starts from it (docs/booking.md).
+    searched_at = ctx.clock()
     resources, next_cursor, access_id = queries.search(ctx, p, query, info)
     headers = {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
-    return Response(200, _bundle(req, resources, query.cursor, next_cursor), headers, FHIR_JSON)
+    bundle = _bundle(req, resources, query.cursor, next_cursor, searched_at)
+    return Response(200, bundle, headers, FHIR_JSON)
 
 
 def _minimal(ctx: Ctx, req: Request, p: Principal, appointment_id: Any) -> bool:
     """Answer a write without the appointment: asked for (FHIR's Prefer: return=minimal), or
     the caller may write this agenda but not read it (appointment:write alone)."""
-    if "return=minimal" in req.headers.get("Prefer", ""):
-        return True
-    return not queries.readable(ctx, p, appointment_id)
+    return asked_minimal(req) or not queries.readable(ctx, p, appointment_id)
 
 
 def book_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
@@ -196,6 +163,12 @@ PURPOSE = Param(
     "header",
 )
 DATE = "Start time: ge/gt/le/lt/eq + YYYY-MM-DD (a UTC day) or a dateTime with an offset."
+LAST_UPDATED = (
+    "Last change of the appointment (meta.lastUpdated), same prefixes and forms as `date`: "
+    "a partner's delta sync asks `gt` its last sync's start (docs/booking.md, sync contract)."
+)
+# Over the caller's read quota, or too many failed attempts from its address (any route).
+THROTTLED = {429: "Over the read quota: nothing read; retry after Retry-After seconds"}
 PAGING = (
     Param(
         "_count",
@@ -217,35 +190,36 @@ API = Api(
     "FHIR R4 appointments and slots for connectors; every read recorded.",
     (
         Route(
-            "read_appointment", "GET", APPOINTMENT, read_appointment,
+            "read_appointment", "GET", APPOINTMENT, metered(read_appointment),
             "Read one appointment (recorded before it is sent)",
             style="fhir", operation="read", response=schemas.APPOINTMENT, produces=FHIR_JSON,
-            params=(PURPOSE,), headers=SERVED, errors={404: "No such appointment"},
+            params=(PURPOSE,), headers=SERVED, errors={404: "No such appointment", **THROTTLED},
         ),
         Route(
-            "search_appointments", "GET", "/fhir/Appointment", search_appointments,
+            "search_appointments", "GET", "/fhir/Appointment", metered(search_appointments),
             "Search appointments within the caller's grants (recorded)",
             style="fhir", operation="search", response=schemas.BUNDLE, produces=FHIR_JSON,
             params=(
                 PRACTITIONER,
                 Param("patient", "Patient/<uuid> or <uuid>"),
                 Param("date", DATE),
+                Param("_lastUpdated", LAST_UPDATED),
                 Param("status", f"Comma-separated among {', '.join(STATUSES)}."),
                 *PAGING,
                 PURPOSE,
             ),
-            headers={"X-Carnet-Access-Id": SERVED["X-Carnet-Access-Id"]},
+            headers={"X-Carnet-Access-Id": SERVED["X-Carnet-Access-Id"]}, errors=THROTTLED,
         ),
         Route(
-            "book_appointment", "POST", "/fhir/Appointment", book_appointment,
+            "book_appointment", "POST", "/fhir/Appointment", metered(book_appointment, True),
             "Book a free slot for a patient",
             style="fhir", operation="create", status=201, request=schemas.APPOINTMENT,
             accepts=FHIR_IN, response=schemas.APPOINTMENT, produces=FHIR_JSON,
             params=(PURPOSE,), headers={**SERVED, "Location": "The new appointment's URL"},
-            errors={409: "The slot is taken", 422: "Booking refused"},
+            errors={409: "The slot is taken", 422: "Booking refused", **THROTTLED},
         ),
         Route(
-            "patch_appointment", "PATCH", APPOINTMENT, patch_appointment,
+            "patch_appointment", "PATCH", APPOINTMENT, metered(patch_appointment, True),
             "Change the status or move to another slot (JSON Patch)",
             style="fhir", operation="update", request=schemas.JSON_PATCH, accepts=PATCH_IN,
             response=schemas.APPOINTMENT, produces=FHIR_JSON, params=(PURPOSE,), headers=SERVED,
@@ -253,6 +227,7 @@ API = Api(
                 404: "No such appointment",
                 409: "Version test failed, or the new slot is taken",
                 422: "Status change not allowed from the current status",
+                **THROTTLED,
             },
         ),
         Route(
@@ -270,6 +245,7 @@ API = Api(
                 *PAGING,
                 PURPOSE,
             ),
+            errors=THROTTLED,
         ),
         Route(
             "open_slots", "POST", "/v1/practitioners/{practitioner_id}/slots", open_slots,
@@ -281,6 +257,7 @@ API = Api(
                 404: "No such practitioner",
                 409: "Overlaps existing slots",
                 422: "Refused by a rule: a slot in the past, too many slots",
+                **THROTTLED,
             },
         ),
         Route(
@@ -289,7 +266,7 @@ API = Api(
             "Destroy a patient's medical key: every sealed medical field becomes unreadable",
             operation="update", request=schemas.EraseMedicalKey,
             response=schemas.MedicalKeyDestroyed, params=(PURPOSE,),
-            errors={404: "No such patient", 422: "Refused by a rule"},
+            errors={404: "No such patient", 422: "Refused by a rule", **THROTTLED},
         ),
     ),
     components=(schemas.SLOT,),

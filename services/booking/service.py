@@ -9,12 +9,13 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.web.handlers import http
 
-from services.booking import directory, queries
+from services.booking import directory, queries, quota
 from services.booking.access import AccessRecorder, RequestInfo
-from services.booking.context import Ctx, settings_from_config
+from services.booking.context import Ctx, Settings, settings_from_config
 from services.booking.crypto import KeyRing, MasterKey
 from services.booking.reach import rpc_read_request, service_principal
-from services.booking.routes import API, BookingSite
+from services.booking.routes import API
+from services.booking.site import BookingSite
 from services.common.logging import get_logger
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
@@ -46,6 +47,21 @@ class KeyRingProvider(DependencyProvider):
         return self.ring
 
 
+class SettingsProvider(DependencyProvider):
+    """Booking's settings, read once: the service refuses to start with a quota it cannot read."""
+
+    def setup(self) -> None:
+        """Fail at start, naming the key, rather than serve unmetered or guess a default."""
+        try:
+            self.settings = settings_from_config(self.container.config)
+        except ValueError as error:
+            raise RuntimeError(f"booking cannot start: {error}") from None
+
+    def get_dependency(self, worker_ctx: Any) -> Settings:
+        """The same settings for every worker."""
+        return self.settings
+
+
 class BookingService(CarnetService):
     """Owns agendas and appointments; every read of one is recorded first."""
 
@@ -54,15 +70,10 @@ class BookingService(CarnetService):
     auth = IdentityAuth("BOOKING")
     keys = KeyRingProvider()
     inbox = InboxProvider()
+    settings = SettingsProvider()
 
     def _ctx(self) -> Ctx:
-        return Ctx(
-            self.db,
-            self.store,
-            self.keys,
-            AccessRecorder(self.store),
-            settings_from_config(self.config),
-        )
+        return Ctx(self.db, self.store, self.keys, AccessRecorder(self.store), self.settings)
 
     def site(self) -> BookingSite:
         """What the HTTP edge needs of booking for one request."""
@@ -125,6 +136,21 @@ class BookingService(CarnetService):
             else directory.apply_practitioner
         )
         self.inbox.once(event.event_id, lambda conn: apply(conn, event.payload))
+
+    @consume_event("identity", "QuotaSet")
+    def on_quota_set(self, event: Any) -> None:
+        """An admin's quota or a throttle for one principal: booking enforces it (inbox: once)."""
+        self.inbox.once(
+            event.event_id,
+            lambda conn: quota.apply_quota_set(conn, event.payload, event.event_id, event.position),
+        )
+        log.info(
+            "quota.set",
+            principal_kind=event.payload["principal_kind"],
+            principal_id=str(event.payload["principal_id"]),
+            reason=event.payload["reason"],
+            per_hour=event.payload["per_hour"],
+        )
 
     @consume_event("identity", INVALIDATING_EVENTS)
     def on_access_revoked(self, event: Any) -> None:

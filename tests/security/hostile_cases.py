@@ -210,7 +210,7 @@ SPECS: tuple[QueueSpec, ...] = (
         fresh("SuspiciousAccessDetected", "detection_id"),
         unsubscribed="IncidentOpened",
     ),
-    # booking: the directory (names) and the principal cache
+    # booking: the directory (names), read quotas and the principal cache
     QueueSpec(
         "booking",
         "on_directory_event",
@@ -218,6 +218,14 @@ SPECS: tuple[QueueSpec, ...] = (
         "PatientRegistered",
         fresh("PatientRegistered", "patient_id"),
         unsubscribed="ConnectorRegistered",
+    ),
+    QueueSpec(
+        "booking",
+        "on_quota_set",
+        "identity",
+        "QuotaSet",
+        fresh("QuotaSet", "principal_id"),
+        unsubscribed="TokenIssued",
     ),
     QueueSpec(
         "booking",

@@ -7,6 +7,7 @@ access records exist (or this refusal, and nothing served).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -14,7 +15,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from services.booking import commands, directory, queries
+from contracts.registry import REGISTRY
+from services.booking import commands, directory, evidence, queries
 from services.booking.access import AccessRecorder, RecordingFailed, RequestInfo
 from services.booking.commands import Denied
 from services.booking.context import Ctx
@@ -22,7 +24,7 @@ from services.booking.crypto import KeyRing, MasterKey, generate_master_key_b64
 from services.booking.fhir_input import NewAppointment
 from services.booking.fhir_search import AppointmentQuery
 from services.booking.reach import READ, READ_MEDICAL, WRITE, Principal
-from services.common.errors import Conflict, NotFound
+from services.common.errors import Conflict, NotFound, Unauthorized
 from services.common.eventstore.store import EventStore
 
 INFO = RequestInfo("192.0.2.10", "use-case-test", "req-use-case", "GET /fhir/Appointment")
@@ -126,10 +128,18 @@ def test_outside_reach_is_denied_and_the_caller_records_it(ctx, agenda, migrated
     with pytest.raises(Denied) as refused:
         queries.read_one(ctx, stranger, appointment_id, INFO)
     assert access_records(migrated_database_url, stranger) == []  # the use case only refuses
-    queries.deny(ctx, stranger, INFO, "read", refused.value)  # what the edge's Site does
+    evidence.record_refusal(ctx, stranger, INFO, "read", refused.value)  # what the Site does
     (record,) = access_records(migrated_database_url, stranger)
     assert record["outcome"] == "denied" and record["appointment_ids"] == []
     assert record["practitioner_ids"] == [str(agenda["practitioner"])]
+    assert record["denial_code"] == "reach"
+    assert record["targets"] == [
+        {
+            "appointment_id": str(appointment_id),
+            "patient_id": str(agenda["patient"]),
+            "practitioner_id": str(agenda["practitioner"]),
+        }
+    ]
 
 
 def test_a_search_is_recorded_even_when_empty(ctx, agenda, migrated_database_url):
@@ -175,3 +185,35 @@ def test_erasing_a_known_patients_key_is_idempotent(ctx, agenda):
     key_id = commands.destroy_medical_key(ctx, admin, agenda["patient"], "erasure")
     assert key_id is not None
     assert commands.destroy_medical_key(ctx, admin, agenda["patient"], "again") == key_id
+
+
+def test_an_unknown_id_is_refused_and_the_caller_records_it(ctx, migrated_database_url):
+    reader = connector(uuid.uuid4(), READ)
+    ghost = uuid.uuid4()
+    with pytest.raises(NotFound) as refused:
+        queries.read_one(ctx, reader, ghost, INFO)
+    evidence.record_refusal(ctx, reader, INFO, "read", refused.value)
+    (record,) = access_records(migrated_database_url, reader)
+    assert (record["outcome"], record["denial_code"], record["targets"]) == (
+        "denied",
+        "not_found",
+        [],
+    )
+
+
+def test_a_refused_token_is_recorded_with_no_principal(ctx, migrated_database_url):
+    info = replace(INFO, request_id=f"req-{uuid.uuid4()}", token_fingerprint="0123456789abcdef")
+    evidence.record_refusal(ctx, None, info, "search", Unauthorized("token refused: revoked"))
+    with psycopg.connect(migrated_database_url) as conn:
+        ((version, record),) = conn.execute(
+            "SELECT schema_version, data FROM booking.events WHERE data->>'request_id' = %s",
+            (info.request_id,),
+        ).fetchall()
+    REGISTRY.validate_for_publish("AppointmentsAccessed", record, version)
+    assert (record["principal_kind"], record["principal_id"], record["connector_id"]) == (
+        "unknown",
+        None,
+        None,
+    )
+    assert record["token_fingerprint"] == "0123456789abcdef"
+    assert record["denial_reason"] == "token refused: revoked"
