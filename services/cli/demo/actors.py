@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -118,6 +119,23 @@ class HonestLog:
     refused: int = 0
 
 
+def _instant(when: datetime) -> str:
+    """A FHIR instant for a query string."""
+    return quote(when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _walk(platform: Platform, token: str, url: str, log: HonestLog, session: Any) -> bool:
+    """Every page of one search, following `next`; False when a page was refused."""
+    while url:
+        r = platform.fhir_get(token, url, session)
+        log.requests += 1
+        if r.status_code != 200:
+            log.refused += 1
+            return False
+        url = next((x["url"] for x in r.json().get("link", []) if x["relation"] == "next"), "")
+    return True
+
+
 def honest_sync(
     platform: Platform,
     token: str,
@@ -126,16 +144,20 @@ def honest_sync(
     stop: threading.Event,
     every_s: float = 10.0,
 ) -> None:
-    """Sync its practitioners' agendas for the coming day, once per interval."""
+    """Sync as docs/booking.md's sync contract says: each agenda in full once (from 30 days
+    ago on), then only what changed since the last sync began (minus a minute of overlap)."""
     session = requests.Session()
+    horizon = _instant(datetime.now(UTC) - timedelta(days=30))
+    since: dict[str, datetime] = {}
     while True:
         for practitioner in practitioners:
-            now = datetime.now(UTC)
-            day = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            url = f"/fhir/Appointment?practitioner={practitioner}&date=lt{quote(day)}&_count=50"
-            r = platform.fhir_get(token, url, session)
-            log.requests += 1
-            if r.status_code != 200:
-                log.refused += 1
+            began = datetime.now(UTC)
+            query = f"/fhir/Appointment?practitioner={practitioner}&_count=100"
+            if practitioner in since:
+                query += f"&_lastUpdated=gt{_instant(since[practitioner] - timedelta(minutes=1))}"
+            else:
+                query += f"&date=ge{horizon}"
+            if _walk(platform, token, query, log, session):
+                since[practitioner] = began
         if stop.wait(every_s):
             return
