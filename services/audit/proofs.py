@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from services.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash, split_point
 
 
-def _mth(leaves: Sequence[bytes], start: int, end: int) -> bytes:
-    """MTH(D[start:end]) without copying the leaves."""
+def range_root(leaves: Sequence[bytes], start: int, end: int) -> bytes:
+    """MTH(D[start:end]), the root of a range of leaves, without copying them."""
     if end == start:
         return EMPTY_ROOT
     if end - start == 1:
         return leaf_hash(leaves[start])
     k = split_point(end - start)
-    return node_hash(_mth(leaves, start, start + k), _mth(leaves, start + k, end))
+    return node_hash(range_root(leaves, start, start + k), range_root(leaves, start + k, end))
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int, tree_size: int) -> list[bytes]:
@@ -34,10 +34,10 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, tree_size: int) -> list
     while end - start > 1:
         k = split_point(end - start)
         if index < start + k:
-            path.append(_mth(leaves, start + k, end))
+            path.append(range_root(leaves, start + k, end))
             end = start + k
         else:
-            path.append(_mth(leaves, start, start + k))
+            path.append(range_root(leaves, start, start + k))
             start += k
     path.reverse()  # PATH lists the sibling nearest the leaf first
     return path
@@ -53,13 +53,13 @@ def consistency_proof(leaves: Sequence[bytes], first: int, second: int) -> list[
     while m != end - start:
         k = split_point(end - start)
         if m <= k:
-            proof.append(_mth(leaves, start + k, end))
+            proof.append(range_root(leaves, start + k, end))
             end = start + k
         else:
-            proof.append(_mth(leaves, start, start + k))
+            proof.append(range_root(leaves, start, start + k))
             start, m, whole = start + k, m - k, False
     if not whole:
-        proof.append(_mth(leaves, start, end))  # SUBPROOF(m, D[m], false) = {MTH(D[m])}
+        proof.append(range_root(leaves, start, end))  # SUBPROOF(m, D[m], false) = {MTH(D[m])}
     proof.reverse()
     return proof
 
