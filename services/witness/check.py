@@ -1,0 +1,61 @@
+"""Whether the witness may accept a head: pure, given the last accepted head and the leaves.
+
+A head is accepted only when its audit signature holds and an RFC 9162 consistency proof from
+the last accepted head leads to it. The proof is built from the ledger's entry hashes as they
+are now and checked against the root the witness kept: a ledger rewritten below the witnessed
+size, a head signed over another history (a fork) or a smaller tree (a rollback) cannot pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from services.audit import proofs
+from services.audit.heads import SignedHead
+from services.audit.signing import ALGORITHM, verify_tree_head
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the witness would not countersign a head (kind is short, detail says more)."""
+
+    kind: str
+    detail: str
+
+
+def judge(
+    head: SignedHead,
+    last: SignedHead | None,
+    leaves: Sequence[bytes],
+    keys: Mapping[str, Ed25519PublicKey],
+) -> Refusal | None:
+    """None when `head` extends `last` (or is the first and matches the ledger), else why not."""
+    key = keys.get(head.key_id)
+    if head.algorithm != ALGORITHM or key is None:
+        return Refusal("unknown_key", f"{head.algorithm} key {head.key_id!r} not configured")
+    if not verify_tree_head(key, head.tree_head(), head.signature):
+        return Refusal("bad_signature", "the audit's signature does not hold")
+    size, last_size = head.tree_size, last.tree_size if last else 0
+    if last is not None and size < last_size:
+        return Refusal("rollback", f"tree size {size} is below the witnessed {last_size}")
+    if last is not None and size == last_size:
+        if head.root_hash == last.root_hash:
+            return None  # the same tree signed again: nothing new, nothing contradicted
+        return Refusal("fork", f"another root for the witnessed tree size {size}")
+    if size > len(leaves):
+        return Refusal("unprovable", f"the ledger holds {len(leaves)} rows, the head {size}")
+    if last is None:  # nothing to extend yet: the head must at least be the ledger's tree
+        if proofs.range_root(leaves, 0, size) != head.root_hash:
+            return Refusal("root_mismatch", "the ledger's rows give another root")
+        return None
+    proof = proofs.consistency_proof(leaves, last_size, size)
+    if not proofs.verify_consistency(last_size, size, last.root_hash, head.root_hash, proof):
+        return Refusal(
+            "fork",
+            f"no consistency proof from the witnessed tree size {last_size} leads to this "
+            "head: the history it signs is not the one witnessed",
+        )
+    return None
