@@ -2,8 +2,10 @@
 
 A head is accepted only when its audit signature holds and an RFC 9162 consistency proof from
 the last accepted head leads to it. The proof is built from the ledger's entry hashes as they
-are now and checked against the root the witness kept: a ledger rewritten below the witnessed
-size, a head signed over another history (a fork) or a smaller tree (a rollback) cannot pass.
+are now and checked against the root the witness kept: a head signed over another history (a
+fork) or a smaller tree (a rollback) cannot pass. A proof says the two heads agree, not that
+today's rows still do: a ledger rewritten under heads that agree is `carnet audit verify
+--witness`'s to find (or this check's, when the rewrite leaves no valid proof to build).
 """
 
 from __future__ import annotations
@@ -52,10 +54,16 @@ def judge(
             return Refusal("root_mismatch", "the ledger's rows give another root")
         return None
     proof = proofs.consistency_proof(leaves, last_size, size)
-    if not proofs.verify_consistency(last_size, size, last.root_hash, head.root_hash, proof):
+    if proofs.verify_consistency(last_size, size, last.root_hash, head.root_hash, proof):
+        return None
+    if proofs.range_root(leaves, 0, size) == head.root_hash:
         return Refusal(
             "fork",
-            f"no consistency proof from the witnessed tree size {last_size} leads to this "
-            "head: the history it signs is not the one witnessed",
+            f"this head signs the ledger as it is now, whose first {last_size} rows are not "
+            "the ones witnessed",
         )
-    return None
+    return Refusal(
+        "unprovable",
+        f"the ledger's rows give neither this head's root nor a consistency proof from the "
+        f"witnessed tree size {last_size}",
+    )
