@@ -182,3 +182,21 @@ def test_an_edited_witness_copy_is_named(world, witness):
     other = SignedHead(**{**heads[1].__dict__, "cosignature": heads[0].cosignature})
     report = verify_with(world, [heads[0], other], witness.cosigner.public_key())
     assert {f.kind for f in report.findings} == {"witness_cosignature_invalid"}
+
+
+def test_a_forgery_everywhere_under_a_kept_head_breaks_that_head(world, witness):
+    heads = witnessed(world, witness)
+    rewrite_everywhere(world, 12)
+    alone = verify(world)
+    assert kinds(alone) == {("checkpoint_root_mismatch", 9)} and alone.first_bad_seq == 9
+    report = verify_with(world, heads)
+    assert kinds(report) == {("checkpoint_root_mismatch", 9), ("witness_root_mismatch", 9)}
+
+
+def test_the_bound_a_forgery_after_the_newest_witnessed_head_is_not_seen(world, witness):
+    """What no witnessed head covers yet (here rows 18..24, one checkpoint interval) can be
+    rewritten in the ledger and its source alike: nothing outside the database disagrees."""
+    heads = witnessed(world, witness)
+    rewrite_everywhere(world, 20)
+    report = verify_with(world, heads)
+    assert report.ok and report.witness["rows_not_witnessed"] == 7
