@@ -26,6 +26,7 @@ class Refusal:
 
     kind: str
     detail: str
+    witnessed_size: int = 0  # the accepted head it was checked against (0: none yet)
 
 
 def judge(

@@ -8,6 +8,7 @@ ledger is the one source to read, and a witness that was down catches up by itse
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -89,14 +90,15 @@ def witness_round(
                 top = max((h.tree_size for h, _ in candidates), default=0)
                 leaves = read_leaves(lconn, top) if candidates else Leaves()
         for head, recorded_at in candidates:
+            witnessed = last.tree_size if last else 0
             refusal = judge(head, last, leaves, keys)
             if refusal is None:
                 last = cosigner.cosign(head, now())
                 store.append_head(wconn, last, recorded_at)
                 result.accepted.append(last)
             else:
-                witnessed = last.tree_size if last else 0
-                store.append_refusal(wconn, head, refusal, witnessed, recorded_at)
+                refusal = dataclasses.replace(refusal, witnessed_size=witnessed)
+                store.append_refusal(wconn, head, refusal, recorded_at)
                 result.refused.append((head, refusal))
     _report(result, last)
     return result
@@ -119,7 +121,7 @@ def _report(result: Round, last: SignedHead | None) -> None:
             kind=refusal.kind,
             detail=refusal.detail,
             tree_size=head.tree_size,
-            witnessed_size=last.tree_size if last else 0,
+            witnessed_size=refusal.witnessed_size,
             checkpoint_id=head.checkpoint_id,
             key_id=head.key_id,
         )

@@ -138,7 +138,6 @@ def append_refusal(
     conn: psycopg.Connection[Any],
     head: SignedHead,
     refusal: Refusal,
-    witnessed_size: int,
     recorded_at: datetime,
 ) -> None:
     """Keep a refused head as evidence, with the size it was checked against."""
@@ -154,7 +153,7 @@ def append_refusal(
             head.signature,
             refusal.kind,
             refusal.detail,
-            witnessed_size,
+            refusal.witnessed_size,
             recorded_at,
         ),
     )
