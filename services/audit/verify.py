@@ -52,6 +52,7 @@ class VerifyReport:
     findings: list[Finding]
     sources_checked: dict[str, int] = field(default_factory=dict)
     verified_at: str = ""
+    witness: dict[str, Any] | None = None  # with --witness: what the witnessed heads covered
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for the CLI and the HTTP endpoint."""

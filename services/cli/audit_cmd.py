@@ -15,9 +15,6 @@ import click
 
 from services.audit.settings import DEFAULT_GRACE_SECONDS
 
-# Only these variables name the verification key; a dev ephemeral key is never used here.
-_KEY_VARS = ("AUDIT_VERIFY_PUBLIC_KEY", "AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEY_ID")
-
 
 @click.group()
 def audit() -> None:
@@ -38,29 +35,33 @@ def audit() -> None:
     help="Source events younger than this are not yet required in the ledger "
     f"(default $AUDIT_VERIFY_GRACE_SECONDS or {DEFAULT_GRACE_SECONDS:g}).",
 )
-def verify(database_url: str | None, grace_seconds: float | None) -> None:
+@click.option(
+    "--witness",
+    metavar="URL|FILE",
+    default=None,
+    help="Also compare the ledger with witnessed heads: the witness's database "
+    "(postgresql://...) or a file from `carnet audit heads export`. Cosignatures are "
+    "checked when $WITNESS_PUBLIC_KEY is set.",
+)
+def verify(database_url: str | None, grace_seconds: float | None, witness: str | None) -> None:
     """Recompute the hash chain and the signed tree heads, cross-check every service's store.
 
     The public key comes from $AUDIT_VERIFY_PUBLIC_KEY (or is derived from $AUDIT_SIGNING_KEY),
-    with $AUDIT_SIGNING_KEY_ID. Prints the JSON report; exit 1 when anything was found,
-    2 when no key is configured.
+    with $AUDIT_SIGNING_KEY_ID. Prints the JSON report; exit 1 when anything was found (tampering
+    or loss), 2 when nothing could be checked (no key, a database or the witness unreadable).
     """
-    from services.audit.settings import AuditSettings
-    from services.audit.signing import SigningKeyError, verification_keys
-    from services.audit.verify import verify_database
-    from services.common.config import Settings
+    import psycopg
 
-    env = {k: v for k, v in os.environ.items() if k in _KEY_VARS}
-    env.setdefault("AUDIT_SIGNING_KEY_ID", "audit-1")
-    try:
-        keys = verification_keys(env)
-    except SigningKeyError as exc:
-        error = click.ClickException(
-            f"no key to check checkpoint signatures with: {exc} "
-            "(set AUDIT_VERIFY_PUBLIC_KEY and AUDIT_SIGNING_KEY_ID)"
-        )
-        error.exit_code = 2  # 1 means tampering found; this is a usage problem
-        raise error from exc
+    from services.audit.settings import AuditSettings
+    from services.audit.signing import SigningKeyError
+    from services.audit.verify import verify_database
+    from services.audit.witness_check import verify_database_with_witness
+    from services.cli.audit_keys import cannot_check, configured_keys, database_error
+    from services.common.config import Settings
+    from services.witness.keys import witness_public_key_from_env
+    from services.witness.store import WitnessUnreadable, load_witnessed
+
+    keys = configured_keys()
     settings = AuditSettings.from_config(dict(os.environ))
     url = (
         database_url
@@ -68,7 +69,21 @@ def verify(database_url: str | None, grace_seconds: float | None) -> None:
         or Settings.from_env().database_url
     )
     grace = settings.verify_grace_seconds if grace_seconds is None else grace_seconds
-    report = verify_database(url, keys, grace_seconds=grace)
+    try:
+        if witness is None:
+            report = verify_database(url, keys, grace_seconds=grace)
+        else:
+            witness_key = witness_public_key_from_env(os.environ)
+            heads = load_witnessed(witness)
+            report = verify_database_with_witness(
+                url, keys, heads, witness_key, grace_seconds=grace
+            )
+    except SigningKeyError as exc:
+        raise cannot_check(f"WITNESS_PUBLIC_KEY: {exc}") from None
+    except WitnessUnreadable as exc:
+        raise cannot_check(str(exc)) from None
+    except psycopg.Error as exc:
+        raise database_error("the ledger's database", exc) from None
     click.echo(json.dumps(report.to_dict(), indent=2))
     if not report.ok:
         click.echo(
@@ -82,6 +97,14 @@ def verify(database_url: str | None, grace_seconds: float | None) -> None:
         f"{report.checkpoints_checked} signed checkpoints",
         err=True,
     )
+    if report.witness is not None:
+        # The honest bound: rows no witnessed head covers yet are vouched for by nobody outside.
+        click.echo(
+            f"witness agrees: {report.witness['heads_checked']} witnessed heads up to tree size "
+            f"{report.witness['newest_witnessed_size']}; {report.witness['rows_not_witnessed']} "
+            "later row(s) not witnessed yet",
+            err=True,
+        )
 
 
 # -- trace and replay for investigators (docs/audit.md "Access index and trace") -----------------

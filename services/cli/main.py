@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from services.cli.audit_cmd import audit
+from services.cli.audit_proofs_cmd import prove  # noqa: F401 (registers on audit)
 from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
@@ -16,6 +17,7 @@ from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.replay_publish_cmd import publish_cmd  # noqa: F401 (registers on replay)
 from services.cli.run_cmd import demo, up
+from services.cli.witness_cmd import witness
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,3 +36,8 @@ cli.add_command(relay)
 cli.add_command(replay)
 cli.add_command(up)
 cli.add_command(demo)
+cli.add_command(witness)
+
+
+if __name__ == "__main__":  # python -m services.cli.main, as from a checkout without install
+    cli()
