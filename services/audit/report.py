@@ -44,7 +44,7 @@ def measure_line(step: Mapping[str, Any]) -> str:
         f"recommends {step['recommended_action']}" if step.get("recommended_action") else "",
         f"{step['per_hour']}/h until {step['until']}" if step.get("per_hour") else "",
         f"until {step['until']}" if step.get("until") and not step.get("per_hour") else "",
-        "linked" if step.get("relation") == "linked" else "",
+        "links a subject" if step.get("relation") == "linked" else "",
     ]
     shown = [f for f in facts if f]
     revoked = step.get("revoked_token_ids")
@@ -69,12 +69,14 @@ def art33(
     prepared = datetime.fromisoformat(regulator_prepared_at) if regulator_prepared_at else None
     who = _joined([s["label"] for s in affected["subjects"]])
     addresses = ", ".join(affected["network_addresses"]) or "no recorded address"
+    own = affected["own_data"]["reads"]
     return {
         "nature": (
             f"Unauthorised read access to appointment data through {who}:"
             f" {affected['served_requests']} successful requests and"
             f" {affected['denied_requests']} refused ones between {affected['first_access_at']}"
             f" and {affected['last_access_at']}, from {addresses}."
+            + (f" {own} reads of the principals' own data are not counted." if own else "")
         ),
         "subjects": [s["label"] for s in affected["subjects"]],
         "categories_of_data_subjects": ["patients"],

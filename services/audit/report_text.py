@@ -16,6 +16,7 @@ FIRST = 20  # rows of each list shown; the JSON report has them all
 
 
 def _range(x: Mapping[str, Any]) -> str:
+    """First / last read, or a dash for none."""
     return f"{x['first_read_at'] or '—'} / {x['last_read_at'] or '—'}"
 
 
@@ -108,9 +109,15 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- Appointments exposed: {a['appointment_count']}; patients: {a['patient_count']}",
         f"- Field classes returned: {', '.join(a['field_classes']) or 'none'}",
         f"- Medical fields returned: {items['medical_fields_returned']}",
-        f"- First / last read: {a['first_read_at']} / {a['last_read_at']}",
-        f"- Own data read (not exposure, no notice): {own['reads']} reads of "
-        f"{len(own['appointment_ids'])} of the principals' own appointments",
+        f"- First / last read: {_range(a)}",
+        *(
+            [
+                f"- Own data read (not exposure, no notice): {own['reads']} reads of "
+                f"{len(own['appointment_ids'])} of the principals' own appointments"
+            ]
+            if own["reads"]
+            else []
+        ),
         "",
         *_subjects(a),
         "## GDPR Art. 33(3)",
