@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from services.audit.investigation import Evidence
 from services.audit.ledger import Connection
+from services.audit.subjects import describe, label
 
 LIMIT = 50
 _COLUMNS = """r.seq, r.principal_kind, r.principal_id, r.connector_id, r.token_fingerprint,
@@ -82,6 +83,10 @@ def related(conn: Connection, evidence: Evidence) -> dict[str, Any]:
         if _key(row) in shared:
             groups.setdefault(_key(row), []).append(row)
     out = [_line(key, group, shared[key], appointments) for key, group in groups.items()]
+    known = describe(conn, [p["principal_id"] for p in out if p["principal_id"]])
+    for p in out:  # a connector's name and vendor: a second one of the same vendor stands out
+        kind, name, vendor = known.get(p["principal_id"] or "", (p["principal_kind"], None, None))
+        p["label"] = label(kind, p["value"], name, vendor)
     out.sort(key=lambda x: (not x["shared_addresses"], -x["requests"], x["value"]))
     return {"count": len(out), "truncated": len(out) > LIMIT, "principals": out[:LIMIT]}
 

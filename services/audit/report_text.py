@@ -85,7 +85,7 @@ def _related(r: Mapping[str, Any]) -> list[str]:
         shared = ", ".join([*p["shared_addresses"], *p["shared_user_agents"]])
         add = p["suggested_subject"]
         lines.append(
-            f"| {p['principal_kind']} {p['value']} | {p['requests']} ({p['served_requests']} / "
+            f"| {p['label']} | {p['requests']} ({p['served_requests']} / "
             f"{p['denied_requests']}) | {p['appointment_count']} | {shared} | "
             f"{add['kind']} {add['value']} |"
         )

@@ -154,9 +154,9 @@ class Scope:
     @classmethod
     def of_connector(cls, connector_id: UUID) -> Scope:
         """One connector taken as known (tooling that made it, e.g. a benchmark's world)."""
-        label = f"connector {connector_id}"
         subject = Subject("connector", str(connector_id))
-        return cls.of([Resolved(subject, label, "connector", (connector_id,))])
+        return cls.of([Resolved(subject, label("connector", subject.value), "connector",
+                                (connector_id,))])  # fmt: skip
 
     def where(self, alias: str = "r") -> str:
         """The condition on access_requests `alias`; its parameters are `params()`.
@@ -189,7 +189,7 @@ def _spellings(address: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((ip.compressed, ip.exploded, str(ip))))
 
 
-def _who(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
+def describe(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
     """Known ids: the kind each was registered as (else last seen as), connector name, vendor."""
     if not ids:
         return {}
@@ -204,6 +204,11 @@ def _who(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None, s
     return found
 
 
+def label(kind: str, value: str, name: str | None = None, vendor: str | None = None) -> str:
+    """How a principal reads in a report: its kind and id, a connector's name and vendor."""
+    return f"{kind} {value}" + (f" ({name}, {vendor})" if name else "")
+
+
 def resolve(conn: Connection, subjects: Sequence[Subject], strict: bool = True) -> Scope:
     """The subjects resolved against the ledger and the index; 404 (strict) for one unknown.
 
@@ -212,7 +217,7 @@ def resolve(conn: Connection, subjects: Sequence[Subject], strict: bool = True) 
     is an answer. Not strict (a stored incident's report), an unknown subject matches nothing.
     """
     ids = [s.value for s in subjects if s.kind in ("connector", "principal")]
-    known = _who(conn, ids)
+    known = describe(conn, ids)
     out = []
     for s in subjects:
         if s.kind == "address":
@@ -222,15 +227,14 @@ def resolve(conn: Connection, subjects: Sequence[Subject], strict: bool = True) 
             if not rows and strict:
                 raise NotFound(f"no connector is registered with vendor {s.value!r}")
             connectors = tuple(dict.fromkeys(UUID(r[0]) for r in rows))
-            label = f"vendor {s.value} ({len(connectors)} connectors)"
-            out.append(Resolved(s, label, "connector", connectors))
+            named = f"vendor {s.value} ({len(connectors)} connectors)"
+            out.append(Resolved(s, named, "connector", connectors))
         else:
             kind, name, vendor = known.get(s.value, (None, None, None))
             if kind is None or (s.kind == "connector" and kind != "connector"):
                 if strict:
                     raise NotFound(f"no such {s.kind}: {s.value}")
                 kind = "unknown"
-            described = f" ({name}, {vendor})" if name else ""
             connectors = (UUID(s.value),) if s.kind == "connector" else ()
-            out.append(Resolved(s, f"{kind} {s.value}{described}", kind, connectors))
+            out.append(Resolved(s, label(kind, s.value, name, vendor), kind, connectors))
     return Scope.of(out)

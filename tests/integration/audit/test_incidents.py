@@ -81,6 +81,7 @@ def test_two_connectors_from_one_address_union_exact_per_subject_exact(world, st
     related = {p["value"]: p for p in report["related"]["principals"]}
     assert set(related) == {FINGERPRINT, story.c4}
     assert related[story.c4]["shared_addresses"] == [ADDRESS]
+    assert related[story.c4]["label"] == f"connector {story.c4} (Agenda {story.c4[:4]}, Other)"
     assert related[story.c4]["suggested_subject"] == {"kind": "connector", "value": story.c4}
     assert (related[story.c4]["requests"], related[story.c4]["appointment_count"]) == (2, 2)
     assert related[FINGERPRINT]["suggested_subject"] == {"kind": "address", "value": ADDRESS}
