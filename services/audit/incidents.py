@@ -51,7 +51,12 @@ def open_incident(
     if end <= start:
         raise Invalid("the window must end after it starts")
     subjects = parse(s.as_dict() for s in subjects)
-    resolve(conn, subjects)  # raises NotFound before anything is written
+    # On the idle connection: the index then knows every principal ledgered before this call,
+    # and the check ends its own (read-only) transaction, so the append below is one short
+    # transaction, never held open while the report is computed (ADR 0003).
+    access_index.catch_up(conn)
+    with conn.transaction():
+        resolve(conn, subjects)  # raises NotFound before anything is written
     incident_id = uuid.uuid4()
     named = [s.as_dict() for s in subjects]
     payload = {

@@ -20,30 +20,37 @@ from contracts.audit_containment import MAX_SUBJECTS, SUBJECT_KINDS
 from services.audit.ledger import Connection
 from services.common.errors import Invalid, NotFound
 
-# Who an id is, from identity's registrations in the ledger: event type -> id field, kind.
+# Who an id is: identity's registrations in the ledger (event type -> id field, kind), else
+# the kind its access records give it. Type lists are literals (code constants, never input),
+# so the ledger's partial index `ledger_subjects_idx` (migration 0017) provably serves them.
 REGISTRATIONS = {
     "ConnectorRegistered": ("connector_id", "connector"),
     "PatientRegistered": ("patient_id", "patient"),
     "PractitionerRegistered": ("practitioner_id", "practitioner"),
     "StaffRegistered": ("staff_id", "staff"),
 }
-_REGISTERED = f"""
-SELECT DISTINCT ON (id) id, event_type, payload ->> 'name', payload ->> 'vendor' FROM (
-  SELECT coalesce(payload ->> 'connector_id', payload ->> 'patient_id',
-                  payload ->> 'practitioner_id', payload ->> 'staff_id') AS id,
-         event_type, payload, seq
-    FROM audit.ledger
-   WHERE event_type IN ({", ".join(f"'{t}'" for t in REGISTRATIONS)})) x
- WHERE id = ANY(%s) ORDER BY id, seq
+_CONNECTORS = """
+SELECT payload ->> 'connector_id', 'ConnectorRegistered', payload ->> 'name', payload ->> 'vendor'
+  FROM audit.ledger
+ WHERE event_type IN ('ConnectorRegistered') AND payload ->> 'connector_id' = ANY(%s)
 """
+# The kind its latest record gives a principal (one index probe each), or connector.
 _SEEN = """
-SELECT DISTINCT ON (id) id, kind FROM (
-  SELECT principal_id AS id, principal_kind AS kind, seq FROM audit.access_requests
-   WHERE principal_id = ANY(%(ids)s)
-  UNION ALL
-  SELECT connector_id, 'connector', seq FROM audit.access_requests
-   WHERE connector_id = ANY(%(ids)s)) x
- ORDER BY id, seq DESC
+SELECT i.id,
+       coalesce((SELECT r.principal_kind FROM audit.access_requests r WHERE r.principal_id = i.id
+                  ORDER BY r.occurred_at DESC LIMIT 1),
+                (SELECT 'connector' FROM audit.access_requests r WHERE r.connector_id = i.id
+                  LIMIT 1))
+  FROM unnest(%s::uuid[]) AS i(id)
+"""
+# People never seen in a record: the rare path, a scan of the people's registrations.
+_PEOPLE = f"""
+SELECT id, event_type, NULL, NULL FROM (
+  SELECT coalesce(payload ->> 'patient_id', payload ->> 'practitioner_id',
+                  payload ->> 'staff_id') AS id, event_type
+    FROM audit.ledger
+   WHERE event_type IN ({", ".join(f"'{t}'" for t in list(REGISTRATIONS)[1:])})) x
+ WHERE id = ANY(%s)
 """
 _VENDOR = """
 SELECT payload ->> 'connector_id', payload ->> 'name' FROM audit.ledger
@@ -195,12 +202,15 @@ def describe(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | Non
         return {}
     found = {
         row[0]: (REGISTRATIONS[row[1]][1], row[2], row[3])
-        for row in conn.execute(_REGISTERED, (ids,)).fetchall()
+        for row in conn.execute(_CONNECTORS, (ids,)).fetchall()
     }
     missing = [UUID(i) for i in ids if i not in found]
-    if missing:
-        for pid, kind in conn.execute(_SEEN, {"ids": missing}).fetchall():
-            found.setdefault(str(pid), (kind or "unknown", None, None))
+    for pid, kind in conn.execute(_SEEN, (missing,)).fetchall() if missing else ():
+        if kind is not None:
+            found[str(pid)] = (kind, None, None)
+    missing = [i for i in ids if i not in found]
+    for row in conn.execute(_PEOPLE, (missing,)).fetchall() if missing else ():
+        found[row[0]] = (REGISTRATIONS[row[1]][1], None, None)
     return found
 
 
