@@ -34,31 +34,33 @@ def _s(value: Any) -> str | None:
 
 
 def per_appointment(rows: Iterable[Row]) -> list[dict[str, Any]]:
-    """One line per appointment: first and last read, reads, classes, subjects, by first read."""
+    """One line per appointment (ids as text, made once): first and last read, reads, classes,
+    subjects; by first read."""
     out: dict[Any, dict[str, Any]] = {}
     for row in rows:
         at = row["occurred_at"]
-        a = out.setdefault(
-            row["appointment_id"],
-            {
-                "appointment_id": row["appointment_id"],
-                "patient_id": row["patient_id"],
-                "practitioner_id": row["practitioner_id"],
+        a = out.get(row["appointment_id"])
+        if a is None:  # not setdefault: its default (three UUIDs as text) would be built per row
+            a = out[row["appointment_id"]] = {
+                "appointment_id": str(row["appointment_id"]),
+                "patient_id": _s(row["patient_id"]),
+                "practitioner_id": _s(row["practitioner_id"]),
                 "first_read_at": at,
                 "last_read_at": at,
                 "reads": 0,
                 "field_classes": set(),
                 "medical_decrypted": False,
                 "subjects": set(),
-            },
-        )
+            }
         a["reads"] += 1
-        a["first_read_at"] = min(a["first_read_at"], at)
-        a["last_read_at"] = max(a["last_read_at"], at)
-        a["field_classes"] |= set(row["field_classes"] or ())
-        a["medical_decrypted"] |= bool(row["medical_decrypted"])
-        a["subjects"] |= set(row.get("subjects") or ())
-    return sorted(out.values(), key=lambda a: (a["first_read_at"], str(a["appointment_id"])))
+        if at < a["first_read_at"]:
+            a["first_read_at"] = at
+        if at > a["last_read_at"]:
+            a["last_read_at"] = at
+        a["field_classes"].update(row["field_classes"] or ())
+        a["medical_decrypted"] = a["medical_decrypted"] or bool(row["medical_decrypted"])
+        a["subjects"].update(row.get("subjects") or ())
+    return sorted(out.values(), key=lambda a: (a["first_read_at"], a["appointment_id"]))
 
 
 def per_patient(
@@ -68,10 +70,10 @@ def per_patient(
     (named by `subjects`, one name per index) through which they were exposed."""
     out: dict[str, dict[str, Any]] = {}
     for a in appointments:
-        key = str(a["patient_id"]) if a["patient_id"] else "unknown"
-        p = out.setdefault(
-            key,
-            {
+        key = a["patient_id"] or "unknown"
+        p = out.get(key)
+        if p is None:
+            p = out[key] = {
                 "patient_id": key,
                 "appointment_ids": [],
                 "field_classes": set(),
@@ -79,13 +81,12 @@ def per_patient(
                 "last_access_at": a["last_read_at"],
                 "medical_decrypted": False,
                 "subjects": set(),
-            },
-        )
-        p["appointment_ids"].append(str(a["appointment_id"]))
-        p["field_classes"] |= set(a["field_classes"])
+            }
+        p["appointment_ids"].append(a["appointment_id"])
+        p["field_classes"] |= a["field_classes"]
         p["first_access_at"] = min(p["first_access_at"], a["first_read_at"])
         p["last_access_at"] = max(p["last_access_at"], a["last_read_at"])
-        p["medical_decrypted"] |= a["medical_decrypted"]
+        p["medical_decrypted"] = p["medical_decrypted"] or a["medical_decrypted"]
         p["subjects"] |= a["subjects"]
     return [
         {
@@ -102,7 +103,7 @@ def per_patient(
 def summary(appointments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts, classes and first/last read of a set of exposed appointments."""
     classes = sorted({c for a in appointments for c in a["field_classes"]})
-    patients = {str(a["patient_id"]) for a in appointments if a["patient_id"]}
+    patients = {a["patient_id"] for a in appointments if a["patient_id"]}
     return {
         "appointment_count": len(appointments),
         "patient_count": len(patients),
@@ -153,9 +154,9 @@ def own_data(rows: Sequence[Row]) -> dict[str, Any]:
 def appointment_line(a: Mapping[str, Any], subjects: Sequence[str]) -> dict[str, Any]:
     """An exposed appointment as the report shows it (its state as seen is added by the caller)."""
     return {
-        "appointment_id": str(a["appointment_id"]),
-        "patient_id": _s(a["patient_id"]),
-        "practitioner_id": _s(a["practitioner_id"]),
+        "appointment_id": a["appointment_id"],
+        "patient_id": a["patient_id"],
+        "practitioner_id": a["practitioner_id"],
         "first_read_at": a["first_read_at"].isoformat(),
         "last_read_at": a["last_read_at"].isoformat(),
         "reads": a["reads"],

@@ -50,7 +50,7 @@ def test_an_appointment_read_twice_by_two_subjects_is_one_line_with_both():
         entry("connector", C1, A2, OTHER, minute=2, subjects=(1,)),
     ]
     lines = exposure.per_appointment(rows)
-    assert [line["appointment_id"] for line in lines] == [A1, A2]
+    assert [line["appointment_id"] for line in lines] == [str(A1), str(A2)]
     assert lines[0]["reads"] == 2 and lines[0]["subjects"] == {0, 1}
     assert lines[0]["last_read_at"] == T0 + timedelta(minutes=3)
     patients = exposure.per_patient(lines, ["connector:a", "address:b"])
