@@ -5,8 +5,9 @@ connector; a V3 one any principal, or only an address). Measures are identity's:
 suspended, reinstated, its grants revoked or its secret rotated; a person's account suspended
 or reinstated, their credentials reset; a throttle (QuotaSet with reason `throttle`); a
 principal trusted for a while. Who counts: the subjects' principals and connectors, every
-principal that acted in scope, and the subjects' addresses; a finding that only lists one of
-them among its linked principals is shown as `linked`. Time order, from the window's start on
+principal that acted in scope, and the subjects' addresses; a finding on someone else is shown
+as `address` when it was seen at a subject address, `linked` when it lists one of them among
+its linked principals. Time order, from the window's start on
 (what followed matters most).
 """
 
@@ -67,9 +68,14 @@ def _step(
     """One finding or measure: when, on whom (by kind), and its own facts."""
     ids, addresses = scope
     principal = p.get("principal_id") or p.get("connector_id")
-    named = {str(principal), str(p.get("connector_id"))} & ids or (
-        p.get("principal_id") is None and p.get("network_address") in addresses
-    )
+    # subject: on one of them (or only on a subject address); address: on someone else seen at
+    # a subject address; linked: on someone else, listing one of them among its linked.
+    if {str(principal), str(p.get("connector_id"))} & ids or (
+        principal is None and p.get("network_address") in addresses
+    ):
+        relation = "subject"
+    else:
+        relation = "address" if p.get("network_address") in addresses else "linked"
     step: dict[str, Any] = {
         "seq": seq,
         "at": at.isoformat(),
@@ -77,7 +83,7 @@ def _step(
         "principal_kind": p.get("principal_kind") or _KIND.get(event_type),
         "principal_id": str(principal) if principal else None,
         "connector_id": str(p["connector_id"]) if p.get("connector_id") else None,
-        "relation": "subject" if named else "linked",
+        "relation": relation,
     }
     for key in _SHOWN:
         if p.get(key) is not None:

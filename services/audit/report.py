@@ -44,7 +44,9 @@ def measure_line(step: Mapping[str, Any]) -> str:
         f"recommends {step['recommended_action']}" if step.get("recommended_action") else "",
         f"{step['per_hour']}/h until {step['until']}" if step.get("per_hour") else "",
         f"until {step['until']}" if step.get("until") and not step.get("per_hour") else "",
-        "links a subject" if step.get("relation") == "linked" else "",
+        {"linked": "links a subject", "address": "at a subject address"}.get(
+            step.get("relation") or "", ""
+        ),
     ]
     shown = [f for f in facts if f]
     revoked = step.get("revoked_token_ids")

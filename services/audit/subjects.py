@@ -191,9 +191,10 @@ class Scope:
 
 
 def _spellings(address: str) -> tuple[str, ...]:
-    """An address as booking may have recorded it: compressed, exploded (IPv6), as given."""
+    """An address as booking may have recorded it (as the client's socket gave it): compressed,
+    or, for IPv6, exploded."""
     ip = ipaddress.ip_address(address)
-    return tuple(dict.fromkeys((ip.compressed, ip.exploded, str(ip))))
+    return tuple(dict.fromkeys((ip.compressed, ip.exploded)))
 
 
 def describe(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:

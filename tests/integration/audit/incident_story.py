@@ -118,7 +118,8 @@ def _containment(book: Ledger, s: Story) -> None:
              source="identity", at=at(4.6))  # fmt: skip
     suspended = {**EXAMPLES["ConnectorSuspended"], "connector_id": s.c1}
     book.put("ConnectorSuspended", suspended, source="identity", at=at(4.4))
-    book.put("SuspiciousAccessDetected", _finding(s.c3, "connector", "D5_new_address", [s.c2]),
+    book.put("SuspiciousAccessDetected",
+             _finding(s.c3, "connector", "D5_new_address", [s.c2], network_address=ADDRESS),
              source="audit", at=at(5.5))  # fmt: skip
     book.put("PrincipalTrusted", EXAMPLES["PrincipalTrusted"] | {"principal_id": s.c3},
              source="identity", at=at(5.6))  # fmt: skip

@@ -117,6 +117,8 @@ def test_an_address_subject_covers_everyone_who_used_it(world, story):
     # Honest connectors sharing a user agent with the scope are related, not in it.
     assert {p["value"] for p in report["related"]["principals"]} == {story.c3, story.c4}
     assert a["per_subject"][0]["label"] == f"network address {ADDRESS}"
+    relations = {(s["principal_id"], s["relation"]) for s in report["containment"]}
+    assert (story.c3, "address") in relations and (story.c1, "subject") in relations
 
 
 def test_a_vendor_subject_is_its_connectors_and_overlaps_count_once(world, story):
