@@ -27,7 +27,7 @@ from scripts.bench._audit_index_data import (
 )
 from scripts.bench._env import bench_database
 from services.audit import access_index, investigation, ledger, sequencer
-from services.audit.investigation import Subject
+from services.audit.subjects import Scope
 
 
 def _payload(world: World, rng: random.Random) -> dict[str, Any]:
@@ -120,15 +120,11 @@ def ledger_hours(records: int, path: dict[str, float]) -> float:
     return records / min(path["sequence_per_s"], path["catch_up_per_s"]) / 3600
 
 
-def statements(subject: Subject) -> tuple[str, str]:
-    """The two statements affected_set runs, formatted as it formats them."""
-    clause, _ = subject.where("r")
-    clause2, _ = subject.where("r2")
-    who = clause.replace("%s", "%(who)s")
-    return (
-        investigation._REQUESTS.format(who=who, who2=clause2.replace("%s", "%(who)s")),
-        investigation._ENTRIES.format(who=who.replace("r.", "e.", 1)),
-    )
+def statements(subject: Scope) -> tuple[str, str, dict[str, Any]]:
+    """The requests and entries statements affected_set runs, as it runs them, and their params."""
+    start, end = window()
+    found = investigation.statements(subject, start, end)
+    return found["requests"][0], found["entries"][0], found["requests"][1]
 
 
 @dataclass
@@ -142,7 +138,7 @@ class Timings:
     answer: dict[str, Any] = field(default_factory=dict)
 
 
-def run_affected(conn: psycopg.Connection, subject: Subject) -> tuple[float, dict[str, Any]]:
+def run_affected(conn: psycopg.Connection, subject: Scope) -> tuple[float, dict[str, Any]]:
     """One affected_set, as an investigation runs it once caught up: seconds and its answer."""
     start, end = window()
     t0 = time.perf_counter()
@@ -206,17 +202,15 @@ def _shape(node: dict[str, Any]) -> str:
     return f"{name} [{', '.join(_shape(c) for c in children)}]"
 
 
-def first_run(url: str, subject: Subject) -> float:
+def first_run(url: str, subject: Scope) -> float:
     """affected_set on a fresh connection right after the load: plans, catalog, buffers cold."""
     with psycopg.connect(url, autocommit=True) as conn:
         return run_affected(conn, subject)[0]
 
 
-def measure(urls: dict[int, str], subject: Subject, runs: int) -> dict[int, Timings]:
+def measure(urls: dict[int, str], subject: Scope, runs: int) -> dict[int, Timings]:
     """`runs` rounds; in each, every size in turn (which goes first alternates)."""
-    start, end = window()
-    params = {"start": start, "end": end, "who": subject.connector_id}
-    requests_sql, entries_sql = statements(subject)
+    requests_sql, entries_sql, params = statements(subject)
     out = {size: Timings() for size in urls}
     conns = {size: psycopg.connect(url, autocommit=True) for size, url in urls.items()}
     try:

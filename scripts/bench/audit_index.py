@@ -33,7 +33,7 @@ from scripts.bench._audit_index_measure import first_run, ledger_hours, ledger_p
 from scripts.bench._audit_index_report import SECTION, figures, render_console
 from scripts.bench._audit_index_section import render_section
 from scripts.bench._env import bench_database, database_machine, load_average
-from services.audit.investigation import Subject
+from services.audit.subjects import Scope
 from services.common.logging import configure_logging
 
 SIZES = (1_000_000, 10_000_000)  # access records = rows of audit.access_requests
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.monotonic(), load_average()
     world = build_world()
     plants = planted(world)
-    subject = Subject(connector_id=world.scraper)
+    subject = Scope.of_connector(world.scraper)
     print(f"ledger path: {args.ledger_sample:,} records staged, sequenced, caught up")
     path = ledger_path(args.pg, world, args.ledger_sample)
     print(

@@ -60,27 +60,31 @@ _MOVE = "UPDATE audit.projection_positions SET seq = %s, updated_at = now() WHER
 REQUEST_COLUMNS = (
     "seq", "access_id", "principal_kind", "principal_id", "connector_id", "network_address",
     "user_agent", "request_id", "operation", "query", "purpose", "outcome", "denial_reason",
-    "field_classes", "medical_decrypted", "result_count", "occurred_at",
+    "field_classes", "medical_decrypted", "result_count", "occurred_at", "denial_code",
+    "token_fingerprint",
 )  # fmt: skip
+# access_entries (what a read returned) and access_targets (what a refused read aimed at).
 ENTRY_COLUMNS = (
     "seq", "access_id", "appointment_id", "patient_id", "practitioner_id", "principal_id",
     "connector_id", "occurred_at",
 )  # fmt: skip
 REQUESTS, ENTRIES = "audit.access_requests", "audit.access_entries"
-LIVE: Mapping[str, str] = {REQUESTS: REQUESTS, ENTRIES: ENTRIES}
+TARGETS = "audit.access_targets"
+LIVE: Mapping[str, str] = {REQUESTS: REQUESTS, ENTRIES: ENTRIES, TARGETS: TARGETS}
 
 
-def _inserts(tables: Mapping[str, str]) -> tuple[str, str]:
-    """The two INSERTs into the live tables, or into the shadows `carnet replay rebuild` fills."""
+def _inserts(tables: Mapping[str, str]) -> tuple[str, str, str]:
+    """The INSERTs into the live tables, or into the shadows `carnet replay rebuild` fills."""
     request = (
         f"INSERT INTO {tables[REQUESTS]} ({', '.join(REQUEST_COLUMNS)})"
         f" VALUES ({', '.join('%s' for _ in REQUEST_COLUMNS)})"
     )
-    entry = (
-        f"INSERT INTO {tables[ENTRIES]} ({', '.join(ENTRY_COLUMNS)})"
+    entry, target = (
+        f"INSERT INTO {tables[name]} ({', '.join(ENTRY_COLUMNS)})"
         f" VALUES ({', '.join('%s' for _ in ENTRY_COLUMNS)}) ON CONFLICT DO NOTHING"
+        for name in (ENTRIES, TARGETS)
     )
-    return request, entry
+    return request, entry, target
 
 
 class LedgerGap(RuntimeError):
@@ -112,13 +116,25 @@ def _payload(row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         return dict(raw), False
 
 
-def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """One ledger row of AppointmentsAccessed as its request row and its entry rows."""
-    data, readable = _payload(row)
-    seq, at = row["seq"], row["occurred_at"]
+def _pairs(items: Any) -> dict[UUID, tuple[UUID | None, UUID | None]]:
+    """Entries or targets: appointment -> (patient, practitioner), unreadable ids dropped."""
+    pairs: dict[UUID, tuple[UUID | None, UUID | None]] = {}
+    for item in items if isinstance(items, list) else []:
+        appointment = _uuid(item.get("appointment_id")) if isinstance(item, dict) else None
+        if appointment is not None:
+            pairs[appointment] = (
+                _uuid(item.get("patient_id")),
+                _uuid(item.get("practitioner_id")),
+            )
+    return pairs
+
+
+def _request(data: Mapping[str, Any], seq: int, at: Any) -> dict[str, Any]:
+    """The access_requests row of one record, every field checked for its type."""
     classes = data.get("field_classes")
     count = data.get("result_count")
-    request = {
+    medical = data.get("medical_decrypted")
+    return {
         "seq": seq,
         "access_id": _uuid(data.get("access_id")),
         "principal_kind": _text(data.get("principal_kind")),
@@ -133,22 +149,27 @@ def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ..
         "outcome": _text(data.get("outcome")),
         "denial_reason": _text(data.get("denial_reason")),
         "field_classes": [str(c) for c in classes] if isinstance(classes, list) else [],
-        "medical_decrypted": data.get("medical_decrypted")
-        if isinstance(data.get("medical_decrypted"), bool)
-        else None,
+        "medical_decrypted": medical if isinstance(medical, bool) else None,
         "result_count": count if isinstance(count, int) and not isinstance(count, bool) else None,
         "occurred_at": at,
+        "denial_code": _text(data.get("denial_code")),
+        "token_fingerprint": _text(data.get("token_fingerprint")),
     }
-    if not readable or request["access_id"] is None or request["principal_id"] is None:
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], Rows, Rows]:
+    """One ledger row of AppointmentsAccessed as its request row, entry rows and target rows."""
+    data, readable = _payload(row)
+    seq, at = row["seq"], row["occurred_at"]
+    request = _request(data, seq, at)
+    # A refused token has no principal (V3, kind unknown): that is what it says, not a gap.
+    nobody = request["principal_id"] is None and request["principal_kind"] != "unknown"
+    if not readable or request["access_id"] is None or nobody:
         log.warning("access_index.partial_record", seq=seq, schema_version=row["schema_version"])
-    entries: dict[UUID, tuple[UUID | None, UUID | None]] = {}
-    for entry in data.get("entries") or []:
-        appointment = _uuid(entry.get("appointment_id")) if isinstance(entry, dict) else None
-        if appointment is not None:
-            entries[appointment] = (
-                _uuid(entry.get("patient_id")),
-                _uuid(entry.get("practitioner_id")),
-            )
+    entries = _pairs(data.get("entries"))
     # V1 named appointments and patients as two sets: paired only when there is one patient.
     patients = [p for p in (_uuid(x) for x in data.get("patient_ids") or []) if p is not None]
     only_patient = patients[0] if len(patients) == 1 else None
@@ -156,29 +177,36 @@ def project(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ..
         if appointment is not None and appointment not in entries:
             entries[appointment] = (only_patient, None)
     rows = [
-        (seq, request["access_id"], appointment, patient, practitioner,
-         request["principal_id"], request["connector_id"], at)
-        for appointment, (patient, practitioner) in entries.items()
+        [
+            (seq, request["access_id"], appointment, patient, practitioner,
+             request["principal_id"], request["connector_id"], at)
+            for appointment, (patient, practitioner) in pairs.items()
+        ]
+        for pairs in (entries, _pairs(data.get("targets")))
     ]  # fmt: skip
-    return tuple(request[c] for c in REQUEST_COLUMNS), rows
+    return tuple(request[c] for c in REQUEST_COLUMNS), rows[0], rows[1]
 
 
 def index_rows(
     conn: Connection, rows: Iterable[Mapping[str, Any]], tables: Mapping[str, str] = LIVE
 ) -> int:
     """Insert the index rows of the access records among `rows`; how many records."""
-    requests, entries = [], []
+    requests, entries, targets = [], [], []
     for row in rows:
         if row["source_service"] == "booking" and row["event_type"] == ACCESS_EVENT:
-            request, its_entries = project(row)
+            request, its_entries, its_targets = project(row)
             requests.append(request)
             entries.extend(its_entries)
-    insert_request, insert_entry = _inserts(tables)
+            targets.extend(its_targets)
+    insert_request, insert_entry, insert_target = _inserts(tables)
     with conn.cursor() as cur:
-        if requests:
-            cur.executemany(insert_request, requests)
-        if entries:
-            cur.executemany(insert_entry, entries)
+        for statement, values in (
+            (insert_request, requests),
+            (insert_entry, entries),
+            (insert_target, targets),
+        ):
+            if values:
+                cur.executemany(statement, values)
     return len(requests)
 
 

@@ -67,8 +67,8 @@ def _after_swap(conn: Connection, cursor: Cursor) -> None:
 
 PROJECTION = Projection(
     name="audit.access_index",
-    description="access_requests + access_entries, from the ledger's access records",
-    tables=(access_index.REQUESTS, access_index.ENTRIES),
+    description="access_requests + access_entries + access_targets, from the access records",
+    tables=(access_index.REQUESTS, access_index.ENTRIES, access_index.TARGETS),
     source=LedgerSource(),
     apply=_apply,
     lock_writers=_lock_writers,

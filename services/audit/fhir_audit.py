@@ -2,8 +2,11 @@
 
 One AuditEvent per (access record, patient), as BALP asks for reads and searches that return
 several patients' data: a patient's own audit trail then lists only their events. A refused
-access (no patient data returned) is one AuditEvent with no patient entity and a failure
-outcome. Field classes travel as entity security labels in Carnet's own code system.
+access (no patient data returned: 401, 403, 404, 429) is one AuditEvent with a failure outcome
+whose description starts with the denial code, and no patient or appointment entity (what it
+aimed at stays in the access index for investigators); a refused token has no principal, so
+its agent is named by the token's fingerprint. Field classes travel as entity security labels
+in Carnet's own code system.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ DATA_CLASS_SYSTEM = "urn:carnet:data-class"
 PURPOSE_SYSTEM = "urn:carnet:purpose-of-use"
 PRINCIPAL_SYSTEM = "urn:carnet:principal"
 PATIENT_SYSTEM = "urn:carnet:patient"
+FINGERPRINT_SYSTEM = "urn:carnet:token-fingerprint"
 _IDS = UUID("9d1d4c55-0f5e-4b8e-a1f3-34c1a8f2b7d0")
 
 
@@ -42,9 +46,19 @@ def _iso(when: datetime | str) -> str:
     return text.replace("+00:00", "Z") if text.endswith("+00:00") else text
 
 
+def _who(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The principal; for a refused token without one, the token's fingerprint (never the token)."""
+    if record.get("principal_id") is not None:
+        system = f"{PRINCIPAL_SYSTEM}:{record['principal_kind']}"
+        return {"identifier": {"system": system, "value": str(record["principal_id"])}}
+    if record.get("token_fingerprint"):
+        fingerprint = {"system": FINGERPRINT_SYSTEM, "value": str(record["token_fingerprint"])}
+        return {"identifier": fingerprint, "display": "unauthenticated bearer token"}
+    return None
+
+
 def _agent(record: Mapping[str, Any]) -> dict[str, Any]:
     """The requestor: the principal (connector, practitioner, patient, ...) and its address."""
-    kind, principal = record["principal_kind"], str(record["principal_id"])
     agent: dict[str, Any] = {
         "type": {
             "coding": [
@@ -55,10 +69,12 @@ def _agent(record: Mapping[str, Any]) -> dict[str, Any]:
                 }
             ]
         },
-        "who": {"identifier": {"system": f"{PRINCIPAL_SYSTEM}:{kind}", "value": principal}},
         "requestor": True,
         "network": {"address": record["network_address"], "type": "2"},
     }
+    who = _who(record)
+    if who is not None:
+        agent["who"] = who
     if record.get("user_agent"):
         agent["name"] = str(record["user_agent"])[:200]
     if record.get("purpose"):
@@ -112,10 +128,15 @@ def audit_events(
             ],
         },
     }
-    if denied and record.get("denial_reason"):
-        base["outcomeDesc"] = str(record["denial_reason"])[:500]
+    if denied:
+        # The code (reach, not_found, quota, unauthenticated, forbidden) first, for machines.
+        code, reason = record.get("denial_code"), record.get("denial_reason")
+        text = f"{code}: {reason}" if code and reason else (code or reason)
+        if text:
+            base["outcomeDesc"] = str(text)[:500]
     by_patient: dict[str, list[str]] = {}
-    for entry in entries:
+    # A refused access disclosed nothing: no patient or appointment entity, whatever it aimed at.
+    for entry in () if denied else entries:
         patient = str(entry.get("patient_id") or "unknown")
         by_patient.setdefault(patient, []).append(str(entry["appointment_id"]))
     if not by_patient:

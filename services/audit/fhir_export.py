@@ -27,6 +27,7 @@ TICK = timedelta(microseconds=1)  # the store's precision: "> t" is ">= t + 1µs
 _COLUMNS = """r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_id,
  r.network_address, r.user_agent, r.request_id, r.operation, r.query, r.purpose, r.outcome,
  r.denial_reason, r.field_classes, r.medical_decrypted, r.result_count, r.occurred_at,
+ r.denial_code, r.token_fingerprint,
  (SELECT json_agg(json_build_object('appointment_id', x.appointment_id,
                                     'patient_id', x.patient_id))
     FROM audit.access_entries x WHERE x.seq = r.seq) AS entries"""

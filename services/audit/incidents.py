@@ -1,9 +1,11 @@
 """Incidents: opened as events, reported from the ledger, notified once per affected patient.
 
+An incident names a set of subjects (connectors, principals, addresses, vendors: subjects.py).
 IncidentOpened, BreachNotificationRequested and RegulatorNoticePrepared go to audit's own
 store (so they reach the ledger and the bus like any event); `audit.incidents` is their read
 model, written in the same transaction. The report is recomputed from the ledger on each
-request: it is a view of the evidence, never a second copy of it.
+request: it is a view of the evidence, never a second copy of it. Notices go to the patients
+whose data was exposed, never to a principal about its own data (exposure.py).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 from uuid import UUID
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
-from services.audit import access_index, investigation, report
-from services.audit.investigation import Subject
+from services.audit import access_index, attempts, containment, investigation, related, report
 from services.audit.ledger import Connection
+from services.audit.subjects import Subject, parse, resolve
 from services.common.errors import Conflict, Invalid, NotFound
 from services.common.eventstore.decided import new_events
 from services.common.eventstore.store import EventStore
@@ -26,8 +29,8 @@ from services.common.logging import get_logger
 
 log = get_logger(__name__)
 _COLUMNS = (
-    "incident_id, title, connector_id, principal_id, window_start, window_end, aware_at,"
-    " opened_by, opened_at, detection_ids, notices_requested_at, regulator_prepared_at"
+    "incident_id, title, subjects, window_start, window_end, aware_at, opened_by, opened_at,"
+    " detection_ids, notices_requested_at, regulator_prepared_at"
 )
 
 
@@ -37,22 +40,30 @@ def open_incident(
     *,
     opened_by: UUID,
     title: str,
-    subject: Subject,
+    subjects: Sequence[Subject],
     start: datetime,
     end: datetime,
     aware_at: datetime,
     detection_ids: Sequence[UUID] = (),
 ) -> UUID:
-    """Append IncidentOpened and its read-model row, in one transaction."""
+    """Check every subject (404 for an unknown one), then append IncidentOpened and its row
+    in one transaction: a refused incident leaves nothing behind."""
     if end <= start:
         raise Invalid("the window must end after it starts")
-    subject.where("r")  # raises without a subject
+    subjects = parse(s.as_dict() for s in subjects)
+    # On the idle connection: the index then knows every principal ledgered before this call,
+    # and the check ends its own (read-only) transaction, so the append below is one short
+    # transaction, never held open while the report is computed (ADR 0003).
+    access_index.catch_up(conn)
+    with conn.transaction():
+        resolve(conn, subjects)  # raises NotFound before anything is written
     incident_id = uuid.uuid4()
+    named = [s.as_dict() for s in subjects]
     payload = {
         "incident_id": incident_id,
         "opened_by": opened_by,
         "title": title,
-        "subjects": subject.as_subjects(),
+        "subjects": named,
         "detection_ids": list(detection_ids),
         "window_start": start,
         "window_end": end,
@@ -63,25 +74,17 @@ def open_incident(
             conn, f"incident-{incident_id}", new_events([("IncidentOpened", payload)]), 0
         )
         conn.execute(
-            "INSERT INTO audit.incidents (incident_id, title, connector_id, principal_id,"
-            " window_start, window_end, aware_at, opened_by, detection_ids)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                incident_id,
-                title,
-                subject.connector_id,
-                subject.principal_id,
-                start,
-                end,
-                aware_at,
-                opened_by,
-                list(detection_ids),
-            ),
-        )
+            "INSERT INTO audit.incidents (incident_id, title, subjects, window_start,"
+            " window_end, aware_at, opened_by, detection_ids)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (incident_id, title, Jsonb(named), start, end, aware_at, opened_by,
+             list(detection_ids)),
+        )  # fmt: skip
     log.info(
         "incident.opened",
         incident_id=str(incident_id),
-        connector_id=str(subject.connector_id) if subject.connector_id else None,
+        subject_kinds=sorted({s.kind for s in subjects}),
+        subjects=len(subjects),
     )
     return incident_id
 
@@ -98,28 +101,39 @@ def get(conn: Connection, incident_id: UUID) -> dict[str, Any]:
 
 
 def build_report(conn: Connection, incident_id: UUID) -> dict[str, Any]:
-    """Affected set, containment timeline and Art. 33 items, recomputed from the ledger."""
+    """Affected set (total and per subject), attempts, related activity, containment and the
+    Art. 33 items, recomputed from the ledger and its index."""
     access_index.catch_up(conn)  # first, while the connection is idle: its batches commit
     inc = get(conn, incident_id)
-    subject = Subject(inc["connector_id"], inc["principal_id"])
-    affected = investigation.affected_set(
-        conn, subject, inc["window_start"], inc["window_end"], catch_up=False
+    scope = resolve(conn, parse(inc["subjects"]), strict=False)
+    evidence = investigation.gather(
+        conn, scope, inc["window_start"], inc["window_end"], catch_up=False
     )
-    timeline = investigation.containment_timeline(conn, inc["connector_id"], inc["window_start"])
-    prepared = inc["regulator_prepared_at"]
+    affected = investigation.report_of(evidence, conn)
+    actors = {r["principal_id"] for r in evidence.requests}
+    steps = containment.timeline(
+        conn,
+        {*scope.connectors, *scope.principals, *actors},
+        scope.addresses,
+        inc["window_start"],
+    )
+    keys = [r.subject.key for r in scope.subjects]
     incident = {
         "incident_id": str(incident_id),
         "title": inc["title"],
+        "subjects": inc["subjects"],
         "opened_by": str(inc["opened_by"]),
         "opened_at": inc["opened_at"].isoformat(),
         "aware_at": inc["aware_at"].isoformat(),
         "notices_requested_at": _iso(inc["notices_requested_at"]),
     }
-    items = report.art33(incident, affected, timeline, _iso(prepared))
+    items = report.art33(incident, affected, steps, _iso(inc["regulator_prepared_at"]))
     return {
         "incident": incident,
         "affected": affected,
-        "containment": timeline,
+        "attempts": attempts.attempts(evidence, keys),
+        "related": related.related(conn, evidence),
+        "containment": steps,
         "art33": items,
         "to_complete": report.to_complete(items),
     }

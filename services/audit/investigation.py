@@ -1,14 +1,16 @@
-"""The affected set of an incident, computed exactly from the access index and the ledger.
+"""The affected set of an incident, exact in total and per subject, from the access index.
 
-Who: a connector (every principal acting with its credentials) or one principal. When: a
-half-open window [start, end). What: every access record in it — successes give the exposed
-appointments, patients and field classes; refusals are counted apart. Each exposed appointment
-comes with its state as it was when first read (what was seen), rebuilt from the ledger.
+Who: a scope (services/audit/subjects.py), the union of the subjects' access records. When: a
+half-open window [start, end). What: every record in it, read once (`gather`). Successes give
+the exposed appointments, patients and field classes, minus each principal's reads of its own
+data (services/audit/exposure.py); refusals are attempts, counted apart (attempts.py). The
+total is folded from the union's rows, so an appointment two subjects read is one appointment;
+each subject's figures are folded from the rows it matches. Each exposed appointment comes
+with its state as it was when first read (what was seen), rebuilt from the ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,104 +18,62 @@ from uuid import UUID
 
 from psycopg.rows import dict_row
 
-from services.audit import access_index, trace
+from services.audit import access_index, exposure, trace
 from services.audit.ledger import Connection
+from services.audit.subjects import Scope
 
-CONTAINMENT_EVENTS = (
-    "SuspiciousAccessDetected",
-    "ConnectorSuspended",
-    "ConnectorAuthorizationRevoked",
-    "ConnectorSecretRotated",
-    "ConnectorReinstated",
-)
+_WINDOW = "r.occurred_at >= %(start)s AND r.occurred_at < %(end)s"
+REQUESTS = f"""
+SELECT r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_id, r.network_address,
+       r.user_agent, r.request_id, r.operation, r.outcome, r.denial_code, r.denial_reason,
+       r.token_fingerprint, r.field_classes, coalesce(r.medical_decrypted, false)
+       AS medical_decrypted, r.occurred_at
+  FROM audit.access_requests r
+ WHERE {{scope}} AND {_WINDOW}
+ ORDER BY r.occurred_at, r.seq
+"""
+# Entries and targets carry only their own ids, as text: the rest is their request's (joined in
+# Python by seq), and a UUID object per id and row was most of the time a large report took.
+ENTRIES = f"""
+SELECT e.seq, e.appointment_id::text AS appointment_id, e.patient_id::text AS patient_id,
+       e.practitioner_id::text AS practitioner_id
+  FROM audit.access_requests r JOIN audit.access_entries e ON e.seq = r.seq
+ WHERE {{scope}} AND r.outcome = 'success' AND {_WINDOW}
+"""
+TARGETS = f"""
+SELECT t.seq, t.appointment_id::text AS appointment_id, t.patient_id::text AS patient_id,
+       t.practitioner_id::text AS practitioner_id
+  FROM audit.access_requests r JOIN audit.access_targets t ON t.seq = r.seq
+ WHERE {{scope}} AND r.outcome = 'denied' AND {_WINDOW}
+ ORDER BY t.seq, t.appointment_id
+"""
 
 
 @dataclass(frozen=True)
-class Subject:
-    """Whose accesses: a connector's, or one principal's."""
+class Evidence:
+    """The scope's records in the window: requests, what they returned, what refusals aimed at."""
 
-    connector_id: UUID | None = None
-    principal_id: UUID | None = None
-
-    def where(self, alias: str) -> tuple[str, UUID]:
-        """The SQL condition selecting this subject's rows, and its parameter."""
-        if self.connector_id is not None:
-            return f"{alias}.connector_id = %s", self.connector_id
-        if self.principal_id is not None:
-            return f"{alias}.principal_id = %s", self.principal_id
-        raise ValueError("an investigation needs a connector or a principal")
-
-    def as_subjects(self) -> list[dict[str, str]]:
-        """IncidentOpened V3's subjects: this one connector or principal."""
-        kind, value = (
-            ("connector", self.connector_id)
-            if self.connector_id
-            else ("principal", self.principal_id)
-        )
-        return [{"kind": kind, "value": str(value)}]
+    scope: Scope
+    start: datetime
+    end: datetime
+    requests: list[dict[str, Any]]
+    entries: list[dict[str, Any]]
+    targets: list[dict[str, Any]]
 
 
-_REQUESTS = """
-SELECT count(*) AS requests,
-       count(*) FILTER (WHERE r.outcome = 'success') AS served,
-       count(*) FILTER (WHERE r.outcome <> 'success') AS denied,
-       min(r.occurred_at) AS first_access_at, max(r.occurred_at) AS last_access_at,
-       min(r.occurred_at) FILTER (WHERE r.outcome = 'success') AS first_read_at,
-       max(r.occurred_at) FILTER (WHERE r.outcome = 'success') AS last_read_at,
-       coalesce(bool_or(r.medical_decrypted), false) AS medical_decrypted,
-       array(SELECT DISTINCT c FROM audit.access_requests r2, unnest(r2.field_classes) c
-              WHERE {who2} AND r2.outcome = 'success'
-                AND r2.occurred_at >= %(start)s AND r2.occurred_at < %(end)s
-              ORDER BY c) AS field_classes,
-       array_agg(DISTINCT r.network_address) AS network_addresses
-  FROM audit.access_requests r
- WHERE {who} AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
-"""
-_ENTRIES = """
-SELECT e.appointment_id, e.patient_id, e.practitioner_id, e.occurred_at,
-       r.field_classes, coalesce(r.medical_decrypted, false) AS medical_decrypted
-  FROM audit.access_entries e JOIN audit.access_requests r ON r.seq = e.seq
- WHERE {who} AND r.outcome = 'success'
-   AND e.occurred_at >= %(start)s AND e.occurred_at < %(end)s
- ORDER BY e.occurred_at, e.appointment_id
-"""
+def statements(scope: Scope, start: datetime, end: datetime) -> dict[str, tuple[str, dict]]:
+    """The statements `gather` runs, with their parameters (the bench times them too)."""
+    params = {"start": start, "end": end, **scope.params()}
+    where = scope.where("r")
+    return {name: (sql.format(scope=where), params) for name, sql in
+            (("requests", REQUESTS), ("entries", ENTRIES), ("targets", TARGETS))}  # fmt: skip
 
 
-def _per_appointment(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold read rows into one line per appointment: first and last read, reads, classes."""
-    out: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        a = out.setdefault(
-            row["appointment_id"],
-            {
-                "appointment_id": row["appointment_id"],
-                "patient_id": row["patient_id"],
-                "practitioner_id": row["practitioner_id"],
-                "first_read_at": row["occurred_at"],
-                "last_read_at": row["occurred_at"],
-                "reads": 0,
-                "field_classes": set(),
-                "medical_decrypted": False,
-            },
-        )
-        a["reads"] += 1
-        a["last_read_at"] = max(a["last_read_at"], row["occurred_at"])
-        a["field_classes"] |= set(row["field_classes"] or ())
-        a["medical_decrypted"] |= bool(row["medical_decrypted"])
-    for a in out.values():
-        a["field_classes"] = sorted(a["field_classes"])
-    return list(out.values())
-
-
-def affected_set(
-    conn: Connection,
-    subject: Subject,
-    start: datetime,
-    end: datetime,
-    with_states: bool = True,
-    catch_up: bool = True,
-) -> dict[str, Any]:
-    """The exact exposure of `subject` over [start, end), from the index (caught up first).
+def gather(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, catch_up: bool = True
+) -> Evidence:
+    """Read the scope's records once; each tagged with the subjects it belongs to, each entry
+    with what exposure needs of its request.
 
     Pass catch_up=False when the caller caught up already on an idle connection: catching up
     inside an open transaction would hold a transaction id while the states are rebuilt, and
@@ -121,115 +81,86 @@ def affected_set(
     """
     if catch_up:
         access_index.catch_up(conn)
-    clause, value = subject.where("r")
-    clause2, _ = subject.where("r2")
-    params = {"start": start, "end": end, "who": value}
+    found: dict[str, list[dict[str, Any]]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
-        totals = cur.execute(
-            _REQUESTS.format(
-                who=clause.replace("%s", "%(who)s"), who2=clause2.replace("%s", "%(who)s")
-            ),
-            params,
-        ).fetchone()
-        rows = cur.execute(
-            _ENTRIES.format(who=clause.replace("%s", "%(who)s").replace("r.", "e.", 1)), params
-        ).fetchall()
-    assert totals is not None
-    entries = _per_appointment(rows)
-    patients: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        key = str(e["patient_id"]) if e["patient_id"] else "unknown"
-        p = patients.setdefault(
-            key,
+        for name, (sql, params) in statements(scope, start, end).items():
+            found[name] = cur.execute(sql, params).fetchall()
+    requests = {}
+    for r in found["requests"]:
+        r["subjects"] = scope.matches(r)
+        requests[r["seq"]] = r
+        r["principal_text"] = str(r["principal_id"]) if r["principal_id"] else None
+    for e in found["entries"]:  # what exposure.is_own and the fold read of the request
+        r = requests[e["seq"]]
+        e["occurred_at"], e["subjects"] = r["occurred_at"], r["subjects"]
+        e["principal_kind"], e["principal_id"] = r["principal_kind"], r["principal_text"]
+        e["field_classes"], e["medical_decrypted"] = r["field_classes"], r["medical_decrypted"]
+    return Evidence(scope, start, end, found["requests"], found["entries"], found["targets"])
+
+
+def _per_subject(
+    evidence: Evidence, exposed: list[dict[str, Any]], total: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each subject's own figures, from the rows it matches (they may overlap another's); a
+    subject every record matches (the only one, say) has the total's, folded once."""
+    out = []
+    for i, resolved in enumerate(evidence.scope.subjects):
+        requests = [r for r in evidence.requests if i in r["subjects"]]
+        if len(requests) == len(evidence.requests):
+            mine = total
+        else:
+            mine = exposure.per_appointment(e for e in exposed if i in e["subjects"])
+        own = [e for e in evidence.entries if i in e["subjects"] and exposure.is_own(e)]
+        out.append(
             {
-                "patient_id": key,
-                "appointment_ids": [],
-                "field_classes": set(),
-                "first_access_at": e["first_read_at"],
-                "last_access_at": e["last_read_at"],
-                "medical_decrypted": False,
-            },
-        )
-        p["appointment_ids"].append(str(e["appointment_id"]))
-        p["field_classes"] |= set(e["field_classes"])
-        p["first_access_at"] = min(p["first_access_at"], e["first_read_at"])
-        p["last_access_at"] = max(p["last_access_at"], e["last_read_at"])
-        p["medical_decrypted"] |= e["medical_decrypted"]
-    for p in patients.values():
-        p["field_classes"] = sorted(p["field_classes"])
-    appointments = [
-        {
-            "appointment_id": str(e["appointment_id"]),
-            "patient_id": str(e["patient_id"]) if e["patient_id"] else None,
-            "practitioner_id": str(e["practitioner_id"]) if e["practitioner_id"] else None,
-            "first_read_at": e["first_read_at"].isoformat(),
-            "last_read_at": e["last_read_at"].isoformat(),
-            "reads": e["reads"],
-            "field_classes": e["field_classes"],
-            "medical_decrypted": e["medical_decrypted"],
-            "as_seen": trace.state_as_of(conn, e["appointment_id"], e["first_read_at"])
-            if with_states
-            else None,
-        }
-        for e in entries
-    ]
-    return {
-        "subject": {
-            "connector_id": _s(subject.connector_id),
-            "principal_id": _s(subject.principal_id),
-        },
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "requests": totals["requests"],
-        "served_requests": totals["served"],
-        "denied_requests": totals["denied"],
-        "first_access_at": _iso(totals["first_access_at"]),
-        "last_access_at": _iso(totals["last_access_at"]),
-        "first_read_at": _iso(totals["first_read_at"]),
-        "last_read_at": _iso(totals["last_read_at"]),
-        "field_classes": list(totals["field_classes"] or []),
-        "medical_decrypted": bool(totals["medical_decrypted"]),
-        "network_addresses": sorted(a for a in (totals["network_addresses"] or []) if a),
-        "appointment_count": len(appointments),
-        "patient_count": len([k for k in patients if k != "unknown"]),
-        "appointments": appointments,
-        "patients": [
-            {
-                **p,
-                "first_access_at": p["first_access_at"].isoformat(),
-                "last_access_at": p["last_access_at"].isoformat(),
+                **resolved.as_dict(),
+                **exposure.requests_summary(requests),
+                **exposure.summary(mine),
+                "appointment_ids": sorted(a["appointment_id"] for a in mine),
+                "patient_ids": sorted({a["patient_id"] for a in mine if a["patient_id"]}),
+                "own_data": exposure.own_data(own),
             }
-            for p in sorted(patients.values(), key=lambda p: p["patient_id"])
-        ],
+        )
+    return out
+
+
+def report_of(evidence: Evidence, conn: Connection | None = None) -> dict[str, Any]:
+    """The affected set: in total (the union, each appointment once) and per subject.
+
+    With a connection, each appointment carries its state as first seen (`as_seen`).
+    """
+    exposed = [e for e in evidence.entries if not exposure.is_own(e)]
+    own = [e for e in evidence.entries if exposure.is_own(e)]
+    keys = [r.subject.key for r in evidence.scope.subjects]
+    appointments = exposure.per_appointment(exposed)
+    lines = []
+    for a in appointments:
+        line = exposure.appointment_line(a, keys)
+        if conn is not None:
+            line["as_seen"] = trace.state_as_of(conn, UUID(a["appointment_id"]), a["first_read_at"])
+        else:
+            line["as_seen"] = None
+        lines.append(line)
+    return {
+        "subjects": [r.as_dict() for r in evidence.scope.subjects],
+        "window": {"start": evidence.start.isoformat(), "end": evidence.end.isoformat()},
+        **exposure.requests_summary(evidence.requests),
+        **exposure.summary(appointments),
+        "appointments": lines,
+        "patients": exposure.per_patient(appointments, keys),
+        "own_data": exposure.own_data(own),
+        "per_subject": _per_subject(evidence, exposed, appointments),
     }
 
 
-def containment_timeline(
-    conn: Connection, connector_id: UUID | None, since: datetime
-) -> list[dict[str, Any]]:
-    """Detections, suspensions and revocations of this connector since `since`, from the ledger."""
-    if connector_id is None:
-        return []
-    rows = conn.execute(
-        "SELECT seq, event_type, coalesce(occurred_at, recorded_at), payload FROM audit.ledger"
-        " WHERE event_type = ANY(%s) AND payload->>'connector_id' = %s"
-        " AND coalesce(occurred_at, recorded_at) >= %s ORDER BY seq",
-        (list(CONTAINMENT_EVENTS), str(connector_id), since),
-    ).fetchall()
-    return [_step(seq, event_type, at, payload) for seq, event_type, at, payload in rows]
-
-
-def _step(seq: int, event_type: str, at: datetime, payload: Mapping[str, Any]) -> dict[str, Any]:
-    step = {"seq": seq, "event_type": event_type, "at": at.isoformat()}
-    for key in ("rule", "reason", "detection_id", "practitioner_id", "revoked_token_ids"):
-        if key in payload:
-            value = payload[key]
-            step[key] = len(value) if key == "revoked_token_ids" else value
-    return step
-
-
-def _s(value: UUID | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def affected_set(
+    conn: Connection,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    with_states: bool = True,
+    catch_up: bool = True,
+) -> dict[str, Any]:
+    """The exact exposure of the scope over [start, end), from the index (caught up first)."""
+    evidence = gather(conn, scope, start, end, catch_up=catch_up)
+    return report_of(evidence, conn if with_states else None)

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.audit import fhir_export, handlers, incidents, report, schemas, trace
+from services.audit import fhir_export, handlers, incidents, report_text, schemas, trace
 from services.audit.canonical import format_timestamp
-from services.audit.investigation import Subject
+from services.audit.subjects import parse
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.eventstore.store import EventStore
 from services.common.http.body import json_object, parse_instant, parse_uuid, single
@@ -144,13 +144,14 @@ def access_records(ctx: Ctx, req: Request, _: Principal) -> Response:
 def open_incident(ctx: Ctx, req: Request, principal: Principal) -> Response:
     """POST /v1/audit/incidents: open, and answer with the report computed right away."""
     data = json_object(req, schemas.IncidentIn)
+    subjects = parse(schemas.subjects_in(data))  # 400 for a malformed one, before any read
     with ctx.pool.connection() as conn:
         incident_id = incidents.open_incident(
             conn,
             ctx.store,
             opened_by=_who(principal),
             title=data["title"],
-            subject=Subject(data.get("connector_id"), data.get("principal_id")),
+            subjects=subjects,
             start=data["from_"],
             end=data["to"],
             aware_at=data["aware_at"],
@@ -173,12 +174,12 @@ def incident_report(ctx: Ctx, req: Request, _: Principal) -> Response:
 
 def incident_markdown(ctx: Ctx, req: Request, _: Principal) -> Response:
     """GET …/report.md: the same report for people."""
-    return Response(200, report.markdown(_report(ctx, req)), media_type="text/markdown")
+    return Response(200, report_text.markdown(_report(ctx, req)), media_type="text/markdown")
 
 
 def incident_patients(ctx: Ctx, req: Request, _: Principal) -> Response:
     """GET …/patients.csv: one row per affected patient."""
-    return Response(200, report.patients_csv(_report(ctx, req)), media_type="text/csv")
+    return Response(200, report_text.patients_csv(_report(ctx, req)), media_type="text/csv")
 
 
 def incident_notify(ctx: Ctx, req: Request, principal: Principal) -> Response:
@@ -240,8 +241,10 @@ API = Api(
                         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
               )),
         Route("open_incident", "POST", "/v1/audit/incidents", open_incident,
-              "Open an incident for a connector or a principal over a window", status=201,
-              request=schemas.IncidentIn, response=schemas.IncidentOpened),
+              "Open an incident over a set of subjects (connectors, principals, addresses, "
+              "vendors) and a window", status=201, request=schemas.IncidentIn,
+              response=schemas.IncidentOpened,
+              errors={404: "An unknown connector or principal, or a vendor without connector"}),
         Route("incident_report", "GET", INCIDENT, incident_report,
               "The report, recomputed from the ledger", response=schemas.IncidentReport,
               errors=MISSING),

@@ -6,15 +6,28 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from contracts.audit_containment import MAX_SUBJECTS, SUBJECT_KINDS
 from services.common.http.body import Instant
 
 _COUNT = {"required": True, "validate": validate.Range(min=0)}
+SHORTHAND = {"connector_id": "connector", "principal_id": "principal"}
+
+
+class SubjectIn(Schema):
+    """A connector or principal id, a source IP address, or a vendor's name as registered."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(SUBJECT_KINDS))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
 class IncidentIn(Schema):
-    """Open an incident: exactly one of connector_id, principal_id, over a window."""
+    """Open an incident over a set of subjects and a window; `connector_id` or `principal_id`
+    alone is shorthand for a one-subject set (as before subjects existed)."""
 
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    subjects = fields.List(
+        fields.Nested(SubjectIn), validate=validate.Length(min=1, max=MAX_SUBJECTS)
+    )
     connector_id = fields.UUID(allow_none=True)
     principal_id = fields.UUID(allow_none=True)
     from_ = Instant(required=True, data_key="from")
@@ -23,10 +36,18 @@ class IncidentIn(Schema):
     detection_ids = fields.List(fields.UUID(), allow_none=True)
 
     @validates_schema
-    def _one_subject(self, data: dict[str, Any], **kwargs: Any) -> None:
-        """Whose accesses: a connector's (and its tokens'), or one principal's."""
-        if (data.get("connector_id") is None) == (data.get("principal_id") is None):
-            raise ValidationError("give exactly one of connector_id, principal_id")
+    def _whose(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Whose accesses: a set of subjects, or the shorthand for one, never both."""
+        given = [k for k in ("subjects", *SHORTHAND) if data.get(k) is not None]
+        if len(given) != 1:
+            raise ValidationError("give subjects, or exactly one of connector_id, principal_id")
+
+
+def subjects_in(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subjects an IncidentIn names, the shorthand spelled out."""
+    if data.get("subjects") is not None:
+        return list(data["subjects"])
+    return [{"kind": kind, "value": str(data[k])} for k, kind in SHORTHAND.items() if data.get(k)]
 
 
 class History(Schema):
@@ -55,10 +76,13 @@ class Accesses(Schema):
 
 
 class IncidentReport(Schema):
-    """The report, recomputed from the ledger (docs/audit.md gives every key)."""
+    """The report, recomputed from the ledger (docs/audit.md gives every key): the affected set
+    in total and per subject, refused attempts, related activity not in scope, containment."""
 
     incident = fields.Dict(required=True)
     affected = fields.Dict(required=True)
+    attempts = fields.Dict(required=True)
+    related = fields.Dict(required=True)
     containment = fields.List(fields.Raw(), required=True)
     art33 = fields.Dict(required=True)
     to_complete = fields.List(fields.Raw(), required=True)

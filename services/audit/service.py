@@ -135,7 +135,7 @@ class AuditService(CarnetService):
     # -- incidents (docs/audit.md "Incidents"): investigators open, report, notify -------------
     @http("POST", "/v1/audit/incidents")
     def open_incident(self, request):
-        """Open an incident for a connector or principal and a window; 201 with the report."""
+        """Open an incident over a set of subjects and a window; 201 with the report."""
         return self.api.serve(request)
 
     @http("GET", "/v1/audit/incidents/<string:incident_id>")

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from psycopg.rows import dict_row
 
+from contracts.booking_access import denial_code_of
 from contracts.common import FIELD_CLASSES
 from contracts.errors import ContractError
 from contracts.registry import REGISTRY
@@ -45,16 +46,35 @@ ORDER BY seq
 """
 _REQUEST = """r.seq, r.access_id, r.principal_kind, r.principal_id, r.connector_id,
  r.network_address, r.user_agent, r.request_id, r.operation, r.query, r.purpose, r.outcome,
- r.denial_reason, r.field_classes, r.medical_decrypted, r.result_count, r.occurred_at"""
-_ENTRY = (
-    "json_build_object('appointment_id', e.appointment_id, 'patient_id', e.patient_id,"
-    " 'practitioner_id', e.practitioner_id)"
-)
-_APPOINTMENT_ACCESSES = f"""
-SELECT {_REQUEST}, json_agg({_ENTRY}) AS entries
-  FROM audit.access_entries e JOIN audit.access_requests r ON r.seq = e.seq
- WHERE e.appointment_id = %s GROUP BY r.seq ORDER BY r.seq
-"""
+ r.denial_reason, r.field_classes, r.medical_decrypted, r.result_count, r.occurred_at,
+ r.denial_code, r.token_fingerprint"""
+
+
+def _pairs(table: str, condition: str) -> str:
+    """The record's entries (what it returned) or targets (what it aimed at), as JSON."""
+    return (
+        "(SELECT json_agg(json_build_object('appointment_id', x.appointment_id,"
+        " 'patient_id', x.patient_id, 'practitioner_id', x.practitioner_id))"
+        f" FROM audit.{table} x WHERE x.seq = r.seq{condition})"
+    )
+
+
+# The records that returned `column`'s value, or aimed at it and were refused, with only the
+# entries and targets naming it: another patient's appointments in the same read stay hidden.
+def _naming(column: str, window: str = "") -> str:
+    only = f" AND x.{column} = %(id)s"
+    return f"""
+WITH hits AS (
+  SELECT seq FROM audit.access_entries x WHERE x.{column} = %(id)s{window}
+  UNION
+  SELECT seq FROM audit.access_targets x WHERE x.{column} = %(id)s{window})
+SELECT {_REQUEST}, {_pairs("access_entries", only)} AS entries,
+       {_pairs("access_targets", only)} AS targets
+  FROM audit.access_requests r JOIN hits ON hits.seq = r.seq
+ ORDER BY r.occurred_at, r.seq"""
+
+
+_APPOINTMENT_ACCESSES = _naming("appointment_id")
 _STREAM = """
 SELECT stream_version, event_type, schema_version, payload,
        coalesce(occurred_at, recorded_at) AS at
@@ -101,13 +121,25 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _access(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An access record as JSON, with the appointments (and their patients) it names."""
-    entries = [
+def _listed(items: Any) -> list[dict[str, str | None]]:
+    """Entries or targets as JSON, by appointment id."""
+    out = [
         {k: _str(e.get(k)) for k in ("appointment_id", "patient_id", "practitioner_id")}
-        for e in row.get("entries") or []
+        for e in items or []
     ]
-    entries.sort(key=lambda e: e["appointment_id"] or "")
+    return sorted(out, key=lambda e: e["appointment_id"] or "")
+
+
+def denial_code(row: Mapping[str, Any]) -> str | None:
+    """The record's denial code; one indexed before codes were kept is classed by its reason."""
+    if row["outcome"] != "denied":
+        return None
+    return row.get("denial_code") or denial_code_of(row.get("denial_reason"))
+
+
+def _access(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An access record as JSON, with the appointments it returned (and those it aimed at)."""
+    entries = _listed(row.get("entries"))
     return {
         "seq": row["seq"],
         "at": format_timestamp(row["occurred_at"]),
@@ -129,9 +161,12 @@ def _access(row: Mapping[str, Any]) -> dict[str, Any]:
         "medical_decrypted": row["medical_decrypted"],
         "outcome": row["outcome"],
         "denial_reason": row["denial_reason"],
+        "denial_code": denial_code(row),
+        "token_fingerprint": row.get("token_fingerprint"),
         "result_count": row["result_count"],
         "appointment_ids": [e["appointment_id"] for e in entries],
         "entries": entries,
+        "targets": _listed(row.get("targets")),
     }
 
 
@@ -166,7 +201,7 @@ def history(conn: Connection, appointment_id: UUID) -> list[dict[str, Any]]:
     params = {"stream": f"appointment-{appointment_id}", "appointment": str(appointment_id)}
     with conn.cursor(row_factory=dict_row) as cur:
         changes = [_change(r) for r in cur.execute(_CHANGES, params).fetchall()]
-        reads = cur.execute(_APPOINTMENT_ACCESSES, (appointment_id,)).fetchall()
+        reads = cur.execute(_APPOINTMENT_ACCESSES, {"id": appointment_id}).fetchall()
     items = changes + [_access(r) for r in reads]
     items.sort(key=lambda item: item["seq"])
     return items
@@ -231,35 +266,33 @@ def accesses(
     until: datetime | None = None,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """Access records in time order, [since, until); for a patient, only that patient's entries."""
+    """Access records in time order, [since, until); for a patient, the reads of their
+    appointments and the refused attempts on them, with only that patient's entries and targets."""
     catch_up(conn)
-    table = "e" if patient_id is not None else "r"
-    where, params = ["true"], []
-    for column, value in (
-        ("patient_id", patient_id),
-        ("principal_id", principal_id),
-        ("connector_id", connector_id),
-    ):
-        if value is not None:
-            where.append(f"{table}.{column} = %s")
-            params.append(value)
-    if since is not None:
-        where.append(f"{table}.occurred_at >= %s")
-        params.append(since)
-    if until is not None:
-        where.append(f"{table}.occurred_at < %s")
-        params.append(until)
-    condition = " AND ".join(where)
+    params: dict[str, Any] = {"since": since, "until": until, "limit": limit}
+    window = "".join(
+        clause
+        for clause, value in (
+            (" AND {t}.occurred_at >= %(since)s", since),
+            (" AND {t}.occurred_at < %(until)s", until),
+        )
+        if value is not None
+    )
     if patient_id is not None:
-        query = f"""
-SELECT {_REQUEST}, json_agg({_ENTRY}) AS entries
-  FROM audit.access_entries e JOIN audit.access_requests r ON r.seq = e.seq
- WHERE {condition} GROUP BY r.seq ORDER BY r.occurred_at, r.seq LIMIT %s"""
+        params["id"] = patient_id
+        query = _naming("patient_id", window.format(t="x")) + " LIMIT %(limit)s"
     else:
+        who = " AND ".join(
+            f"r.{column} = %({column})s"
+            for column, value in (("principal_id", principal_id), ("connector_id", connector_id))
+            if value is not None
+        )
+        params.update(principal_id=principal_id, connector_id=connector_id)
         query = f"""
-SELECT {_REQUEST},
-       (SELECT json_agg({_ENTRY}) FROM audit.access_entries e WHERE e.seq = r.seq) AS entries
-  FROM audit.access_requests r WHERE {condition} ORDER BY r.occurred_at, r.seq LIMIT %s"""
+SELECT {_REQUEST}, {_pairs("access_entries", "")} AS entries,
+       {_pairs("access_targets", "")} AS targets
+  FROM audit.access_requests r WHERE {who or "true"}{window.format(t="r")}
+ ORDER BY r.occurred_at, r.seq LIMIT %(limit)s"""
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, [*params, limit]).fetchall()
+        rows = cur.execute(query, params).fetchall()
     return [_access(r) for r in rows]

@@ -77,6 +77,31 @@ def access_v1(rng: random.Random, people: dict[str, list[str]], **over: Any) -> 
     return {**payload, **over}
 
 
+def access_v3(rng: random.Random, people: dict[str, list[str]], **over: Any) -> dict[str, Any]:
+    """A valid V3 refusal: a read aimed at appointments (targets), or a refused token (401)."""
+    payload = access_v2(rng, people, outcome="denied", denial_reason="outside your reach")
+    aimed = rng.sample(people["appointments"], rng.randint(1, 3))
+    targets = [
+        {
+            "appointment_id": a,
+            "patient_id": people["patient_of"][a],
+            "practitioner_id": people["practitioner_of"][a],
+        }
+        for a in aimed
+    ]
+    unknown = rng.random() < 0.4
+    payload.update(
+        appointment_ids=[], patient_ids=[], practitioner_ids=[], entries=[], field_classes=[],
+        medical_decrypted=False, result_count=0,
+        token_fingerprint=f"{rng.getrandbits(64):016x}",
+        denial_code="unauthenticated" if unknown else "reach",
+        targets=[] if unknown else targets,
+    )  # fmt: skip
+    if unknown:
+        payload.update(principal_kind="unknown", principal_id=None, connector_id=None)
+    return {**payload, **over}
+
+
 def population(rng: random.Random) -> dict[str, Any]:
     """Patients, practitioners, connectors and who each appointment belongs to."""
     patients, practitioners, appointments = ids(12), ids(4), ids(40)
@@ -97,6 +122,8 @@ def fill(book: Ledger, count: int, seed: int = 6) -> None:
         at = None if n % 17 == 0 else T0 + timedelta(seconds=n * 7 + rng.randrange(5))
         if n % 5 == 4:
             book.put("AppointmentsAccessed", access_v1(rng, people), version=1, at=at)
+        elif n % 5 == 2:
+            book.put("AppointmentsAccessed", access_v3(rng, people), version=3, at=at)
         else:
             book.put("AppointmentsAccessed", access_v2(rng, people), version=2, at=at)
         if n % 9 == 0:  # other events: the index reads past them
@@ -104,11 +131,11 @@ def fill(book: Ledger, count: int, seed: int = 6) -> None:
             book.put("TokenIssued", EXAMPLES["TokenIssued"], source="identity", at=at)
 
 
-def expected(book: Ledger, url: str) -> tuple[list[tuple], set[tuple]]:
+def expected(book: Ledger, url: str) -> tuple[list[tuple], set[tuple], set[tuple]]:
     """What the index must hold, computed from the records as written (the ground truth)."""
     with psycopg.connect(url) as conn:
         recorded = dict(conn.execute("SELECT seq, recorded_at FROM audit.ledger").fetchall())
-    requests, entries = [], set()
+    requests, entries, targets = [], set(), set()
     u = lambda v: uuid.UUID(v) if v else None  # noqa: E731
     for seq, version, p, at in sorted(book.records, key=lambda r: r[0]):
         when = at or recorded[seq]
@@ -129,28 +156,38 @@ def expected(book: Ledger, url: str) -> tuple[list[tuple], set[tuple]]:
             pairs = [
                 (e["appointment_id"], e["patient_id"], e["practitioner_id"]) for e in p["entries"]
             ]
+        if version < 3:  # the contract's upcaster: V2 refusals classed by their reason
+            reason = p["denial_reason"] or ""
+            code = ("reach" if "grant" in reason else "forbidden") if reason else None
+            p = {**p, "denial_code": code, "token_fingerprint": None, "targets": []}
         requests.append(
             (seq, u(p["access_id"]), p["principal_kind"], u(p["principal_id"]),
              u(p["connector_id"]), p["network_address"], p["user_agent"], p["request_id"],
              p["operation"], p["query"], p["purpose"], p["outcome"], p["denial_reason"],
-             p["field_classes"], p["medical_decrypted"], p["result_count"], when)
+             p["field_classes"], p["medical_decrypted"], p["result_count"], when,
+             p["denial_code"], p["token_fingerprint"])
         )  # fmt: skip
-        for a, patient, practitioner in pairs:
-            entries.add(
-                (seq, u(p["access_id"]), u(a), u(patient), u(practitioner),
-                 u(p["principal_id"]), u(p["connector_id"]), when)
-            )  # fmt: skip
-    return requests, entries
+        for rows, items in ((entries, pairs), (targets, [
+            (t["appointment_id"], t["patient_id"], t["practitioner_id"]) for t in p["targets"]
+        ])):  # fmt: skip
+            for a, patient, practitioner in items:
+                rows.add(
+                    (seq, u(p["access_id"]), u(a), u(patient), u(practitioner),
+                     u(p["principal_id"]), u(p["connector_id"]), when)
+                )  # fmt: skip
+    return requests, entries, targets
 
 
-def index(url: str) -> tuple[list[tuple], set[tuple]]:
+def index(url: str) -> tuple[list[tuple], set[tuple], set[tuple]]:
     """What the access index holds, in the shape `expected` computes."""
+    columns = ", ".join(access_index.ENTRY_COLUMNS)
     with psycopg.connect(url) as conn:
         requests = conn.execute(
             f"SELECT {', '.join(access_index.REQUEST_COLUMNS)} FROM audit.access_requests"
             " ORDER BY seq"
         ).fetchall()
-        entries = conn.execute(
-            f"SELECT {', '.join(access_index.ENTRY_COLUMNS)} FROM audit.access_entries"
-        ).fetchall()
-    return requests, set(entries)
+        entries, targets = (
+            set(conn.execute(f"SELECT {columns} FROM {table}").fetchall())
+            for table in (access_index.ENTRIES, access_index.TARGETS)
+        )
+    return requests, entries, targets

@@ -65,7 +65,7 @@ def investigate(
         "/v1/audit/incidents",
         {
             "title": "Connector scraping appointments",
-            "connector_id": scraper["connector_id"],
+            "subjects": [{"kind": "connector", "value": scraper["connector_id"]}],
             "from": start.isoformat(),
             "to": end.isoformat(),
             "aware_at": datetime.now(UTC).isoformat(),

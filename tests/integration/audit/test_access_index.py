@@ -29,12 +29,15 @@ def test_the_index_is_exactly_the_ledgers_access_records(world):
     book = Ledger(world.pool)
     fill(book, 300)
     assert catch_up(world.database_url) == tail_and_position(world.database_url)[0]
-    want_requests, want_entries = expected(book, world.database_url)
-    got_requests, got_entries = index(world.database_url)
+    want_requests, want_entries, want_targets = expected(book, world.database_url)
+    got_requests, got_entries, got_targets = index(world.database_url)
     assert len(got_requests) == 300 and got_requests == want_requests
-    assert got_entries == want_entries
+    assert got_entries == want_entries and got_targets == want_targets
     assert any(e[3] is None for e in got_entries)  # V1 with several patients: not paired
     assert any(r[11] == "denied" for r in got_requests)
+    # V3: refused reads name their targets, refused tokens have no principal but a fingerprint
+    assert got_targets and not {t[:3] for t in got_targets} & {e[:3] for e in got_entries}
+    assert any(r[3] is None and r[17] == "unauthenticated" and r[18] for r in got_requests)
     position, tail = tail_and_position(world.database_url)
     assert position == tail
 

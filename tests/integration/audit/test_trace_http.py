@@ -127,3 +127,46 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
         w.get("/v1/audit/accesses", investigator, principal=connector, **{"from": "x"}).status_code
         == 400
     )
+
+
+def test_incidents_take_several_subjects_and_refuse_bad_ones_whole(investigation):
+    """Over HTTP: a connector and an address in one incident; an unknown connector is 404 and an
+    empty set 400, with nothing written; a vendor resolves once identity's registration is in."""
+    w = investigation
+    staff = w.admin_post(
+        "/v1/staff", {"role": "investigator", "display_name": "Test Inv", "password": PASSWORD}
+    )
+    investigator = w.identity.person_token(staff["staff_id"])
+    c = w.admin_post(
+        "/v1/connectors",
+        {"name": "Agenda Sync", "vendor": "Vendor Trace", "contact_email": "ops@example.org"},
+    )
+    connector, appointment = c["connector_id"], uuid.uuid4()
+    book = Ledger(w.pool)
+    book.put("AppointmentsAccessed", read(connector, connector, [(appointment, PATIENT)]), at=T0)
+    window = {"from": "2030-01-01T00:00:00Z", "to": "2031-01-01T00:00:00Z",
+              "aware_at": "2031-01-01T00:00:00Z", "title": "t"}  # fmt: skip
+
+    def post(**body: Any) -> requests.Response:
+        return w.request("audit", "POST", "/v1/audit/incidents", investigator, json=body)
+
+    def opened() -> int:
+        with w.pool.connection() as conn:
+            return conn.execute("SELECT count(*) FROM audit.incidents").fetchone()[0]
+
+    unknown = {"kind": "connector", "value": str(uuid.uuid4())}
+    r = post(**window, subjects=[{"kind": "connector", "value": connector}, unknown])
+    assert r.status_code == 404 and r.json()["error"] == "not_found", r.text
+    for bad in ([], [{"kind": "address", "value": "nowhere"}], [{"kind": "ship", "value": "x"}]):
+        r = post(**window, subjects=bad)
+        assert r.status_code == 400 and r.json()["error"] == "invalid", r.text
+    assert post(**window, connector_id=connector, subjects=[unknown]).status_code == 400
+    assert opened() == 0  # nothing half-applied
+    both = [{"kind": "connector", "value": connector}, {"kind": "address", "value": "198.51.100.7"}]
+    r = post(**window, subjects=both)
+    assert r.status_code == 201, r.text
+    affected = r.json()["report"]["affected"]
+    assert affected["appointment_count"] == 1 and len(affected["per_subject"]) == 2
+    assert post(**window, connector_id=connector).status_code == 201  # the shorthand
+    vendor = [{"kind": "vendor", "value": "vendor trace"}]
+    eventually(lambda: post(**window, subjects=vendor).status_code == 201, what="registration")

@@ -71,3 +71,37 @@ def test_ids_are_stable_per_record_and_patient():
     r = record()
     entries = [{"appointment_id": A1, "patient_id": P1}]
     assert audit_events(r, entries)[0]["id"] == audit_events(r, entries)[0]["id"]
+
+
+def test_a_refused_token_is_named_by_its_fingerprint_and_discloses_nothing():
+    refused = record(
+        principal_kind="unknown",
+        principal_id=None,
+        token_fingerprint="0123456789abcdef",
+        operation="read",
+        outcome="denied",
+        denial_code="unauthenticated",
+        denial_reason="unknown or expired token",
+        field_classes=[],
+    )
+    (event,) = audit_events(refused, [])
+    AuditEvent.model_validate(event)
+    assert event["outcome"] == "4"
+    assert event["outcomeDesc"] == "unauthenticated: unknown or expired token"
+    who = event["agent"][0]["who"]["identifier"]
+    assert who == {"system": "urn:carnet:token-fingerprint", "value": "0123456789abcdef"}
+    assert "None" not in str(event)
+    anonymous = audit_events({**refused, "token_fingerprint": None}, [])[0]
+    AuditEvent.model_validate(anonymous)
+    assert "who" not in anonymous["agent"][0]
+
+
+def test_a_refused_read_names_no_entity_it_aimed_at():
+    """Targets stay in the index: the export of a refusal discloses no patient or appointment."""
+    aimed = [{"appointment_id": A1, "patient_id": P1}]
+    for code in ("reach", "not_found", "quota"):
+        refused = record(outcome="denied", denial_code=code, denial_reason=None, field_classes=[])
+        (event,) = audit_events(refused, aimed)
+        AuditEvent.model_validate(event)
+        assert event["outcomeDesc"] == code
+        assert [x["role"]["code"] for x in event["entity"]] == ["24"]  # the query only
