@@ -161,7 +161,7 @@ SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_cons
 """
 TABLES = ("audit.access_requests", "audit.access_entries")
 # The 17 request fields `generate` writes; V3's denial_code and token_fingerprint stay NULL
-# (refusals are classed by their reason, as for records indexed before migration 0017).
+# (refusals are classed by their reason, as for records indexed before migration 0020).
 LOADED_REQUEST_COLUMNS = access_index.REQUEST_COLUMNS[: access_index.REQUEST_COLUMNS.index(
     "occurred_at") + 1]  # fmt: skip
 # Refused reads' targets: the planted world has none, but the table references access_requests,

@@ -28,7 +28,7 @@ MEASURES = (
     "QuotaSet", "PrincipalTrusted",
 )  # fmt: skip
 # Literal types (code constants, never input), so the ledger's partial index
-# `ledger_subjects_idx` (migration 0017) provably covers the query.
+# `ledger_subjects_idx` (migration 0020) provably covers the query.
 _TIMELINE = f"""
 SELECT seq, event_type, schema_version, coalesce(occurred_at, recorded_at) AS at, payload
   FROM audit.ledger

@@ -22,7 +22,7 @@ from services.common.errors import Invalid, NotFound
 
 # Who an id is: identity's registrations in the ledger (event type -> id field, kind), else
 # the kind its access records give it. Type lists are literals (code constants, never input),
-# so the ledger's partial index `ledger_subjects_idx` (migration 0017) provably serves them.
+# so the ledger's partial index `ledger_subjects_idx` (migration 0020) provably serves them.
 REGISTRATIONS = {
     "ConnectorRegistered": ("connector_id", "connector"),
     "PatientRegistered": ("patient_id", "patient"),
