@@ -36,8 +36,10 @@ from services.audit.detection.rules import (
     RULES,
     SAMPLE_OF,
     SCALED,
+    SEVERITY,
     Finding,
     quiet,
+    scaled,
     window_of,
 )
 from services.audit.detection.settings import MINUTE, DetectionSettings, config_key
@@ -50,7 +52,8 @@ from services.common.metrics import SUSPICIOUS_ACCESS_DETECTED
 log = get_logger(__name__)
 INBOX_CONSUMER = "audit.detection"
 DETECTED = "SuspiciousAccessDetected"
-SUSPEND = ACTIONS.index("suspend")
+SUSPEND, THROTTLE = ACTIONS.index("suspend"), ACTIONS.index("throttle")
+SHARED = (D1, D2)  # re-reads one operator splits between its credentials
 SAME_MEASURE = {D2: D1}  # a rule that says what another said over a longer window
 
 __all__ = ["CHANGES", "IDENTITY_FACTS", "Detection", "handle", "on_event", "settings_for"]
@@ -95,25 +98,27 @@ def judge(conn: Any, w: Work, at: datetime, s: DetectionSettings) -> list[Findin
     cooled = subjects.cooldowns(conn, key)
     reach = subjects.reach(conn, w.subject, at, s) if w.due & set(SCALED) else None
     trusted = reference.trusted_until(conn, w.subject.principal_id)
+    group: list[str] | None = None
     found = []
     for rule in (r for r in RULES if r in w.due):
         last = cooled.get(rule)
         if last is not None and last[0] >= SUSPEND and at < last[1]:
             continue  # nothing above suspend: no window to read
         start, end = window(at, window_of(s, rule))
-        t = windows.tally(conn, key, start, end, SAMPLE_OF[rule], reach)
+        t = windows.tally(conn, [key], start, end, SAMPLE_OF[rule], reach)
         if rule == D9:
             t = replace(t, contained_links=w.contained_links)
         finding = RULE_FUNCTIONS[rule](s, t)
+        if rule in SHARED and w.subject.is_principal:
+            if group is None:
+                group = links.on_its_address(conn, key, at, s)
+            finding = _with_accomplices(conn, s, rule, finding, group, key, (start, end), reach)
         if finding is None:
             continue
         if trusted is not None and at < trusted and finding.recommended_action != "review":
+            note = f"; trusted until {trusted.isoformat()}: review only"
             finding = replace(
-                finding,
-                recommended_action="review",
-                summary=f"{finding.summary}; trusted until {trusted.isoformat()}: review only"[
-                    :500
-                ],
+                finding, recommended_action="review", summary=(finding.summary + note)[:500]
             )
         if quiet(last, finding.rank, at) or _said(cooled, rule, finding.rank, at):
             continue
@@ -122,6 +127,30 @@ def judge(conn: Any, w: Work, at: datetime, s: DetectionSettings) -> list[Findin
         cooled[rule] = (finding.rank, until)
         found.append(finding)
     return found
+
+
+def _with_accomplices(
+    conn: Any,
+    s: DetectionSettings,
+    rule: str,
+    own: Finding | None,
+    group: list[str],
+    key: str,
+    span: tuple[datetime, datetime],
+    reach: int | None,
+) -> Finding | None:
+    """Re-reads split between principals on one address add up: the group's measure may
+    throttle each of them (never suspend: that takes a principal's own measure)."""
+    if not group or (own is not None and own.rank >= THROTTLE):
+        return own
+    t = windows.tally(conn, [key, *group], *span, SAMPLE_OF[rule], reach)
+    joint = RULE_FUNCTIONS[rule](s, t)
+    if joint is None or joint.rank < THROTTLE:
+        return own
+    threshold = scaled(s, rule[:2].lower(), "throttle", reach)
+    summary = f"{joint.summary}; with {len(group)} principals on its address"[:500]
+    return replace(joint, recommended_action="throttle", severity=SEVERITY["throttle"],
+                   threshold=threshold, summary=summary)  # fmt: skip
 
 
 def _said(cooled: dict[str, tuple[int, datetime]], rule: str, rank: int, at: datetime) -> bool:

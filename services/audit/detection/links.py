@@ -48,6 +48,23 @@ def linked(conn: Connection, key: str, at: datetime, s: DetectionSettings) -> li
     return _untrusted(conn, ids, at)[:MAX_LINKED]
 
 
+def on_its_address(conn: Connection, key: str, at: datetime, s: DetectionSettings) -> list[str]:
+    """Principals (not trusted now) that used an address this one used, within the link
+    window, in a group small enough to be a link: one operator's several credentials."""
+    since = at - timedelta(seconds=s.link_window_s)
+    rows = conn.execute(
+        "WITH mine AS (SELECT value FROM audit.detection_seen"
+        " WHERE subject = %(s)s AND kind = 'address' AND last_seen >= %(since)s),"
+        " groups AS (SELECT m.value, array_agg(o.subject) AS members FROM mine m"
+        " JOIN audit.detection_seen o ON o.kind = 'address' AND o.value = m.value"
+        f" AND o.last_seen >= %(since)s AND {PRINCIPALS_ONLY}"
+        " GROUP BY m.value HAVING count(*) <= %(max)s)"
+        " SELECT DISTINCT m FROM groups, unnest(members) AS m WHERE m <> %(s)s",
+        {"s": key, "since": since, "max": s.link_max_group},
+    ).fetchall()
+    return [str(i) for i in _untrusted(conn, [UUID(r[0]) for r in rows], at)]
+
+
 def _untrusted(conn: Connection, ids: list[UUID], at: datetime) -> list[UUID]:
     """Drop the principals an operator trusts now: no automatic response reaches them."""
     if not ids:

@@ -8,6 +8,7 @@ as events of different queues arrive in no fixed order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,17 @@ from services.audit.detection.settings import DetectionSettings
 
 Connection = Any  # psycopg.Connection
 Fact = Change | Grant | Vendor | Trust
+# Booked or changed: the latest event sets the start and agenda; changed_at only moves forward.
+UPSERT_APPOINTMENT = (
+    "INSERT INTO audit.detection_appointments AS a "
+    "(appointment_id, practitioner_id, patient_id, start_at, changed_at) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (appointment_id) DO UPDATE SET "
+    "start_at = CASE WHEN EXCLUDED.changed_at >= a.changed_at "
+    "  THEN EXCLUDED.start_at ELSE a.start_at END, "
+    "practitioner_id = CASE WHEN EXCLUDED.changed_at >= a.changed_at "
+    "  THEN EXCLUDED.practitioner_id ELSE a.practitioner_id END, "
+    "changed_at = GREATEST(a.changed_at, EXCLUDED.changed_at)"
+)
 
 
 def apply(conn: Connection, fact: Fact) -> None:
@@ -48,16 +60,17 @@ def _change(conn: Connection, c: Change) -> None:
             (c.at, c.appointment_id),
         )
         return
-    conn.execute(
-        "INSERT INTO audit.detection_appointments AS a "
-        "(appointment_id, practitioner_id, patient_id, start_at, changed_at) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (appointment_id) DO UPDATE SET "
-        "start_at = CASE WHEN EXCLUDED.changed_at >= a.changed_at "
-        "  THEN EXCLUDED.start_at ELSE a.start_at END, "
-        "practitioner_id = EXCLUDED.practitioner_id, "
-        "changed_at = GREATEST(a.changed_at, EXCLUDED.changed_at)",
-        (c.appointment_id, c.practitioner_id, c.patient_id, c.start, c.at),
-    )
+    conn.execute(UPSERT_APPOINTMENT, _row(c))
+
+
+def apply_changes(conn: Connection, changes: Sequence[Change]) -> None:
+    """Many changes at once, in one pipeline (a backfill of booking's history)."""
+    with conn.cursor() as cur:
+        cur.executemany(UPSERT_APPOINTMENT, [_row(c) for c in changes if c.start is not None])
+
+
+def _row(c: Change) -> tuple[Any, ...]:
+    return (c.appointment_id, c.practitioner_id, c.patient_id, c.start, c.at)
 
 
 def _grant(conn: Connection, g: Grant) -> None:

@@ -6,6 +6,7 @@ subject), whatever the rule; only the rules an event could have tipped ask for o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,14 +26,20 @@ ITEM_FIELDS = {
 
 
 def tally(
-    conn: Connection, key: str, start: datetime, end: datetime, mark: str, reach: int | None
+    conn: Connection,
+    keys: Sequence[str],
+    start: datetime,
+    end: datetime,
+    mark: str,
+    reach: int | None,
 ) -> Tally:
-    """What the subject did in [start, end), with a sample of the records marked `mark`."""
-    window = {"s": key, "start": start, "end": end, "mark": mark}
+    """What the subjects (one, or a principal and those on its address) did in [start, end),
+    with a sample of the records marked `mark`."""
+    window = {"s": list(keys), "start": start, "end": end, "mark": mark}
     sums = ", ".join(f"coalesce(sum({c}), 0)" for c in COUNTERS)
     counters = conn.execute(
         f"SELECT {sums} FROM audit.detection_buckets "
-        "WHERE subject = %(s)s AND minute >= %(start)s AND minute < %(end)s",
+        "WHERE subject = ANY(%(s)s) AND minute >= %(start)s AND minute < %(end)s",
         window,
     ).fetchone()
     distinct = ", ".join(
@@ -40,20 +47,21 @@ def tally(
     )
     items = conn.execute(
         f"SELECT {distinct} FROM audit.detection_items "
-        "WHERE subject = %(s)s AND minute >= %(start)s AND minute < %(end)s",
+        "WHERE subject = ANY(%(s)s) AND minute >= %(start)s AND minute < %(end)s",
         window,
     ).fetchone()
     access_ids = conn.execute(
         "SELECT access_id FROM audit.detection_accesses "
-        "WHERE subject = %(s)s AND at >= %(start)s AND at < %(end)s "
+        "WHERE subject = ANY(%(s)s) AND at >= %(start)s AND at < %(end)s "
         "AND (%(mark)s = 'any' OR %(mark)s = ANY(marks)) "
         f"ORDER BY at, access_id LIMIT {MAX_EVIDENCE_SAMPLE}",
         window,
     ).fetchall()
     addresses = conn.execute(
         "SELECT value, new FROM (SELECT value, first_seen, last_seen,"
-        " first_seen >= %(start)s AND first_seen > min(first_seen) OVER () AS new"
-        " FROM audit.detection_seen WHERE subject = %(s)s AND kind = 'address') x "
+        " first_seen >= %(start)s"
+        " AND first_seen > min(first_seen) OVER (PARTITION BY subject) AS new"
+        " FROM audit.detection_seen WHERE subject = ANY(%(s)s) AND kind = 'address') x "
         "WHERE last_seen >= %(start)s ORDER BY first_seen DESC, value",
         window,
     ).fetchall()
