@@ -455,3 +455,50 @@ def test_state_older_than_every_window_is_pruned_reads_kept_within_memory(pool, 
         ).fetchone()
     # Windows reach back a day (the newest read only); reads are remembered 30 days (two).
     assert counts == (1, 1, 2)
+
+
+def test_rereads_split_between_principals_on_one_address_add_up_to_a_throttle(pool, store):
+    appts = agenda(uuid.uuid4(), 330)
+    a, b = connector_with(pool, store, appts), connector_with(pool, store, appts)
+    shared = "192.0.2.203"
+    run(pool, store, [*read(a, appts, T0, address=shared), *read(b, appts, T0, address=shared)])
+    later = T0 + timedelta(hours=2)
+    assert run(pool, store, read(a, appts[:30], later, address=shared)) == []  # 30: under 50
+    [joint] = run(pool, store, read(b, appts[30:60], later, address=shared))
+    assert steps([joint]) == [("D1_reread", "throttle")] and joint.principal_id == b
+    assert (
+        joint.finding.observed == 60 and "with 1 principals on its address" in joint.finding.summary
+    )
+    # Never a suspension on the joint measure alone: b's own 30 + 50 more is still under 100.
+    more = run(pool, store, read(b, appts[60:110], later + timedelta(seconds=5), address=shared))
+    assert ("D1_reread", "suspend") not in steps(more)
+
+
+def test_failed_sign_ins_count_for_their_connector_or_else_their_address(pool, store):
+    c, address = uuid.uuid4(), "203.0.113.78"
+    failed = {"client_id": "bench", "reason": "invalid_secret", "request_id": "r"}
+
+    def attempt(connector: uuid.UUID | None, i: int) -> BenchEvent:
+        data = {**failed, "attempt_id": str(uuid.uuid4()), "network_address": address,
+                "connector_id": str(connector) if connector else None}  # fmt: skip
+        return EVENTS.make("AuthenticationFailed", data, T0 + timedelta(seconds=i))
+
+    named = run(pool, store, [attempt(c, i) for i in range(21)])
+    assert steps(named) == [("D5_probing", "throttle")] and named[0].principal_id == c
+    unnamed = run(pool, store, [attempt(None, i) for i in range(11)])
+    assert steps(unnamed) == [("D6_refused_tokens", "review")]
+    assert unnamed[0].network_address == address and unnamed[0].principal_id is None
+
+
+def test_a_token_issued_from_a_contained_principals_address_throttles_the_newcomer(pool, store):
+    appts = agenda(uuid.uuid4(), 330)
+    a, b = connector_with(pool, store, appts), connector_with(pool, store, appts)
+    shared = "192.0.2.204"
+    run(pool, store, [*read(a, appts, T0, address=shared), *read(b, appts, T0)])
+    run(pool, store, read(a, appts[:120], T0 + timedelta(hours=2), address=shared))
+    token = {"token_id": str(uuid.uuid4()), "principal_id": str(b), "connector_id": str(b),
+             "grant_type": "client_credentials", "scopes": ["appointment:read"],
+             "field_classes": ["administrative"], "principal_kind": "connector",
+             "expires_at": "2030-01-04T10:00:00+00:00", "network_address": shared}  # fmt: skip
+    found = run(pool, store, [EVENTS.make("TokenIssued", token, T0 + timedelta(hours=3))])
+    assert ("D9_linked", "throttle") in steps(found)
