@@ -33,16 +33,20 @@ class World:
     updated: dict[UUID, datetime] = field(default_factory=dict)
     log: list[tuple[datetime, UUID]] = field(default_factory=list)  # (lastUpdated, id), sorted
 
+    def new_id(self) -> UUID:
+        """A synthetic id drawn from the world's seed: the same world every run."""
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
     def agenda(self, n: int = PER_AGENDA) -> UUID:
         """A new practitioner's agenda with n appointments around t0 (none booked after t0)."""
-        practitioner = uuid.uuid4()
+        practitioner = self.new_id()
         self.by_agenda[practitioner] = []
         span = 2 * HORIZON.total_seconds()
         for _ in range(n):
             start = self.t0 - HORIZON + timedelta(seconds=self.rng.uniform(0, span))
             start = start.replace(second=0, microsecond=0)
             booked = min(start - timedelta(days=self.rng.uniform(0.5, 21)), self.t0)
-            self._put(Appt(uuid.uuid4(), practitioner, uuid.uuid4(), start), booked)
+            self._put(Appt(self.new_id(), practitioner, self.new_id(), start), booked)
         return practitioner
 
     def agendas(self, n: int) -> list[UUID]:
@@ -69,7 +73,7 @@ class World:
             self._put(moved, at)
             return "rescheduled", moved, old.start
         start = (at + timedelta(days=self.rng.uniform(1, 30))).replace(second=0, microsecond=0)
-        new = Appt(uuid.uuid4(), practitioner, uuid.uuid4(), start)
+        new = Appt(self.new_id(), practitioner, self.new_id(), start)
         self._put(new, at)
         return "booked", new, None
 
