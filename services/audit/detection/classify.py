@@ -20,6 +20,9 @@ from services.audit.detection.settings import DetectionSettings
 SYNCING = ("connector",)
 UNEXPLAINED = ("staff",)  # no agenda of its own: every read counts as one no sync explains
 OWN_DATA = ("patient", "practitioner")
+# The appointment a write returns (POST or PATCH with return=representation): the principal's
+# own change echoed back, explained by the write itself.
+WRITES = ("create", "update")
 
 
 @dataclass(frozen=True)
@@ -37,26 +40,40 @@ class Prior:
 
 
 def read_marks(
-    kind: str, principal: UUID | None, p: Prior, at: datetime, s: DetectionSettings
+    kind: str,
+    principal: UUID | None,
+    p: Prior,
+    at: datetime,
+    s: DetectionSettings,
+    operation: str = "read",
 ) -> frozenset[str]:
     """The marks one served appointment earns: reread, deep, beyond (or none: explained)."""
-    marks: set[str] = set()
+    marks = {"beyond"} if beyond_reach(kind, principal, p, at, s) else set()
+    if operation in WRITES:
+        return frozenset(marks)  # its own change echoed back: only whose it was counts
     if kind in SYNCING:
         if rereads_unchanged(p, s):
             marks.add("reread")
         elif older_than_horizon(p, at, s):
             marks.add("deep")
-        if served_after_grant_ended(p, at, s):
-            marks.add("beyond")
     elif kind in UNEXPLAINED:
         marks.add("reread")
         if older_than_horizon(p, at, s):
             marks.add("deep")
-    elif (kind == "patient" and p.patient_id is not None and p.patient_id != principal) or (
-        kind == "practitioner" and p.practitioner_id not in (None, principal)
-    ):
-        marks.add("beyond")
     return frozenset(marks)
+
+
+def beyond_reach(
+    kind: str, principal: UUID | None, p: Prior, at: datetime, s: DetectionSettings
+) -> bool:
+    """Served something that was not the principal's to read (a flaw somewhere)."""
+    if kind in SYNCING:
+        return served_after_grant_ended(p, at, s)
+    if kind == "patient":
+        return p.patient_id is not None and p.patient_id != principal
+    if kind == "practitioner":
+        return p.practitioner_id not in (None, principal)
+    return False
 
 
 def rereads_unchanged(p: Prior, s: DetectionSettings) -> bool:

@@ -81,7 +81,7 @@ def _reads(
         items["appointment"].append(p.appointment_id)
         if p.patient_id is not None:
             items["patient"].append(p.patient_id)
-        earned = classify.read_marks(a.principal_kind, a.principal_id, p, a.at, s)
+        earned = classify.read_marks(a.principal_kind, a.principal_id, p, a.at, s, a.operation)
         for mark in earned:
             items.setdefault(mark, []).append(p.appointment_id)
         if earned:

@@ -61,6 +61,7 @@ class Access:
     denied: bool
     denial_code: str | None
     returned: int
+    operation: str = "read"  # read, search, export; create and update echo a write back
     entries: tuple[Entry, ...] = ()  # served
     targets: tuple[Entry, ...] = ()  # aimed at, when refused
     asked: tuple[UUID, ...] = ()  # practitioners the query named (a refused search)
@@ -219,6 +220,7 @@ def access(data: Mapping[str, Any], at: datetime) -> Access:
         denied=denied,
         denial_code=data.get("denial_code") if denied else None,
         returned=0 if denied else int(data.get("result_count") or len(entries)),
+        operation=str(data.get("operation") or "read"),
         entries=() if denied else entries,
         targets=_entries(data.get("targets") or ()) if denied else (),
         asked=asked_practitioners(str(data.get("query") or "")) if denied else (),

@@ -88,8 +88,11 @@ def test_people_read_their_own_data_as_they_like_and_nobody_elses():
     assert classify.read_marks("practitioner", ME, prior(), T0, S) == {"beyond"}
 
 
-def test_staff_have_no_sync_every_read_needs_a_reason():
+def test_staff_have_no_sync_every_read_needs_a_reason_but_a_write_echoed_back():
     assert classify.read_marks("staff", ME, prior(start_at=T0), T0, S) == {"reread"}
+    assert classify.read_marks("staff", ME, prior(start_at=T0), T0, S, "create") == frozenset()
+    again = prior(last_read_at=T0 - timedelta(hours=1), changed_at=T0 - timedelta(days=9))
+    assert classify.read_marks("connector", ME, again, T0, S, "update") == frozenset()
     assert classify.read_marks("service", ME, prior(start_at=T0), T0, S) == frozenset()
 
 
