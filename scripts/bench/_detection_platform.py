@@ -166,10 +166,12 @@ class Platform:
             if m.action == "suspend":
                 p.suspended = True
             else:
+                # A throttle never raises a quota: a patient's default (300/h) is below it.
                 p.throttled_until = m.at + THROTTLE_FOR
                 bucket = self._bucket(p, m.at)
-                bucket.per_hour, bucket.burst = THROTTLE
-                bucket.tokens = min(bucket.tokens, THROTTLE[1])
+                per_hour, burst = QUOTAS[p.kind]
+                bucket.per_hour, bucket.burst = min(per_hour, THROTTLE[0]), min(burst, THROTTLE[1])
+                bucket.tokens = min(bucket.tokens, bucket.burst)
 
     # -- booking's side: quotas, reach, access records ---------------------------------------
     def _bucket(self, p: Principal, now: datetime) -> Bucket:

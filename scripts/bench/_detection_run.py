@@ -74,7 +74,8 @@ def run_all(
     config: Mapping[str, Any] | None = None, say: Any = print, workers: int = 4,
 ) -> list[Outcome]:  # fmt: skip
     """Every scenario (or those named), each on its own principals, agendas and addresses, so
-    they run side by side (detection waits on PostgreSQL, not on Python)."""
+    they run side by side (detection waits on PostgreSQL, not on Python). The world is the same
+    every run: run a scenario again on a database of its own, or its state carries over."""
     chosen = [s for s in SCENARIOS if not keys or s.key in keys]
     with (
         ConnectionPool(audit_role(url), min_size=1, max_size=workers, open=True) as pool,
