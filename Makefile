@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit asyncapi clean
+.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-rebuild: venv infra  ## carnet replay rebuild vs a raw keyset read of the 
 
 bench-audit: venv infra  ## affected-set query at 1M and 10M access records (issue #6)
 	$(BIN)/python scripts/bench/audit_index.py --write-docs
+
+bench-detection: venv infra  ## detection's scenario bench: honest partners and attacks on simulated time (issue #19)
+	$(BIN)/python scripts/bench/detection.py --write-docs
 
 asyncapi: venv  ## write docs/asyncapi.yaml from the contract registry
 	$(BIN)/carnet contracts asyncapi --output docs/asyncapi.yaml

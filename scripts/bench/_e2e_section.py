@@ -95,7 +95,7 @@ def render_section(
         " on a throwaway database and vhost; seeded through the public APIs with"
         f" {sizes['practitioners']} practitioners, {sizes['patients']} patients, an"
         " investigator, a connector with `appointment:read` on a quarter of the agendas, and"
-        f" {SLOT_MINUTES}-minute slots opened as needed. Detection uses the demo's thresholds."
+        f" {SLOT_MINUTES}-minute slots opened as needed. Detection runs the shipped defaults."
         f" The load generator ({THREADS} threads, open loop: each booking is due at a fixed"
         " time and its latency counts from then) books through `POST /fhir/Appointment` as the"
         f" platform admin (`Prefer: return=minimal`), while the connector reads pages of"

@@ -17,7 +17,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.bench._env import BenchEnv
-from services.cli.demo.run import DEMO_DETECTION, mail_server
+from services.cli.demo.run import mail_server
 from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
@@ -74,7 +74,6 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
         environ = {
             **os.environ,
             **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
-            **DEMO_DETECTION,
             "DATABASE_URL": env.database_url,
             "AMQP_URI": env.amqp_uri,
             "AUDIT_VERIFY_DATABASE_URL": env.database_url,

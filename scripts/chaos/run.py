@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,6 +25,7 @@ from scripts.chaos.load import Worker
 from scripts.chaos.mail import read_inbox
 from scripts.chaos.model import Book, Tally
 from scripts.chaos.seed import stage
+from services.audit.detection.settings import DetectionSettings, config_key
 from services.cli.demo.client import Platform
 from services.cli.demo.run import mail_server
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
@@ -34,6 +35,12 @@ from tests.support.ports import free_port
 
 Say = Callable[[str], None]
 HIGH = str(10**9)  # detection thresholds no load of ours can reach: the connector stays active
+# Every count threshold and floor of detection (the shares stay: max(floor, share x reach)).
+DETECTION_THRESHOLDS = tuple(
+    config_key(f.name)
+    for f in fields(DetectionSettings)
+    if f.name.endswith(("_floor", "_throttle", "_suspend", "_review", "_review_addresses"))
+)
 KEY_ID = "chaos"
 
 
@@ -115,10 +122,7 @@ def service_env(
         "NOTIFICATION_LEASE_SECONDS": "20",  # longer than PostgreSQL takes to restart
         "SMS_OUTBOX_PATH": str(root / "sms-outbox.jsonl"),
         "LEDGER_CHECKPOINT_SECONDS": "5",
-        **{f"AUDIT_D{n}_{k}": HIGH for n, k in ((1, "MIN_VOLUME"), (1, "ABSOLUTE_CAP"),
-                                               (2, "MIN_PATIENTS"), (2, "ABSOLUTE_CAP"),
-                                               (3, "MAX_DENIALS"), (4, "MAX_FAILURES"),
-                                               (6, "MAX_PAGES"))},
+        **{key: HIGH for key in DETECTION_THRESHOLDS},
     }  # fmt: skip
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
     return env

@@ -68,10 +68,10 @@ SUBSCRIPTIONS = (
     ),
     Subscription(
         "audit",
-        ("detect_accesses", "detect_bookings"),
+        ("detect_accesses",),
         "audit.detection",
         "booking",
-        ("AppointmentsAccessed", "AppointmentBooked"),
+        ("AppointmentsAccessed", *APPOINTMENT_EVENTS, "AppointmentStatusChanged"),
     ),
     Subscription(
         "audit",
@@ -79,6 +79,18 @@ SUBSCRIPTIONS = (
         "audit.detection",
         "identity",
         ("TokenIssued", "AuthenticationFailed"),
+    ),
+    Subscription(
+        "audit",
+        ("detect_grants",),
+        "audit.detection",
+        "identity",
+        (
+            "ConnectorRegistered",
+            "ConnectorAuthorized",
+            "ConnectorAuthorizationRevoked",
+            "PrincipalTrusted",
+        ),
     ),
 )
 

@@ -116,20 +116,22 @@ class AuditService(CarnetService):
         """Access records of one principal, connector or patient, in a window."""
         return self.api.serve(request)
 
-    # -- continuous detection (docs/audit.md "Detection rules"): one queue per handler --------
-    @consume_event("booking", "AppointmentsAccessed")
+    # -- continuous detection (docs/detection.md): one queue per handler ----------------------
+    # Booking's access records and appointment changes share a queue: in booking's log order,
+    # a change arrives before the reads that saw it ("changed since last read", D1).
+    @consume_event("booking", ("AppointmentsAccessed", *detection.CHANGES))
     def detect_accesses(self, event):
-        """D1-D6 over access records: windows, rules and detections commit once per event."""
-        detection.handle(self.db, self.store, self.config, event)
-
-    @consume_event("booking", "AppointmentBooked")
-    def detect_bookings(self, event):
-        """Booking activity per practitioner, what D2 weighs the patients read against."""
+        """Reads, refusals and appointment changes: state, rules and detections, once per event."""
         detection.handle(self.db, self.store, self.config, event)
 
     @consume_event("identity", ("TokenIssued", "AuthenticationFailed"))
     def detect_sign_ins(self, event):
-        """Addresses credentials came from (D5) and failed sign-ins per connector (D4)."""
+        """Addresses credentials came from (D8, D9) and failed sign-ins (D5, D6)."""
+        detection.handle(self.db, self.store, self.config, event)
+
+    @consume_event("identity", detection.IDENTITY_FACTS)
+    def detect_grants(self, event):
+        """Grants (a connector's reach), vendors (links) and operators' trust (review only)."""
         detection.handle(self.db, self.store, self.config, event)
 
     # -- incidents (docs/audit.md "Incidents"): investigators open, report, notify -------------

@@ -290,11 +290,11 @@ SPECS: tuple[QueueSpec, ...] = (
     ),
     QueueSpec(
         "audit",
-        "detect_bookings",
-        "booking",
-        "AppointmentBooked",
-        fresh("AppointmentBooked", "appointment_id", "practitioner_id", "patient_id"),
-        unsubscribed="SlotsOpened",
+        "detect_grants",
+        "identity",
+        "ConnectorAuthorized",
+        fresh("ConnectorAuthorized", "grant_id", "connector_id", "practitioner_id"),
+        unsubscribed="StaffRegistered",
     ),
     QueueSpec(
         "audit",

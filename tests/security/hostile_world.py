@@ -140,7 +140,7 @@ class HostileWorld:
             return self._subject_sum("accesses", data.get("principal_id"))
         if spec.id == "audit.detect_sign_ins":
             return self._subject_sum("auth_failures", data.get("connector_id"))
-        if spec.id == "audit.detect_bookings":
+        if spec.id == "audit.detect_grants":
             return self._processed("audit.detection", event_id)
         return self._processed(spec.id, event_id)
 
@@ -151,6 +151,6 @@ class HostileWorld:
         except ValueError:
             return 0
         return self._count(
-            f"SELECT coalesce(sum({column}), 0) FROM audit.detection_buckets WHERE subject_id = %s",
-            subject_id,
+            f"SELECT coalesce(sum({column}), 0) FROM audit.detection_buckets WHERE subject = %s",
+            str(subject_id),
         )

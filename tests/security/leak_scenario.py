@@ -4,10 +4,10 @@ Staff, a practitioner and a patient register with passwords and sign in; a conne
 is granted, fails a sign-in, signs in; slots open; the connector books with a reason for visit;
 the patient reads it, the connector searches, a bad token is refused; the patient cancels (an
 e-mail goes out for the booking and one for the cancellation); the connector's secret is
-rotated, it reads outside its grant, audit's detection fires and identity suspends it; audit
-verifies, an investigator opens an incident and the patient gets the Art. 34 notice. Every
-password, secret and token the run handles, and every name, e-mail, phone and birth date it
-creates, goes into `Needles`.
+rotated, it reads outside its grants (eleven times: enumeration), audit's detection fires and
+identity suspends it; audit verifies, an investigator opens an incident and the patient gets
+the Art. 34 notice. Every password, secret and token the run handles, and every name, e-mail,
+phone and birth date it creates, goes into `Needles`.
 """
 
 from __future__ import annotations
@@ -191,9 +191,11 @@ def run(c: Client, smtp: SmtpServer) -> str:
     secret = needles.secret("rotated client secret", rotated["client_secret"])
     token2 = c.token("connector after rotation", {**form, "client_secret": secret})
     c.ok("GET", "booking", f"/fhir/Appointment/{aid}", token2)
-    # A read outside its grant: audit's D3 fires and identity suspends the connector.
-    outside = f"/fhir/Appointment?practitioner={uuid.uuid4()}"
-    assert c.call("GET", "booking", outside, token2).status_code == 403
+    # Reads outside its grants: one is for review, eleven in ten minutes are enumeration
+    # (D4_outside_grants suspends above 10, docs/detection.md) and identity suspends it.
+    for _ in range(11):
+        outside = f"/fhir/Appointment?practitioner={uuid.uuid4()}"
+        assert c.call("GET", "booking", outside, token2).status_code == 403
     eventually(
         lambda: c.call("GET", "booking", f"/fhir/Appointment/{aid}", token2).status_code == 401,
         what="detection to suspend the connector",

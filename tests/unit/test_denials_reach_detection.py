@@ -1,14 +1,15 @@
-"""Every refusal booking records for reach must be one audit's D3 recognises as such.
+"""Every refusal booking records for reach must be classed `reach` (AppointmentsAccessed V3).
 
-Booking words its refusals; audit's D3 (services/audit/detection/rules.py) reads the words.
-This test reads every `Denied("...")` in booking's code, so rewording one cannot silently
-blind the detection of reads outside a connector's grants.
+Booking words its refusals and classes them with contracts.booking_access.denial_code_of;
+audit's D4_outside_grants counts the `reach` code (services/audit/detection/classify.py). This
+test reads every `Denied("...")` in booking's code, so rewording one cannot silently blind the
+detection of reads outside a principal's grants.
 """
 
 import ast
 from pathlib import Path
 
-from services.audit.detection.rules import REACH_MARKERS
+from contracts.booking_access import REACH_WORDS as REACH_MARKERS
 
 BOOKING = Path(__file__).resolve().parents[2] / "services" / "booking"
 NOT_ABOUT_REACH = {

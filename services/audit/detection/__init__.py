@@ -1,1 +1,1 @@
-"""Continuous detection rules D1..D6 over access records and sign-ins (docs/audit.md)."""
+"""Sync-aware detection D1..D9 over access records, sign-ins and grants (docs/detection.md)."""

@@ -1,37 +1,48 @@
-"""Runs the rules as events arrive: state update, findings and SuspiciousAccessDetected, one commit.
+"""Runs the rules as events arrive: state, findings and SuspiciousAccessDetected, one commit.
 
 `handle` claims the event id in audit's inbox and runs `on_event` in that transaction, so a
 redelivered event changes no window and appends no second detection; a crash before the
-commit leaves nothing, and the redelivery does it all once.
+commit leaves nothing, and the redelivery does it all once. The scenario bench
+(scripts/bench/detection.py) calls the same `handle` on simulated time.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
-from contracts.audit import MAX_EVIDENCE_SAMPLE
 from contracts.registry import REGISTRY
-from services.audit.detection import state
-from services.audit.detection.observe import WATCHED, DetectedEvent, Observation, observe
+from services.audit.detection import ingest, links, reference, subjects, windows
+from services.audit.detection.ingest import Work
+from services.audit.detection.observe import (
+    CHANGES,
+    IDENTITY_FACTS,
+    WATCHED,
+    Access,
+    DetectedEvent,
+    SignIn,
+    observe,
+)
+from services.audit.detection.payload import Detection, log_fired, payload
 from services.audit.detection.rules import (
+    ACTIONS,
     D1,
     D2,
-    D3,
-    D4,
-    D5,
-    D6,
+    D9,
     RULE_FUNCTIONS,
+    RULES,
+    SAMPLE_OF,
+    SCALED,
+    SEVERITY,
     Finding,
-    Tally,
-    cooling,
+    quiet,
+    scaled,
     window_of,
 )
-from services.audit.detection.settings import MINUTE, DetectionSettings
+from services.audit.detection.settings import MINUTE, DetectionSettings, config_key
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.inbox import Inbox
@@ -41,66 +52,17 @@ from services.common.metrics import SUSPICIOUS_ACCESS_DETECTED
 log = get_logger(__name__)
 INBOX_CONSUMER = "audit.detection"
 DETECTED = "SuspiciousAccessDetected"
-# The access records a rule's evidence samples (state.SAMPLES).
-SAMPLE_OF = {
-    D1: "success",
-    D2: "success",
-    D3: "reach_denied",
-    D4: "denied",
-    D5: "success",
-    D6: "deep_page",
-}
+SUSPEND, THROTTLE = ACTIONS.index("suspend"), ACTIONS.index("throttle")
+SHARED = (D1, D2)  # re-reads one operator splits between its credentials
+SAME_MEASURE = {D2: D1}  # a rule that says what another said over a longer window
 
-
-@dataclass(frozen=True)
-class Detection:
-    """A finding appended to audit's store as SuspiciousAccessDetected."""
-
-    detection_id: UUID
-    event_id: UUID
-    principal_id: UUID
-    connector_id: UUID | None
-    finding: Finding
-
-
-def due_rules(obs: Observation, news: state.AddressNews) -> list[str]:
-    """Only the rules whose measure this event raised can have just crossed their threshold."""
-    due = []
-    if obs.returned:
-        due.append(D1)
-    if obs.patient_ids:
-        due.append(D2)
-    if obs.reach_denied:
-        due.append(D3)
-    if obs.denied or obs.kind == "auth_failure":
-        due.append(D4)
-    if news.new_address and obs.connector_id is not None:
-        due.append(D5)
-    if obs.deep_page:
-        due.append(D6)
-    return due
+__all__ = ["CHANGES", "IDENTITY_FACTS", "Detection", "handle", "on_event", "settings_for"]
 
 
 def window(at: datetime, seconds: int) -> tuple[datetime, datetime]:
     """The whole minutes [start, end) ending with the event's minute."""
     end = at.replace(second=0, microsecond=0) + timedelta(seconds=MINUTE)
     return end - timedelta(seconds=seconds), end
-
-
-def tally_for(
-    conn: Any, s: DetectionSettings, rule: str, obs: Observation, subject: state.Subject
-) -> Tally:
-    """The window state the rule judges, with the extras only it needs."""
-    start, end = window(obs.at, window_of(s, rule))
-    t = state.tally(conn, subject.subject_id, start, end, SAMPLE_OF[rule])
-    if rule == D1:
-        base = state.baseline(conn, subject, start, s.d1_window_s, s.d1_baseline_s)
-        return replace(t, baseline=base)
-    if rule == D2:
-        since = obs.at - timedelta(seconds=s.d2_booking_horizon_s)
-        booked = state.booked_patients(conn, subject.subject_id, start, end, since)
-        return replace(t, booked_patients=booked)
-    return t
 
 
 def on_event(
@@ -110,40 +72,105 @@ def on_event(
     store: EventStore,
     now: datetime | None = None,
 ) -> list[Detection]:
-    """Update the principal's windows, run the due rules, append what fired (caller's tx)."""
-    obs = observe(event, settings, now or datetime.now(UTC))
+    """Update the subjects' state, run the due rules, append what fired (caller's tx)."""
+    obs = observe(event, now or datetime.now(UTC))
     if obs is None:
         return []
-    if obs.kind == "booking":
-        state.record_booking(conn, obs)
+    if isinstance(obs, Access):
+        work = ingest.access(conn, obs, settings)
+    elif isinstance(obs, SignIn):
+        work = ingest.sign_in(conn, obs, settings)
+    else:
+        reference.apply(conn, obs)
         return []
-    if obs.subject_id is None:
-        return []  # a failed sign-in for an unknown client: nobody to count it against
-    subject = state.touch_subject(conn, obs, settings)
-    news = state.record(conn, obs)
-    quiet = state.cooldowns(conn, subject.subject_id)
     detections = []
-    for rule in due_rules(obs, news):
-        if cooling(quiet.get(rule), obs.at):
-            continue
-        t = tally_for(conn, settings, rule, obs, subject)
-        if rule == D5:
-            t = replace(t, new_address=news.new_address, known_addresses=news.known_before)
-        finding = RULE_FUNCTIONS[rule](settings, t)
-        if finding is None:
-            continue
-        until = obs.at + timedelta(seconds=window_of(settings, rule))
-        state.start_cooldown(conn, subject.subject_id, rule, obs.at, until)
-        detections.append(_append(conn, store, event, obs, finding))
+    for w in work:
+        for finding in judge(conn, w, obs.at, settings):
+            detections.append(_append(conn, store, event, w, finding, settings, obs.at))
     return detections
 
 
+def judge(conn: Any, w: Work, at: datetime, s: DetectionSettings) -> list[Finding]:
+    """The due rules' findings for one subject, past their cooldowns, in rule order."""
+    if not w.due:
+        return []
+    key = w.subject.key
+    cooled = subjects.cooldowns(conn, key)
+    reach = subjects.reach(conn, w.subject, at, s) if w.due & set(SCALED) else None
+    trusted = reference.trusted_until(conn, w.subject.principal_id)
+    group: list[str] | None = None
+    found = []
+    for rule in (r for r in RULES if r in w.due):
+        last = cooled.get(rule)
+        if last is not None and last[0] >= SUSPEND and at < last[1]:
+            continue  # nothing above suspend: no window to read
+        start, end = window(at, window_of(s, rule))
+        t = windows.tally(conn, [key], start, end, SAMPLE_OF[rule], reach)
+        if rule == D9:
+            t = replace(t, contained_links=w.contained_links)
+        finding = RULE_FUNCTIONS[rule](s, t)
+        if rule in SHARED and w.subject.is_principal:
+            if group is None:
+                group = links.on_its_address(conn, key, at, s)
+            finding = _with_accomplices(conn, s, rule, finding, group, key, (start, end), reach)
+        if finding is None:
+            continue
+        if trusted is not None and at < trusted and finding.recommended_action != "review":
+            note = f"; trusted until {trusted.isoformat()}: review only"
+            finding = replace(
+                finding, recommended_action="review", summary=(finding.summary + note)[:500]
+            )
+        if quiet(last, finding.rank, at) or _said(cooled, rule, finding.rank, at):
+            continue
+        until = at + (end - start)
+        subjects.start_cooldown(conn, key, rule, finding.rank, at, until)
+        cooled[rule] = (finding.rank, until)
+        found.append(finding)
+    return found
+
+
+def _with_accomplices(
+    conn: Any,
+    s: DetectionSettings,
+    rule: str,
+    own: Finding | None,
+    group: list[str],
+    key: str,
+    span: tuple[datetime, datetime],
+    reach: int | None,
+) -> Finding | None:
+    """Re-reads split between principals on one address add up: the group's measure may
+    throttle each of them (never suspend: that takes a principal's own measure)."""
+    if not group or (own is not None and own.rank >= THROTTLE):
+        return own
+    t = windows.tally(conn, [key, *group], *span, SAMPLE_OF[rule], reach)
+    joint = RULE_FUNCTIONS[rule](s, t)
+    if joint is None or joint.rank < THROTTLE:
+        return own
+    threshold = scaled(s, rule[:2].lower(), "throttle", reach)
+    summary = f"{joint.summary}; with {len(group)} principals on its address"[:500]
+    return replace(joint, recommended_action="throttle", severity=SEVERITY["throttle"],
+                   threshold=threshold, summary=summary)  # fmt: skip
+
+
+def _said(cooled: dict[str, tuple[int, datetime]], rule: str, rank: int, at: datetime) -> bool:
+    """D2 repeats D1 over a day: quiet while D1 already holds this step or a higher one."""
+    sibling = cooled.get(SAME_MEASURE.get(rule, ""))
+    return sibling is not None and at < sibling[1] and rank <= sibling[0]
+
+
 def _append(
-    conn: Any, store: EventStore, event: DetectedEvent, obs: Observation, finding: Finding
+    conn: Any,
+    store: EventStore,
+    event: DetectedEvent,
+    w: Work,
+    finding: Finding,
+    s: DetectionSettings,
+    at: datetime,
 ) -> Detection:
     """SuspiciousAccessDetected on its own stream, caused by the event that tipped it."""
-    assert obs.subject_id is not None
-    detection = Detection(uuid.uuid4(), uuid.uuid4(), obs.subject_id, obs.connector_id, finding)
+    linked = links.linked(conn, w.subject.key, at, s) if w.subject.is_principal else []
+    detection = Detection(uuid.uuid4(), uuid.uuid4(), w.subject, finding, tuple(linked))
     data = REGISTRY.dump_payload(DETECTED, payload(detection))
     metadata = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
     new = NewEvent(detection.event_id, DETECTED, REGISTRY.latest_version(DETECTED), data, metadata)
@@ -151,48 +178,24 @@ def _append(
     return detection
 
 
-def payload(d: Detection) -> dict[str, Any]:
-    """The V3 payload: rule, principal, recommended action and counts-only evidence."""
-    f, t = d.finding, d.finding.tally
-    return {
-        "detection_id": str(d.detection_id),
-        "rule": f.rule,
-        "severity": f.severity,
-        "principal_kind": "connector" if d.connector_id == d.principal_id else "unknown",
-        "principal_id": str(d.principal_id),
-        "connector_id": str(d.connector_id) if d.connector_id else None,
-        "network_address": None,
-        "linked_principal_ids": [],
-        "recommended_action": f.recommended_action,
-        "evidence": {
-            "window_start": t.start.isoformat(),
-            "window_end": t.end.isoformat(),
-            "access_count": t.accesses,
-            "distinct_patients": t.distinct_patients,
-            "distinct_appointments": t.distinct_appointments,
-            "observed": float(f.observed),
-            "baseline": t.baseline,
-            "threshold": float(f.threshold),
-            "access_ids": [str(a) for a in t.access_ids[:MAX_EVIDENCE_SAMPLE]],
-            "network_addresses": list(dict.fromkeys(t.addresses))[:MAX_EVIDENCE_SAMPLE],
-            "summary": f.summary,
-        },
-    }
-
-
 _SETTINGS: dict[tuple[tuple[str, str], ...], DetectionSettings] = {}
+_KEYS = frozenset(config_key(f) for f in DetectionSettings.__dataclass_fields__)
 
 
 def settings_for(config: Mapping[str, Any]) -> DetectionSettings:
-    """Parsed once per distinct set of AUDIT_D* values (the config does not change at run time)."""
-    key = tuple(sorted((k, str(v)) for k, v in config.items() if k.startswith("AUDIT_D")))
+    """Parsed once per distinct set of detection values (the config does not change at run time)."""
+    key = tuple(sorted((k, str(v)) for k, v in config.items() if k in _KEYS))
     if key not in _SETTINGS:
         _SETTINGS[key] = DetectionSettings.from_config(config)
     return _SETTINGS[key]
 
 
 def handle(
-    pool: Any, store: EventStore, config: Mapping[str, Any], event: DetectedEvent
+    pool: Any,
+    store: EventStore,
+    config: Mapping[str, Any],
+    event: DetectedEvent,
+    now: datetime | None = None,
 ) -> list[Detection]:
     """Exactly once per event id: state, findings and detections commit together."""
     settings = settings_for(config)
@@ -200,32 +203,12 @@ def handle(
         return []
     inbox = Inbox(pool, "audit", INBOX_CONSUMER)
     ran, detections = inbox.once(
-        event.event_id, lambda conn: on_event(conn, event, settings, store)
+        event.event_id, lambda conn: on_event(conn, event, settings, store, now)
     )
     if not ran:
         log.info("detection.duplicate_ignored", event_id=str(event.event_id))
         return []
     for d in detections or []:  # committed: logged and counted once each
-        _log(d)
+        log_fired(d)
         SUSPICIOUS_ACCESS_DETECTED.labels(d.finding.rule, d.finding.severity).inc()
     return detections or []
-
-
-def _log(d: Detection) -> None:
-    """One warning per detection, after commit: rule and counts, never personal data."""
-    t = d.finding.tally
-    log.warning(
-        "detection.fired",
-        rule=d.finding.rule,
-        severity=d.finding.severity,
-        recommended_action=d.finding.recommended_action,
-        detection_id=str(d.detection_id),
-        principal_id=str(d.principal_id),
-        connector_id=str(d.connector_id) if d.connector_id else None,
-        observed=d.finding.observed,
-        threshold=d.finding.threshold,
-        access_count=t.accesses,
-        distinct_patients=t.distinct_patients,
-        distinct_appointments=t.distinct_appointments,
-        window_s=t.seconds,
-    )

@@ -1,21 +1,30 @@
-"""What one consumed event adds to a principal's windows, pure (no database, no clock read).
+"""What one consumed event tells detection, pure (no database, no clock read).
 
 The event time is the producer's `occurred_at`, so that a consumer that lags, or a replay,
 measures the same windows as a live one; only an event without it falls back to `now`.
+Access records and sign-ins are observations of a subject; booking's appointment events and
+identity's grants, vendors and trust are reference facts the rules weigh them against.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
-from services.audit.detection.rules import is_deep_page, is_reach_denial
-from services.audit.detection.settings import DetectionSettings
-
-WATCHED = ("AppointmentsAccessed", "AppointmentBooked", "TokenIssued", "AuthenticationFailed")
+CHANGES = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled",
+           "AppointmentStatusChanged")  # fmt: skip
+IDENTITY_FACTS = ("ConnectorRegistered", "ConnectorAuthorized", "ConnectorAuthorizationRevoked",
+                  "PrincipalTrusted")  # fmt: skip
+SIGN_INS = ("TokenIssued", "AuthenticationFailed")
+WATCHED = ("AppointmentsAccessed", *CHANGES, *SIGN_INS, *IDENTITY_FACTS)
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class DetectedEvent(Protocol):
@@ -29,28 +38,85 @@ class DetectedEvent(Protocol):
 
 
 @dataclass(frozen=True)
-class Observation:
-    """One event's contribution: to whom it counts, when, and what it adds."""
+class Entry:
+    """An appointment read or aimed at, with its patient and practitioner when known."""
 
-    kind: str  # "access" | "token" | "auth_failure" | "booking"
+    appointment_id: UUID
+    patient_id: UUID | None = None
+    practitioner_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """An access record: who, from where, what was served or refused and why."""
+
     at: datetime
-    subject_id: UUID | None  # the principal; None = nothing to count against
-    connector_id: UUID | None = None
-    address: str | None = None
-    authenticated: bool = False  # valid credentials were used from `address`
-    access_id: UUID | None = None
-    returned: int = 0
-    denied: bool = False
-    reach_denied: bool = False
-    deep_page: bool = False
-    patient_ids: tuple[UUID, ...] = ()
-    appointment_ids: tuple[UUID, ...] = ()
-    practitioner_ids: tuple[UUID, ...] = ()
+    access_id: UUID
+    principal_kind: str
+    principal_id: UUID | None  # None: a refused token identity could not name
+    connector_id: UUID | None
+    address: str
+    agent: str | None
+    fingerprint: str | None
+    denied: bool
+    denial_code: str | None
+    returned: int
+    operation: str = "read"  # read, search, export; create and update echo a write back
+    entries: tuple[Entry, ...] = ()  # served
+    targets: tuple[Entry, ...] = ()  # aimed at, when refused
+    asked: tuple[UUID, ...] = ()  # practitioners the query named (a refused search)
 
-    @property
-    def minute(self) -> datetime:
-        """The bucket this event counts in."""
-        return self.at.replace(second=0, microsecond=0)
+
+@dataclass(frozen=True)
+class SignIn:
+    """A token issued (credentials used from an address) or a failed sign-in."""
+
+    at: datetime
+    principal_kind: str
+    principal_id: UUID | None  # a failed sign-in names a connector, or nobody
+    address: str
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    """An appointment booked or changed: reach, start time and "changed since last read"."""
+
+    at: datetime
+    appointment_id: UUID
+    practitioner_id: UUID
+    patient_id: UUID
+    start: datetime | None  # None: the event does not say (a status change)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A connector granted (or no longer granted) a practitioner's agenda."""
+
+    at: datetime
+    connector_id: UUID
+    practitioner_id: UUID
+    granted: bool
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """Which vendor a connector belongs to: connectors of one vendor are linked."""
+
+    connector_id: UUID
+    vendor: str
+
+
+@dataclass(frozen=True)
+class Trust:
+    """An operator vouches for a principal until `until`: findings, but review only."""
+
+    principal_id: UUID
+    until: datetime
+
+
+Observation = Access | SignIn | Change | Grant | Vendor | Trust
 
 
 def event_time(occurred_at: str | None, now: datetime) -> datetime:
@@ -67,67 +133,95 @@ def _id(value: Any) -> UUID | None:
     return None if value is None else UUID(str(value))
 
 
-def _ids(values: Iterable[Any]) -> tuple[UUID, ...]:
-    """Distinct ids in first-seen order."""
-    return tuple(dict.fromkeys(UUID(str(v)) for v in values))
+def _when(value: Any) -> datetime | None:
+    """A loaded datetime, or its ISO text."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def observe(event: DetectedEvent, settings: DetectionSettings, now: datetime) -> Observation | None:
+def observe(event: DetectedEvent, now: datetime) -> Observation | None:
     """The observation for a watched event type, None for any other."""
-    at, data = event_time(event.occurred_at, now), event.payload
-    if event.event_type == "AppointmentsAccessed":
-        return _access(data, at, settings)
-    if event.event_type == "AppointmentBooked":
-        # Booking activity has no principal to count against: subject_id is None.
-        return Observation(
-            "booking",
+    at, data, kind = event_time(event.occurred_at, now), event.payload, event.event_type
+    if kind == "AppointmentsAccessed":
+        return access(data, at)
+    if kind in CHANGES:
+        return Change(
             at,
-            None,
-            practitioner_ids=_ids([data["practitioner_id"]]),
-            patient_ids=_ids([data["patient_id"]]),
+            UUID(str(data["appointment_id"])),
+            UUID(str(data["practitioner_id"])),
+            UUID(str(data["patient_id"])),
+            _when(data.get("start")),
         )
-    if event.event_type == "TokenIssued":
-        return Observation(
-            "token",
+    if kind in SIGN_INS:
+        failed = kind == "AuthenticationFailed"
+        principal = data.get("connector_id") if failed else data.get("principal_id")
+        principal_kind = "connector" if failed else str(data.get("principal_kind") or "connector")
+        return SignIn(at, principal_kind, _id(principal), str(data["network_address"]), failed)
+    if kind in ("ConnectorAuthorized", "ConnectorAuthorizationRevoked"):
+        granted = kind == "ConnectorAuthorized" and "read" in (data.get("operations") or ())
+        return Grant(
             at,
-            _id(data["principal_id"]),
-            connector_id=_id(data.get("connector_id")),
-            address=str(data["network_address"]),
-            authenticated=True,
+            UUID(str(data["connector_id"])),
+            UUID(str(data["practitioner_id"])),
+            granted,
+            _when(data.get("expires_at")),
         )
-    if event.event_type == "AuthenticationFailed":
-        # Counted only when the claimed client resolved to a connector (D4 is per connector).
-        connector = _id(data.get("connector_id"))
-        return Observation(
-            "auth_failure",
-            at,
-            connector,
-            connector_id=connector,
-            address=str(data["network_address"]),
-        )
+    if kind == "ConnectorRegistered":
+        return Vendor(UUID(str(data["connector_id"])), str(data["vendor"]).strip().lower())
+    if kind == "PrincipalTrusted":
+        until = _when(data["until"])
+        assert until is not None
+        return Trust(UUID(str(data["principal_id"])), until)
     return None
 
 
-def _access(data: Mapping[str, Any], at: datetime, settings: DetectionSettings) -> Observation:
-    """An access record: a success adds what was returned, a refusal adds a denial."""
+def _entries(rows: Iterable[Mapping[str, Any]]) -> tuple[Entry, ...]:
+    """(appointment, patient, practitioner) triples, each appointment once."""
+    seen: dict[UUID, Entry] = {}
+    for row in rows:
+        entry = Entry(
+            UUID(str(row["appointment_id"])),
+            _id(row.get("patient_id")),
+            _id(row.get("practitioner_id")),
+        )
+        seen.setdefault(entry.appointment_id, entry)
+    return tuple(seen.values())
+
+
+def asked_practitioners(query: str) -> tuple[UUID, ...]:
+    """The practitioners a search named (`practitioner=` or `actor=`, references or ids)."""
+    text = query.split(" ", 1)[-1]
+    qs = urlsplit(text).query if "?" in text else (text if "=" in text else "")
+    found = [
+        UUID(m)
+        for name, value in parse_qsl(qs, keep_blank_values=True)
+        if name in ("practitioner", "actor")
+        for m in UUID_TEXT.findall(value)
+    ]
+    return tuple(dict.fromkeys(found))
+
+
+def access(data: Mapping[str, Any], at: datetime) -> Access:
+    """An access record (V3): a success adds what was served, a refusal what it aimed at."""
     denied = data["outcome"] == "denied"
-    success = not denied
-    returned = int(data.get("result_count") or 0) if success else 0
-    return Observation(
-        "access",
-        at,
-        _id(data["principal_id"]),
+    entries = _entries(data.get("entries") or ())
+    if not entries and not denied:  # V1 records named appointments without their entries
+        entries = _entries({"appointment_id": a} for a in data.get("appointment_ids") or ())
+    return Access(
+        at=at,
+        access_id=UUID(str(data["access_id"])),
+        principal_kind=str(data.get("principal_kind") or "unknown"),
+        principal_id=_id(data.get("principal_id")),
         connector_id=_id(data.get("connector_id")),
         address=str(data["network_address"]),
-        authenticated=True,  # booking records a read only for an authenticated principal
-        access_id=_id(data["access_id"]),
-        returned=returned,
+        agent=(data.get("user_agent") or None),
+        fingerprint=data.get("token_fingerprint"),
         denied=denied,
-        reach_denied=denied and is_reach_denial(data.get("denial_reason")),
-        deep_page=success
-        and data.get("operation") == "search"
-        and is_deep_page(str(data.get("query") or ""), returned, settings.d6_page_size),
-        patient_ids=_ids(data.get("patient_ids") or ()) if success else (),
-        appointment_ids=_ids(data.get("appointment_ids") or ()) if success else (),
-        practitioner_ids=_ids(data.get("practitioner_ids") or ()) if success else (),
+        denial_code=data.get("denial_code") if denied else None,
+        returned=0 if denied else int(data.get("result_count") or len(entries)),
+        operation=str(data.get("operation") or "read"),
+        entries=() if denied else entries,
+        targets=_entries(data.get("targets") or ()) if denied else (),
+        asked=asked_practitioners(str(data.get("query") or "")) if denied else (),
     )

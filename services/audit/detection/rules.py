@@ -1,55 +1,52 @@
-"""The rules, pure: what one principal did in one window (a Tally) -> a Finding or None.
+"""The rules, pure: what one subject did in one window (a Tally) -> a Finding or None.
 
-Every rule fires when its measure is strictly above its threshold, so a threshold of N
-tolerates N and fires at N + 1. State (state.py) builds the tallies; the engine decides
-which rules to ask, and the cooldown keeps a rule to one finding per principal per window.
+A rule fires when its measure is strictly above a step's threshold (N tolerates N); the
+finding carries the highest step crossed: review, throttle or suspend. What is normal is the
+sync contract (ADR 0014): each granted agenda read once over the horizon, then what changed.
+state/ builds the tallies; the engine asks only the rules an event could have tipped, and the
+cooldown keeps a rule to one finding per subject per step per window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
 from services.audit.detection.settings import DetectionSettings
 
-D1, D2, D3, D4, D5, D6 = (
-    "D1_volume",
-    "D2_patient_spread",
-    "D3_outside_grant",
-    "D4_probing",
-    "D5_new_address",
-    "D6_deep_paging",
-)
-RULES = (D1, D2, D3, D4, D5, D6)
-
-# Booking's refusals that say the principal asked beyond its grants (services/booking/queries.py
-# and commands.py word them so); any other refusal counts for D4 only.
-REACH_MARKERS = ("reach", "grant", "write access", "their own")
+D1, D2, D3 = "D1_reread", "D2_slow_reread", "D3_deep_past"
+D4, D5, D6 = "D4_outside_grants", "D5_probing", "D6_refused_tokens"
+D7, D8, D9 = "D7_token_replay", "D8_new_address", "D9_linked"
+RULES = (D1, D2, D3, D4, D5, D6, D7, D8, D9)
+ACTIONS = ("review", "throttle", "suspend")  # in order: a rank is an index here
+SEVERITY = {"review": "medium", "throttle": "high", "suspend": "critical"}
 
 
 @dataclass(frozen=True)
 class Tally:
-    """What one principal did in one window [start, end): counts, never personal data."""
+    """What one subject did in one window [start, end): counts, never personal data."""
 
     start: datetime
     end: datetime
     accesses: int = 0  # access records, any outcome
     returned: int = 0  # appointments returned by successful reads
-    denied: int = 0  # refused reads, any reason
-    reach_denied: int = 0  # refused because outside the principal's grants
-    auth_failures: int = 0  # failed sign-ins naming the connector
-    deep_pages: int = 0  # searches at the maximal page size or following a cursor
-    distinct_patients: int = 0
+    refused: int = 0  # refused reads that are not quota and not an honest stale grant
+    reach_refused: int = 0  # of those, refused as outside the principal's grants
+    unauthenticated: int = 0  # refused tokens (401)
+    auth_failures: int = 0  # failed sign-ins
+    rereads: int = 0  # distinct appointments read again unchanged (every read, for staff)
+    deep: int = 0  # distinct appointments older than the horizon read, not as a delta
+    beyond: int = 0  # distinct appointments served beyond the principal's reach
+    new_address_reads: int = 0  # distinct unexplained reads from addresses new in the window
+    new_addresses: int = 0  # addresses first used in the window (the very first one aside)
     distinct_appointments: int = 0
-    booked_patients: int = 0  # D2: patients booked with the practitioners read
-    baseline: float | None = None  # D1: mean appointments returned per window before
-    known_addresses: int = 0  # D5: addresses the connector used before this event
-    new_address: str | None = None  # D5: the address this event used for the first time
-    access_ids: tuple[UUID, ...] = ()  # a sample, for the evidence
-    addresses: tuple[str, ...] = ()  # addresses used in the window, for the evidence
+    distinct_patients: int = 0
+    reach: int | None = None  # appointments in the principal's reach within the horizon
+    contained_links: int = 0  # D9: linked principals contained in its window
+    access_ids: tuple[UUID, ...] = ()  # a sample of the records counted, for the evidence
+    addresses: tuple[str, ...] = ()  # addresses used in the window, newest first
 
     @property
     def seconds(self) -> int:
@@ -59,124 +56,134 @@ class Tally:
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule fired: what it measured, against what, and what it recommends."""
+    """A rule fired: what it measured, against which threshold, and what it recommends."""
 
     rule: str
     severity: str
-    recommended_action: str  # "suspend" | "review"
+    recommended_action: str  # "review" | "throttle" | "suspend"
     observed: float
     threshold: float
     tally: Tally
-    summary: str  # counts and rule only: it goes to logs and to on-call
+    summary: str  # counts and thresholds only: it goes to logs and to on-call
+
+    @property
+    def rank(self) -> int:
+        """The step's place in review < throttle < suspend."""
+        return ACTIONS.index(self.recommended_action)
 
 
 Rule = Callable[[DetectionSettings, Tally], Finding | None]
 
 
-def bounded(factor: float, base: float, floor: float, cap: float) -> float:
-    """factor x base, raised to a floor (no history is not licence) and capped absolutely."""
-    return min(float(cap), max(float(floor), factor * base))
+def scaled(s: DetectionSettings, rule: str, step: str, reach: int | None) -> float:
+    """max(floor, share x reach): a floor so a small reach is not a hair trigger."""
+    floor = getattr(s, f"{rule}_{step}_floor")
+    return max(float(floor), getattr(s, f"{rule}_{step}_share") * (reach or 0))
 
 
-def _above(
-    rule: str, severity: str, action: str, observed: float, threshold: float, t: Tally, text: str
+def graduated(
+    rule: str, observed: float, steps: Sequence[tuple[str, float]], t: Tally, what: str
 ) -> Finding | None:
-    """A finding when the measure is strictly above its threshold (N tolerates N)."""
-    return (
-        Finding(rule, severity, action, observed, threshold, t, text)
-        if observed > threshold
-        else None
-    )
-
-
-def d1_volume(s: DetectionSettings, t: Tally) -> Finding | None:
-    """Far more appointments than the principal's own mean per window, or above the cap."""
-    threshold = bounded(s.d1_factor, t.baseline or 0.0, s.d1_min_volume, s.d1_absolute_cap)
-    if t.returned <= threshold:
+    """The highest step whose threshold the measure is strictly above, or None."""
+    crossed = [(action, threshold) for action, threshold in steps if observed > threshold]
+    if not crossed:
         return None
-    over_cap = t.returned > s.d1_absolute_cap
-    base = "no baseline" if t.baseline is None else f"baseline {t.baseline:.1f}"
-    return Finding(
-        D1,
-        "critical" if over_cap else "high",
-        "suspend",
-        t.returned,
-        threshold,
-        t,
-        f"{D1}: {t.returned} appointments returned in {t.seconds} s by {t.accesses} requests "
-        f"({base}, threshold {threshold:g})",
-    )
+    action, threshold = crossed[-1]
+    limits = ", ".join(f"{a} above {x:g}" for a, x in steps)
+    summary = f"{rule}: {what} in {t.seconds} s ({limits})"
+    return Finding(rule, SEVERITY[action], action, observed, threshold, t, summary[:500])
 
 
-def d2_patient_spread(s: DetectionSettings, t: Tally) -> Finding | None:
-    """More distinct patients than the practitioners read have booked, by a wide margin."""
-    threshold = bounded(s.d2_factor, t.booked_patients, s.d2_min_patients, s.d2_absolute_cap)
-    if t.distinct_patients <= threshold:
-        return None
-    return Finding(
-        D2,
-        "high" if t.distinct_patients > s.d2_absolute_cap else "medium",
-        "review",
-        t.distinct_patients,
-        threshold,
-        t,
-        f"{D2}: {t.distinct_patients} distinct patients read in {t.seconds} s; "
-        f"{t.booked_patients} booked with the practitioners read (threshold {threshold:g})",
-    )
+def _reach_text(t: Tally) -> str:
+    return "reach unknown" if t.reach is None else f"reach {t.reach}"
 
 
-def d3_outside_grant(s: DetectionSettings, t: Tally) -> Finding | None:
-    """Reads refused for asking beyond the principal's grants."""
-    summary = (
-        f"{D3}: {t.reach_denied} reads refused as outside the grants in {t.seconds} s "
-        f"(threshold {s.d3_max_denials})"
-    )
-    return _above(D3, "high", "suspend", t.reach_denied, s.d3_max_denials, t, summary)
+def d1_reread(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Re-reading unchanged appointments: a delta sync never does, a scrape does."""
+    steps = [(a, scaled(s, "d1", a, t.reach)) for a in ("throttle", "suspend")]
+    what = f"{t.rereads} distinct appointments re-read unchanged ({_reach_text(t)})"
+    return graduated(D1, t.rereads, steps, t, what)
 
 
-def d4_probing(s: DetectionSettings, t: Tally) -> Finding | None:
-    """A burst of refused reads and failed sign-ins: someone trying doors."""
-    failures = t.denied + t.auth_failures
-    summary = (
-        f"{D4}: {t.denied} refused reads and {t.auth_failures} failed sign-ins in "
-        f"{t.seconds} s (threshold {s.d4_max_failures})"
-    )
-    return _above(D4, "high", "suspend", failures, s.d4_max_failures, t, summary)
+def d2_slow_reread(s: DetectionSettings, t: Tally) -> Finding | None:
+    """The same over a day: a scraper pacing itself under D1 still adds up."""
+    steps = [(a, scaled(s, "d2", a, t.reach)) for a in ACTIONS]
+    what = f"{t.rereads} distinct appointments re-read unchanged ({_reach_text(t)})"
+    return graduated(D2, t.rereads, steps, t, what)
 
 
-def d5_new_address(s: DetectionSettings, t: Tally) -> Finding | None:
-    """Credentials used from an address new for the connector; the first use is the baseline."""
-    if t.new_address is None or t.known_addresses == 0:
-        return None
-    return Finding(
-        D5,
-        "medium",
-        "review",
-        1,
-        0,
-        t,
-        f"{D5}: connector credentials used from a network address not seen for it before; "
-        f"{t.known_addresses} known before",
-    )
+def d3_deep_past(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Paging into the past beyond the sync horizon: no sync asks for it."""
+    steps = [(a, scaled(s, "d3", a, t.reach)) for a in ("throttle", "suspend")]
+    what = f"{t.deep} distinct appointments older than the horizon read ({_reach_text(t)})"
+    return graduated(D3, t.deep, steps, t, what)
 
 
-def d6_deep_paging(s: DetectionSettings, t: Tally) -> Finding | None:
-    """Many maximal pages or cursor follow-ups: walking the whole agenda, page by page."""
-    summary = (
-        f"{D6}: {t.deep_pages} searches at page size {s.d6_page_size} or by cursor in "
-        f"{t.seconds} s (threshold {s.d6_max_pages})"
-    )
-    return _above(D6, "medium", "review", t.deep_pages, s.d6_max_pages, t, summary)
+def d4_outside_grants(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Asking outside the grants (refused), or being served beyond them (a flaw somewhere)."""
+    steps = [("review", s.d4_review), ("throttle", s.d4_throttle), ("suspend", s.d4_suspend)]
+    what = f"{t.reach_refused} reads refused outside the grants, {t.beyond} served beyond them"
+    return graduated(D4, t.reach_refused + t.beyond, steps, t, what)
+
+
+def d5_probing(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Refused and not-found reads and failed sign-ins: someone trying doors."""
+    steps = [("throttle", s.d5_throttle), ("suspend", s.d5_suspend)]
+    what = f"{t.refused} refused reads and {t.auth_failures} failed sign-ins"
+    return graduated(D5, t.refused + t.auth_failures, steps, t, what)
+
+
+def d6_refused_tokens(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Refused tokens and sign-ins from an address no principal answers for (guessing)."""
+    what = f"{t.unauthenticated} refused tokens and {t.auth_failures} failed sign-ins"
+    return graduated(D6, t.unauthenticated + t.auth_failures, [("review", s.d6_review)], t, what)
+
+
+def d7_token_replay(s: DetectionSettings, t: Tally) -> Finding | None:
+    """One dead or made-up token presented again and again, from wherever."""
+    what = f"one token refused {t.unauthenticated} times from {len(t.addresses)} addresses"
+    return graduated(D7, t.unauthenticated, [("review", s.d7_review)], t, what)
+
+
+def d8_new_address(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Unexplained reads from a new address (a stolen credential), or many new addresses."""
+    burst = d8_burst(s, t)
+    if burst is not None:
+        return burst
+    what = f"{t.new_addresses} new addresses used"
+    return graduated(D8, t.new_addresses, [("review", s.d8_review_addresses)], t, what)
+
+
+def d8_burst(s: DetectionSettings, t: Tally) -> Finding | None:
+    """The throttle step of D8: re-reads, deep or beyond reads, from new addresses."""
+    steps = [("throttle", scaled(s, "d8", "throttle", t.reach))]
+    what = f"{t.new_address_reads} unexplained reads from new addresses ({_reach_text(t)})"
+    return graduated(D8, t.new_address_reads, steps, t, what)
+
+
+def d9_linked(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Now sharing an address or a user agent with a principal contained lately."""
+    what = f"linked to {t.contained_links} principals throttled or suspended"
+    return graduated(D9, t.contained_links, [("throttle", 0)], t, what)
 
 
 RULE_FUNCTIONS: dict[str, Rule] = {
-    D1: d1_volume,
-    D2: d2_patient_spread,
-    D3: d3_outside_grant,
-    D4: d4_probing,
-    D5: d5_new_address,
-    D6: d6_deep_paging,
+    D1: d1_reread,
+    D2: d2_slow_reread,
+    D3: d3_deep_past,
+    D4: d4_outside_grants,
+    D5: d5_probing,
+    D6: d6_refused_tokens,
+    D7: d7_token_replay,
+    D8: d8_new_address,
+    D9: d9_linked,
 }
+# The access records a rule's evidence samples (the marks ingest.py samples).
+SAMPLE_OF = {D1: "reread", D2: "reread", D3: "deep", D4: "outside", D5: "refused",
+             D6: "unauthenticated", D7: "unauthenticated", D8: "new_address",
+             D9: "any"}  # fmt: skip
+# The rules whose thresholds scale with the reach.
+SCALED = (D1, D2, D3, D8)
 
 
 def window_of(s: DetectionSettings, rule: str) -> int:
@@ -184,26 +191,6 @@ def window_of(s: DetectionSettings, rule: str) -> int:
     return int(getattr(s, f"{rule[:2].lower()}_window_s"))
 
 
-def cooling(cooled_until: datetime | None, now: datetime) -> bool:
-    """A rule that fired stays quiet for its window: one finding per principal per window."""
-    return cooled_until is not None and now < cooled_until
-
-
-def is_reach_denial(reason: str | None) -> bool:
-    """Booking's refusal says the principal asked outside its grants (D3), not something else."""
-    text = (reason or "").lower()
-    return any(marker in text for marker in REACH_MARKERS)
-
-
-def is_deep_page(query: str, result_count: int, page_size: int) -> bool:
-    """A search that asks for (or got) a maximal page, or follows a cursor (D6)."""
-    if result_count >= page_size:
-        return True
-    # "GET /fhir/Appointment?_count=100&_cursor=..." from the HTTP API; a bare query string too.
-    text = query.split(" ", 1)[-1]
-    qs = urlsplit(text).query if "?" in text else (text if "=" in text else "")
-    params = dict(parse_qsl(qs, keep_blank_values=True))
-    if params.get("_cursor"):
-        return True
-    count = params.get("_count", "")
-    return count.isdigit() and int(count) >= page_size
+def quiet(cooled: tuple[int, datetime] | None, rank: int, now: datetime) -> bool:
+    """A finding waits while the rule cools down, unless it is a higher step than the last."""
+    return cooled is not None and now < cooled[1] and rank <= cooled[0]

@@ -18,13 +18,6 @@ from services.cli.demo.scenario import Attack, Outcome, play
 from services.cli.demo.seed import Sizes
 
 MAILSINK = Path(__file__).with_name("mailsink_main.py")
-# Detection tuned to the demo's scale; production thresholds are in docs/audit.md.
-DEMO_DETECTION = {
-    # Honest agenda syncs return ~700 appointments a minute here; the scraper far more.
-    "AUDIT_D1_WINDOW_SECONDS": "60",
-    "AUDIT_D1_MIN_VOLUME": "1500",
-    "AUDIT_D1_ABSOLUTE_CAP": "3000",
-}
 
 
 @contextmanager
@@ -54,7 +47,6 @@ def demo_env(admin_token: str, smtp_port: int) -> dict[str, str]:
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "LEDGER_CHECKPOINT_SECONDS": "30",
-        **DEMO_DETECTION,
     }
 
 

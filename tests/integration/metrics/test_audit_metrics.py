@@ -128,7 +128,7 @@ def publish_reach_denial(amqp_uri: str, connector: str) -> None:
 def test_a_detection_is_counted_on_audit_metrics_once_committed(audit):
     world, base = audit
     wait_for_queue(world.amqp_uri, queue_name("audit", "detect_accesses"))
-    labels = {"rule": "D3_outside_grant"}
+    labels = {"rule": "D4_outside_grants"}
     fired = metric(base, "carnet_audit_suspicious_access_detected_total", **labels)
     detected = metric(
         base,

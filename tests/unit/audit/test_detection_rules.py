@@ -1,4 +1,5 @@
-"""The detection rules, pure: each tolerates its threshold and fires one above it; cooldown."""
+"""The detection rules and the sync contract, pure: what each read counts for, each rule's
+steps (a threshold N tolerates N), cooldowns, settings and observations."""
 
 from __future__ import annotations
 
@@ -9,187 +10,254 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.audit.detection import rules
-from services.audit.detection.observe import event_time, observe
+from services.audit.detection import classify, rules
+from services.audit.detection.classify import Prior
+from services.audit.detection.observe import Access, Entry, asked_practitioners, event_time, observe
 from services.audit.detection.rules import Tally
-from services.audit.detection.settings import (
-    DetectionConfigError,
-    DetectionSettings,
-    config_key,
-)
+from services.audit.detection.settings import DetectionConfigError, DetectionSettings, config_key
 from tests.contract.examples import EXAMPLES
 
 S = DetectionSettings()
 T0 = datetime(2030, 1, 3, 10, 0, tzinfo=UTC)
+ME, OTHER = uuid.uuid4(), uuid.uuid4()
 
 
 def tally(**counts) -> Tally:
-    return Tally(T0, T0 + timedelta(minutes=10), **counts)
+    return Tally(T0, T0 + timedelta(hours=1), **counts)
 
 
-def test_d1_without_history_fires_above_the_floor():
-    assert rules.d1_volume(S, tally(returned=S.d1_min_volume)) is None
-    finding = rules.d1_volume(S, tally(returned=S.d1_min_volume + 1, accesses=3))
-    assert finding and finding.rule == "D1_volume" and finding.recommended_action == "suspend"
-    assert finding.threshold == S.d1_min_volume and finding.severity == "high"
+def prior(**known) -> Prior:
+    return Prior(
+        uuid.uuid4(), known.pop("patient", OTHER), known.pop("practitioner", OTHER), **known
+    )
 
 
-def test_d1_follows_the_principals_own_baseline():
-    baseline = 100.0  # factor 10 -> 1000, above the floor, below the cap
-    assert rules.d1_volume(S, tally(returned=1000, baseline=baseline)) is None
-    finding = rules.d1_volume(S, tally(returned=1001, baseline=baseline))
-    assert finding and finding.threshold == 1000 and finding.tally.baseline == baseline
+# -- the sync contract: which reads are explained -------------------------------------------
 
 
-def test_d1_absolute_cap_holds_whatever_the_baseline():
-    huge = tally(returned=S.d1_absolute_cap, baseline=10_000.0)
-    assert rules.d1_volume(S, huge) is None
-    finding = rules.d1_volume(S, replace(huge, returned=S.d1_absolute_cap + 1))
-    assert finding and finding.severity == "critical"
+def test_a_first_read_within_the_horizon_is_explained():
+    assert classify.read_marks("connector", ME, prior(start_at=T0), T0, S) == frozenset()
 
 
-def test_d2_weighs_patients_read_against_patients_booked():
-    booked = 400  # factor 2 -> 800: above the floor (100), below the cap (1000)
-    assert rules.d2_patient_spread(S, tally(distinct_patients=800, booked_patients=booked)) is None
-    finding = rules.d2_patient_spread(S, tally(distinct_patients=801, booked_patients=booked))
-    assert finding and finding.rule == "D2_patient_spread" and finding.threshold == 800
-    assert finding.recommended_action == "review"
+def test_a_read_again_unchanged_is_a_reread():
+    p = prior(last_read_at=T0 - timedelta(hours=2), changed_at=T0 - timedelta(days=3), start_at=T0)
+    assert classify.read_marks("connector", ME, p, T0, S) == {"reread"}
 
 
-def test_d2_floor_and_cap():
-    assert rules.d2_patient_spread(S, tally(distinct_patients=S.d2_min_patients)) is None
-    assert rules.d2_patient_spread(S, tally(distinct_patients=S.d2_min_patients + 1))
-    many = tally(distinct_patients=S.d2_absolute_cap, booked_patients=10_000)
-    assert rules.d2_patient_spread(S, many) is None
-    assert rules.d2_patient_spread(S, replace(many, distinct_patients=S.d2_absolute_cap + 1))
+def test_a_delta_is_explained_changed_since_or_just_before_the_last_read():
+    read_at = T0 - timedelta(hours=1)
+    since = prior(last_read_at=read_at, changed_at=read_at + timedelta(minutes=5))
+    overlap = prior(
+        last_read_at=read_at, changed_at=read_at - timedelta(seconds=S.detection_overlap_s - 1)
+    )
+    before = replace(overlap, changed_at=read_at - timedelta(seconds=S.detection_overlap_s))
+    assert classify.read_marks("connector", ME, since, T0, S) == frozenset()
+    assert classify.read_marks("connector", ME, overlap, T0, S) == frozenset()
+    assert classify.read_marks("connector", ME, before, T0, S) == {"reread"}
 
 
-def test_d3_fires_on_the_first_read_outside_the_grants_by_default():
-    assert rules.d3_outside_grant(S, tally(denied=5, reach_denied=0)) is None
-    finding = rules.d3_outside_grant(S, tally(denied=1, reach_denied=1))
-    assert finding and finding.rule == "D3_outside_grant" and finding.threshold == 0
-    strict = replace(S, d3_max_denials=2)
-    assert rules.d3_outside_grant(strict, tally(reach_denied=2)) is None
-    assert rules.d3_outside_grant(strict, tally(reach_denied=3))
+def test_an_agenda_granted_again_is_synced_again():
+    p = prior(last_read_at=T0 - timedelta(days=2), granted_at=T0 - timedelta(days=1))
+    assert classify.read_marks("connector", ME, p, T0, S) == frozenset()
 
 
-def test_d4_counts_refused_reads_and_failed_sign_ins_together():
-    half = S.d4_max_failures // 2
-    at = tally(denied=half, auth_failures=S.d4_max_failures - half)
-    assert rules.d4_probing(S, at) is None
-    finding = rules.d4_probing(S, replace(at, auth_failures=at.auth_failures + 1))
-    assert finding and finding.observed == S.d4_max_failures + 1
+def test_older_than_the_horizon_is_deep_unless_it_changed_within_it():
+    old = T0 - timedelta(seconds=S.detection_horizon_s + 60)
+    assert classify.read_marks("connector", ME, prior(start_at=old, changed_at=old), T0, S) == {
+        "deep"
+    }
+    fresh = prior(start_at=old, changed_at=T0 - timedelta(days=1))
+    assert classify.read_marks("connector", ME, fresh, T0, S) == frozenset()
+    unknown = prior(start_at=None)  # booking's event not seen yet: not judged
+    assert classify.read_marks("connector", ME, unknown, T0, S) == frozenset()
 
 
-def test_d5_first_use_is_the_baseline_a_new_address_after_it_fires():
-    assert rules.d5_new_address(S, tally(new_address="192.0.2.1", known_addresses=0)) is None
-    assert rules.d5_new_address(S, tally(new_address=None, known_addresses=3)) is None
-    finding = rules.d5_new_address(S, tally(new_address="192.0.2.9", known_addresses=1))
-    assert finding and finding.rule == "D5_new_address" and "192.0.2.9" not in finding.summary
+def test_served_after_the_grant_ended_is_beyond_the_grants_after_the_lag():
+    ended = prior(grant_ended_at=T0 - timedelta(seconds=S.detection_grant_lag_s + 1))
+    racing = prior(grant_ended_at=T0 - timedelta(seconds=S.detection_grant_lag_s - 1))
+    assert classify.read_marks("connector", ME, ended, T0, S) == {"beyond"}
+    assert classify.read_marks("connector", ME, racing, T0, S) == frozenset()
 
 
-def test_d6_fires_above_the_number_of_deep_pages():
-    assert rules.d6_deep_paging(S, tally(deep_pages=S.d6_max_pages)) is None
-    finding = rules.d6_deep_paging(S, tally(deep_pages=S.d6_max_pages + 1))
-    assert finding and finding.rule == "D6_deep_paging"
+def test_people_read_their_own_data_as_they_like_and_nobody_elses():
+    again = {"last_read_at": T0 - timedelta(hours=1), "changed_at": T0 - timedelta(days=9)}
+    assert classify.read_marks("patient", ME, prior(patient=ME, **again), T0, S) == frozenset()
+    assert classify.read_marks("patient", ME, prior(patient=OTHER), T0, S) == {"beyond"}
+    own = prior(practitioner=ME, **again)
+    assert classify.read_marks("practitioner", ME, own, T0, S) == frozenset()
+    assert classify.read_marks("practitioner", ME, prior(), T0, S) == {"beyond"}
+
+
+def test_staff_have_no_sync_every_read_needs_a_reason_but_a_write_echoed_back():
+    assert classify.read_marks("staff", ME, prior(start_at=T0), T0, S) == {"reread"}
+    assert classify.read_marks("staff", ME, prior(start_at=T0), T0, S, "create") == frozenset()
+    again = prior(last_read_at=T0 - timedelta(hours=1), changed_at=T0 - timedelta(days=9))
+    assert classify.read_marks("connector", ME, again, T0, S, "update") == frozenset()
+    assert classify.read_marks("service", ME, prior(start_at=T0), T0, S) == frozenset()
+
+
+def refusal(code: str, kind: str = "connector", principal=ME, targets=(), asked=()) -> Access:
+    return Access(T0, uuid.uuid4(), kind, principal, None, "192.0.2.1", None, None, True, code, 0,
+                  targets=targets, asked=asked)  # fmt: skip
+
+
+def test_refusals_count_as_probing_outside_grants_or_not_at_all():
+    held, never = uuid.uuid4(), uuid.uuid4()
+    aimed_held = (Entry(uuid.uuid4(), OTHER, held),)
+    assert classify.refusal_marks(refusal("quota"), frozenset()) == frozenset()
+    assert classify.refusal_marks(refusal("not_found"), frozenset()) == {"refused"}
+    assert classify.refusal_marks(refusal("reach", targets=aimed_held), frozenset({held})) == {
+        "stale"
+    }
+    outside = classify.refusal_marks(refusal("reach", asked=(held, never)), frozenset({held}))
+    assert outside == {"refused", "outside"}
+    patient = refusal("reach", kind="patient", targets=aimed_held)
+    assert classify.refusal_marks(patient, frozenset({held})) == {"refused", "outside"}
+    assert classify.refusal_marks(refusal("unauthenticated"), frozenset()) == {
+        "unauthenticated",
+        "refused",
+    }
+    nobody = refusal("unauthenticated", kind="unknown", principal=None)
+    assert classify.refusal_marks(nobody, frozenset()) == {"unauthenticated"}
+
+
+# -- the rules: graduated steps -------------------------------------------------------------
+
+
+def test_d1_scales_with_the_reach_above_its_floors():
+    small, large = 330, 13_200  # 1 and 40 agendas of ~330 appointments
+    assert rules.d1_reread(S, tally(rereads=S.d1_throttle_floor, reach=small)) is None
+    f = rules.d1_reread(S, tally(rereads=S.d1_throttle_floor + 1, reach=small))
+    assert f and (f.recommended_action, f.threshold, f.severity) == ("throttle", 50, "high")
+    f = rules.d1_reread(S, tally(rereads=S.d1_suspend_floor + 1, reach=small))
+    assert f and (f.recommended_action, f.severity) == ("suspend", "critical")
+    assert rules.d1_reread(S, tally(rereads=264, reach=large)) is None  # 2 % of 13,200
+    f = rules.d1_reread(S, tally(rereads=529, reach=large))
+    assert f and f.recommended_action == "suspend" and f.threshold == pytest.approx(528)
+
+
+def test_d2_reviews_then_throttles_then_suspends_over_a_day():
+    reach = 1_650
+    actions = [
+        getattr(rules.d2_slow_reread(S, tally(rereads=n, reach=reach)), "recommended_action", None)
+        for n in (100, 101, 248, 300, 495, 600, 990)
+    ]
+    assert actions == [None, "review", "review", "review", "throttle", "throttle", "suspend"]
+
+
+def test_d3_d4_d5_steps():
+    assert rules.d3_deep_past(S, tally(deep=50, reach=0)) is None
+    assert rules.d3_deep_past(S, tally(deep=101, reach=0)).recommended_action == "suspend"
+    assert rules.d4_outside_grants(S, tally()) is None
+    d4 = [rules.d4_outside_grants(S, tally(reach_refused=n)).recommended_action for n in (1, 4, 11)]
+    assert d4 == ["review", "throttle", "suspend"]
+    assert rules.d4_outside_grants(S, tally(beyond=4)).recommended_action == "throttle"
+    assert rules.d5_probing(S, tally(refused=10, auth_failures=10)) is None
+    assert rules.d5_probing(S, tally(refused=11, auth_failures=10)).recommended_action == "throttle"
+    assert rules.d5_probing(S, tally(refused=51)).recommended_action == "suspend"
+
+
+def test_d6_d7_review_only_d8_throttles_a_burst_from_a_new_address():
+    assert rules.d6_refused_tokens(S, tally(unauthenticated=10)) is None
+    assert (
+        rules.d6_refused_tokens(S, tally(unauthenticated=5, auth_failures=6)).recommended_action
+        == "review"
+    )
+    assert rules.d7_token_replay(S, tally(unauthenticated=21)).recommended_action == "review"
+    assert rules.d8_new_address(S, tally(new_addresses=3)) is None
+    assert rules.d8_new_address(S, tally(new_addresses=4)).recommended_action == "review"
+    burst = rules.d8_new_address(S, tally(new_address_reads=26, reach=330))
+    assert burst and burst.recommended_action == "throttle"
+    assert rules.d9_linked(S, tally(contained_links=1)).recommended_action == "throttle"
 
 
 @pytest.mark.parametrize("rule", rules.RULES)
 def test_every_rule_is_wired_and_summaries_hold_counts_only(rule):
     busy = tally(
-        accesses=10_000,
-        returned=10_000,
-        denied=1_000,
-        reach_denied=1_000,
-        auth_failures=1_000,
-        deep_pages=1_000,
-        distinct_patients=10_000,
-        new_address="192.0.2.7",
-        known_addresses=1,
-        access_ids=(uuid.uuid4(),),
-        addresses=("192.0.2.7",),
-    )
+        accesses=10_000, returned=10_000, refused=1_000, reach_refused=1_000,
+        unauthenticated=1_000, auth_failures=1_000, rereads=10_000, deep=10_000, beyond=10,
+        new_address_reads=10_000, new_addresses=9, distinct_patients=10_000, reach=13_200,
+        contained_links=1, access_ids=(uuid.uuid4(),), addresses=("192.0.2.7",),
+    )  # fmt: skip
     finding = rules.RULE_FUNCTIONS[rule](S, busy)
     assert finding and finding.rule == rule and finding.summary.startswith(rule)
     assert "@" not in finding.summary and "192.0.2.7" not in finding.summary
-    assert rules.window_of(S, rule) >= 60
+    assert len(finding.summary) <= 500 and rules.window_of(S, rule) >= 60
+    assert rule in rules.SAMPLE_OF
 
 
-def test_cooldown_keeps_a_rule_quiet_for_its_window_only():
-    until = T0 + timedelta(seconds=S.d1_window_s)
-    assert not rules.cooling(None, T0)
-    assert rules.cooling(until, T0)
-    assert rules.cooling(until, until - timedelta(microseconds=1))
-    assert not rules.cooling(until, until)
+def test_cooldown_quiets_the_same_or_a_lower_step_for_its_window_only():
+    until = T0 + timedelta(hours=1)
+    assert not rules.quiet(None, 0, T0)
+    assert rules.quiet((1, until), 1, T0) and rules.quiet((1, until), 0, T0)
+    assert not rules.quiet((1, until), 2, T0)  # a higher step is news
+    assert not rules.quiet((1, until), 1, until)
 
 
-@pytest.mark.parametrize(
-    ("reason", "reach"),
-    [
-        ("no read grant on this practitioner's agenda", True),
-        ("this appointment is outside your reach", True),
-        ("a patient may search only their own appointments", True),
-        ("no write access to this agenda", True),
-        ("only an admin may erase a patient's medical data", False),
-        (None, False),
-    ],
-)
-def test_reach_denials_are_told_apart(reason, reach):
-    assert rules.is_reach_denial(reason) is reach
-
-
-@pytest.mark.parametrize(
-    ("query", "returned", "deep"),
-    [
-        ("GET /fhir/Appointment?practitioner=x&_count=100", 3, True),
-        ("GET /fhir/Appointment?_count=99", 3, False),
-        ("GET /fhir/Appointment?_count=20&_cursor=abc", 20, True),
-        ("GET /fhir/Appointment", 100, True),  # a full maximal page, whatever was asked
-        ("GET /fhir/Appointment", 20, False),
-        ("practitioner=x&_count=100", 3, True),
-        ("practitioner=x&date=ge2030-01-02", 3, False),
-        ("rpc read_appointment_for 00000000-0000-4000-8000-000000000004", 1, False),
-    ],
-)
-def test_deep_pages(query, returned, deep):
-    assert rules.is_deep_page(query, returned, 100) is deep
+# -- settings and observations --------------------------------------------------------------
 
 
 def test_settings_from_config_keys_and_refusals():
-    config = {
-        "AUDIT_D1_WINDOW_SECONDS": "300",
-        "AUDIT_D4_MAX_FAILURES": 5,
-        "AUDIT_D2_FACTOR": "1.5",
-    }
+    config = {"AUDIT_D1_WINDOW_SECONDS": "1800", "AUDIT_D5_THROTTLE": 5,
+              "AUDIT_D1_THROTTLE_SHARE": "0.01", "AUDIT_LINK_MAX_GROUP": "3"}  # fmt: skip
     s = DetectionSettings.from_config({**config, "AUDIT_DETECTION_ENABLED": "false"})
-    assert (s.d1_window_s, s.d4_max_failures, s.d2_factor, s.enabled) == (300, 5, 1.5, False)
-    assert DetectionSettings.from_config({"AUDIT_D1_FACTOR": ""}) == S
-    assert config_key("d2_booking_horizon_s") == "AUDIT_D2_BOOKING_HORIZON_SECONDS"
+    assert (s.d1_window_s, s.d5_throttle, s.d1_throttle_share, s.link_max_group) == (
+        1800,
+        5,
+        0.01,
+        3,
+    )
+    assert not s.enabled and DetectionSettings.from_config({"AUDIT_D1_THROTTLE_FLOOR": ""}) == S
+    assert config_key("detection_horizon_s") == "AUDIT_DETECTION_HORIZON_SECONDS"
     for bad in (
         {"AUDIT_D1_WINDOW_SECONDS": "90"},
-        {"AUDIT_D3_MAX_DENIALS": "-1"},
-        {"AUDIT_D4_MAX_FAILURES": "many"},
-        {"AUDIT_D6_MAX_PAGES": "2.5"},
+        {"AUDIT_D4_THROTTLE": "-1"},
+        {"AUDIT_D5_SUSPEND": "many"},
+        {"AUDIT_D6_REVIEW": "2.5"},
+        {"AUDIT_D1_THROTTLE_SHARE": "1.5"},
+        {"AUDIT_D1_SUSPEND_SHARE": "nan"},
+        {"AUDIT_D1_THROTTLE_FLOOR": "500"},  # above its suspend floor
+        {"AUDIT_D4_SUSPEND": "2"},  # below its throttle step
+        {"AUDIT_LINK_MAX_GROUP": "1"},
     ):
         with pytest.raises(DetectionConfigError):
             DetectionSettings.from_config(bad)
 
 
-def test_observe_an_access_record_in_event_time():
-    data = {
-        **EXAMPLES["AppointmentsAccessed"],
-        "outcome": "denied",
-        "denial_reason": "no read grant on this practitioner's agenda",
-    }
-    event = SimpleNamespace(
-        event_id=uuid.uuid4(),
-        event_type="AppointmentsAccessed",
-        occurred_at="2030-01-03T10:04:30+00:00",
-        correlation_id="c",
-        payload=data,
-    )
-    obs = observe(event, S, now=T0)
-    assert obs and obs.at == T0 + timedelta(minutes=4, seconds=30)
-    assert obs.minute == T0 + timedelta(minutes=4)
-    assert obs.denied and obs.reach_denied and obs.returned == 0 and obs.patient_ids == ()
+def event(event_type: str, payload: dict, at: str = "2030-01-03T10:04:30+00:00") -> SimpleNamespace:
+    return SimpleNamespace(event_id=uuid.uuid4(), event_type=event_type, occurred_at=at,
+                           correlation_id="c", payload=payload)  # fmt: skip
+
+
+def test_observe_a_refused_search_in_event_time_with_what_it_aimed_at():
+    wanted = uuid.uuid4()
+    query = f"GET /fhir/Appointment?practitioner={wanted}"
+    data = {**EXAMPLES["AppointmentsAccessed"], "outcome": "denied", "denial_code": "reach",
+            "denial_reason": "no read grant", "query": query}  # fmt: skip
+    obs = observe(event("AppointmentsAccessed", data), now=T0)
+    assert isinstance(obs, Access) and obs.at == T0 + timedelta(minutes=4, seconds=30)
+    assert obs.denied and obs.denial_code == "reach" and obs.returned == 0 and obs.entries == ()
+    assert obs.asked == (wanted,)
     assert event_time("not a time", T0) == T0 and event_time("2030-01-03T10:00:00", T0) == T0
+
+
+def test_observe_a_served_read_and_the_reference_facts():
+    obs = observe(event("AppointmentsAccessed", EXAMPLES["AppointmentsAccessed"]), now=T0)
+    assert isinstance(obs, Access) and len(obs.entries) == len(
+        EXAMPLES["AppointmentsAccessed"]["entries"]
+    )
+    assert obs.fingerprint == "0123456789abcdef" and obs.principal_kind
+    grant = observe(event("ConnectorAuthorized", EXAMPLES["ConnectorAuthorized"]), now=T0)
+    assert grant.granted
+    write_only = {**EXAMPLES["ConnectorAuthorized"], "operations": ["write"]}
+    assert not observe(event("ConnectorAuthorized", write_only), now=T0).granted
+    vendor = observe(event("ConnectorRegistered", EXAMPLES["ConnectorRegistered"]), now=T0)
+    assert vendor.vendor == "example vendor"
+    assert observe(event("SlotsOpened", EXAMPLES["SlotsOpened"]), now=T0) is None
+
+
+def test_asked_practitioners_from_a_query():
+    a, b = uuid.uuid4(), uuid.uuid4()
+    assert asked_practitioners(f"GET /fhir/Appointment?practitioner=Practitioner/{a},{b}") == (a, b)
+    assert asked_practitioners(f"actor={a}&date=ge2030-01-01") == (a,)
+    assert asked_practitioners("GET /fhir/Appointment/123") == ()
