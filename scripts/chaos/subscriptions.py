@@ -31,6 +31,7 @@ SUBSCRIPTIONS = (
         "identity",
         ("PatientRegistered", "PractitionerRegistered"),
     ),
+    Subscription("booking", ("on_quota_set",), "booking.on_quota_set", "identity", ("QuotaSet",)),
     Subscription(
         "notification",
         ("on_patient_registered",),

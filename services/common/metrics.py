@@ -105,3 +105,15 @@ LEDGER_VERIFY_TIMESTAMP = Gauge(
     "Unix time the last ledger verify of this scope completed (whatever it found).",
     ["scope"],
 )
+# -- the witness of the ledger's signed heads (services/witness, `carnet witness run`) --------
+WITNESS_HEADS = Counter(
+    "carnet_witness_heads",
+    "Signed tree heads the witness examined: witnessed, or refused (kind: fork, rollback, ...).",
+    ["outcome", "kind"],
+)
+WITNESS_TREE_SIZE = Gauge(
+    "carnet_witness_tree_size", "Tree size of the last head the witness accepted."
+)
+WITNESS_ROUND_TIMESTAMP = Gauge(
+    "carnet_witness_round_timestamp_seconds", "When the witness last completed a round."
+)

@@ -18,26 +18,17 @@ from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from prometheus_client import Counter, Gauge
 
 from services.audit.heads import SignedHead
 from services.audit.leaves import Leaves, read_leaves
 from services.common.logging import get_logger
+from services.common.metrics import WITNESS_HEADS, WITNESS_ROUND_TIMESTAMP, WITNESS_TREE_SIZE
 from services.witness import store
 from services.witness.check import Refusal, judge
 from services.witness.keys import Cosigner
 
 log = get_logger(__name__)
 
-HEADS = Counter(
-    "carnet_witness_heads_total",
-    "Signed tree heads the witness examined: witnessed, or refused (kind: fork, rollback, ...).",
-    ["outcome", "kind"],
-)
-TREE_SIZE = Gauge("carnet_witness_tree_size", "Tree size of the last head the witness accepted.")
-ROUND_TIMESTAMP = Gauge(
-    "carnet_witness_round_timestamp_seconds", "When the witness last completed a round."
-)
 
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('carnet.witness.round', 0))"
 _CANDIDATES = """
@@ -107,7 +98,7 @@ def witness_round(
 def _report(result: Round, last: SignedHead | None) -> None:
     """Logs and metrics, once the round is committed."""
     for head in result.accepted:
-        HEADS.labels("witnessed", "").inc()
+        WITNESS_HEADS.labels("witnessed", "").inc()
         log.info(
             "witness.head_witnessed",
             tree_size=head.tree_size,
@@ -115,7 +106,7 @@ def _report(result: Round, last: SignedHead | None) -> None:
             key_id=head.key_id,
         )
     for head, refusal in result.refused:
-        HEADS.labels("refused", refusal.kind).inc()
+        WITNESS_HEADS.labels("refused", refusal.kind).inc()
         log.error(
             "witness.head_refused",
             kind=refusal.kind,
@@ -126,8 +117,8 @@ def _report(result: Round, last: SignedHead | None) -> None:
             key_id=head.key_id,
         )
     if last is not None:
-        TREE_SIZE.set(last.tree_size)
-    ROUND_TIMESTAMP.set(time.time())
+        WITNESS_TREE_SIZE.set(last.tree_size)
+    WITNESS_ROUND_TIMESTAMP.set(time.time())
 
 
 def run(
