@@ -20,11 +20,17 @@ from uuid import UUID
 
 from scripts.bench._detection_events import Appt, BenchEvent, Events
 from scripts.bench._detection_world import World
+from services.booking.quota import quotas_from_config
+from services.common.config import shipped_defaults
+from services.identity.settings import settings_from_config
 
-QUOTAS = {"connector": (20_000, 2_000), "practitioner": (5_000, 500), "staff": (5_000, 500),
-          "patient": (300, 50)}  # fmt: skip
-ADDRESS_QUOTA = (120, 30)  # refused tokens per source address
-THROTTLE, THROTTLE_FOR = (500, 50), timedelta(hours=1)  # IDENTITY_THROTTLE_PER_HOUR
+# The shipped defaults, read from booking's and identity's config.yaml (never copied here).
+_LIMITS = quotas_from_config(shipped_defaults("booking", "BOOKING_QUOTA_")).limits
+QUOTAS = {k: (v.per_hour, v.burst) for k, v in _LIMITS.items() if k != "unauthenticated"}
+ADDRESS_QUOTA = (_LIMITS["unauthenticated"].per_hour, _LIMITS["unauthenticated"].burst)
+_IDENTITY = settings_from_config(shipped_defaults("identity", "IDENTITY_"))
+THROTTLE = (_IDENTITY.throttle_per_hour, _IDENTITY.throttle_burst)
+THROTTLE_FOR = timedelta(seconds=_IDENTITY.throttle_s)
 REFUSAL_COST = 1  # the bench's assumption: a refused read costs one token (no data served)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES: tuple[str, ...] = ("identity", "booking", "notification", "audit")
@@ -57,3 +59,11 @@ def service_database_url(admin_url: str, service: str, env: dict[str, str] | Non
     user = f"carnet_{service}" + (f":{quote(password, safe='')}" if password else "")
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"{user}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def shipped_defaults(service: str, prefix: str) -> dict[str, str]:
+    """The defaults `services/<service>/config.yaml` ships for its keys starting with `prefix`
+    (`KEY: ${KEY:default}`): what in-process tests and benchmarks run, never a copy of them."""
+    text = (Path(__file__).resolve().parents[1] / service / "config.yaml").read_text()
+    found = re.findall(rf"^({prefix}\w*): \$\{{\w+:([^}}]*)\}}$", text, re.MULTILINE)
+    return dict(found)

@@ -6,9 +6,7 @@ service, with its HTTP edge on a port of its own and test values for its keys an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -19,7 +17,7 @@ from services.audit.service import AuditService
 from services.audit.signing import new_seed
 from services.booking.crypto import generate_master_key_b64
 from services.booking.service import BookingService
-from services.common.config import service_database_url
+from services.common.config import service_database_url, shipped_defaults
 from services.identity.service import IdentityService
 from services.notification.service import NotificationService
 from tests.support.people import IdentityClient
@@ -36,21 +34,13 @@ CLASSES: dict[str, type] = {
 START_ORDER = ("audit", "notification", "booking", "identity")
 
 
-def shipped(service: str, prefix: str) -> dict[str, str]:
-    """The defaults `services/<service>/config.yaml` ships for its keys starting with `prefix`:
-    in-process services get no config file, and must still run the shipped settings."""
-    text = (Path(__file__).resolve().parents[2] / "services" / service / "config.yaml").read_text()
-    found = re.findall(rf"^({prefix}\w*): \$\{{\w+:([^}}]*)\}}$", text, re.MULTILINE)
-    return dict(found)
-
-
 def service_defaults(service: str, admin_token: str) -> dict[str, Any]:
     """What a service needs besides its database and broker, with throwaway test values."""
     return {
         "identity": {"CARNET_ADMIN_TOKEN": admin_token},
         "booking": {
             "BOOKING_MASTER_KEY": generate_master_key_b64(),
-            **shipped("booking", "BOOKING_QUOTA_"),
+            **shipped_defaults("booking", "BOOKING_QUOTA_"),
         },
         # Nothing listens there unless the test says otherwise: sends fail fast.
         "notification": {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": free_port(), "SMTP_TIMEOUT": 1},

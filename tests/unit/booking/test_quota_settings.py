@@ -6,9 +6,9 @@ import pytest
 
 from services.booking.context import settings_from_config
 from services.booking.quota import KINDS, Limit, config_key, quotas_from_config
-from tests.support.stack import shipped
+from services.common.config import shipped_defaults
 
-SHIPPED = shipped("booking", "BOOKING_QUOTA_")
+SHIPPED = shipped_defaults("booking", "BOOKING_QUOTA_")
 
 
 def test_the_shipped_defaults_are_the_documented_ones():
