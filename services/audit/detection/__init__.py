@@ -1,1 +1,1 @@
-"""Sync-aware detection D1..D9 over access records, sign-ins and grants (docs/detection.md)."""
+"""Sync-aware detection D1..D10 over access records, sign-ins and grants (docs/detection.md)."""

@@ -107,14 +107,16 @@ def served_after_grant_ended(p: Prior, at: datetime, s: DetectionSettings) -> bo
 
 
 def refusal_marks(a: Access, granted_ever: frozenset[UUID]) -> frozenset[str]:
-    """What a refusal counts for: probing (refused), outside the grants, a refused token.
+    """What a refusal counts for: probing (refused), outside the grants, a refused token, or
+    over quota (D10 only).
 
-    Quota refusals are the quota working, not probing. A connector refused on agendas it holds
-    or held a grant for is an honest partner whose grant ended or whose token predates it.
+    Quota refusals are the quota working, not probing: they count only for asking past 429.
+    A connector refused on agendas it holds or held a grant for is an honest partner whose
+    grant ended or whose token predates it.
     """
     code = a.denial_code
     if code == "quota":
-        return frozenset()
+        return frozenset({"quota"})
     if code == "unauthenticated":
         known = a.principal_id is not None
         return frozenset({"unauthenticated", "refused"} if known else {"unauthenticated"})

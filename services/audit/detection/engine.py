@@ -38,6 +38,7 @@ from services.audit.detection.rules import (
     SCALED,
     SEVERITY,
     Finding,
+    prefix,
     quiet,
     scaled,
     window_of,
@@ -147,7 +148,7 @@ def _with_accomplices(
     joint = RULE_FUNCTIONS[rule](s, t)
     if joint is None or joint.rank < THROTTLE:
         return own
-    threshold = scaled(s, rule[:2].lower(), "throttle", reach)
+    threshold = scaled(s, prefix(rule), "throttle", reach)
     summary = f"{joint.summary}; with {len(group)} principals on its address"[:500]
     return replace(joint, recommended_action="throttle", severity=SEVERITY["throttle"],
                    threshold=threshold, summary=summary)  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.audit.detection import classify, links, record, reference, subjects
 from services.audit.detection.observe import Access, SignIn
-from services.audit.detection.rules import D1, D2, D3, D4, D5, D6, D7, D8, D9
+from services.audit.detection.rules import D1, D2, D3, D4, D5, D6, D7, D8, D9, D10
 from services.audit.detection.settings import DetectionSettings
 from services.audit.detection.subjects import Subject
 
@@ -25,6 +25,7 @@ DUE = {
     "beyond": (D4,),
     "outside": (D4,),
     "refused": (D5,),
+    "quota": (D10,),
     "new_address": (D8,),
 }
 NOT_WATCHED = ("service",)  # other Carnet services over RPC: recorded, not an edge credential
@@ -102,6 +103,7 @@ def _refusal(conn: Connection, a: Access, counters: dict[str, int]) -> set[str]:
     counters["refused"] = int("refused" in marks)
     counters["reach_refused"] = int("outside" in marks)
     counters["unauthenticated"] = int("unauthenticated" in marks)
+    counters["over_quota"] = int("quota" in marks)
     return marks
 
 
@@ -110,7 +112,7 @@ def _anonymous(conn: Connection, a: Access, s: DetectionSettings) -> list[Work]:
     keyed = [subjects.address(a.address)]
     if a.fingerprint:
         keyed.append(subjects.token(a.fingerprint))
-    marks = sorted(classify.refusal_marks(a, frozenset())) or ["refused"]
+    marks = sorted(classify.refusal_marks(a, frozenset()) - {"quota"}) or ["refused"]
     out = []
     for subject in sorted(keyed, key=lambda x: x.key):  # one lock order: no deadlock
         subjects.lock(conn, subject, a.at, s)

@@ -17,7 +17,10 @@ from services.audit.detection.classify import Prior
 from services.audit.detection.observe import Entry
 
 Connection = Any  # psycopg.Connection
-COUNTERS = ("accesses", "returned", "refused", "reach_refused", "unauthenticated", "auth_failures")
+COUNTERS = (
+    "accesses", "returned", "refused", "reach_refused", "unauthenticated", "auth_failures",
+    "over_quota",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

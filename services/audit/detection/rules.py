@@ -19,7 +19,8 @@ from services.audit.detection.settings import DetectionSettings
 D1, D2, D3 = "D1_reread", "D2_slow_reread", "D3_deep_past"
 D4, D5, D6 = "D4_outside_grants", "D5_probing", "D6_refused_tokens"
 D7, D8, D9 = "D7_token_replay", "D8_new_address", "D9_linked"
-RULES = (D1, D2, D3, D4, D5, D6, D7, D8, D9)
+D10 = "D10_ignores_retry_after"
+RULES = (D1, D2, D3, D4, D5, D6, D7, D8, D9, D10)
 ACTIONS = ("review", "throttle", "suspend")  # in order: a rank is an index here
 SEVERITY = {"review": "medium", "throttle": "high", "suspend": "critical"}
 
@@ -36,6 +37,7 @@ class Tally:
     reach_refused: int = 0  # of those, refused as outside the principal's grants
     unauthenticated: int = 0  # refused tokens (401)
     auth_failures: int = 0  # failed sign-ins
+    over_quota: int = 0  # quota refusals (429)
     rereads: int = 0  # distinct appointments read again unchanged (every read, for staff)
     deep: int = 0  # distinct appointments older than the horizon read, not as a delta
     beyond: int = 0  # distinct appointments served beyond the principal's reach
@@ -167,6 +169,13 @@ def d9_linked(s: DetectionSettings, t: Tally) -> Finding | None:
     return graduated(D9, t.contained_links, [("throttle", 0)], t, what)
 
 
+def d10_ignores_retry_after(s: DetectionSettings, t: Tally) -> Finding | None:
+    """Asking again and again past 429: a client that waits Retry-After makes a few per page."""
+    steps = [("throttle", s.d10_throttle), ("suspend", s.d10_suspend)]
+    what = f"{t.over_quota} reads refused over quota"
+    return graduated(D10, t.over_quota, steps, t, what)
+
+
 RULE_FUNCTIONS: dict[str, Rule] = {
     D1: d1_reread,
     D2: d2_slow_reread,
@@ -177,18 +186,24 @@ RULE_FUNCTIONS: dict[str, Rule] = {
     D7: d7_token_replay,
     D8: d8_new_address,
     D9: d9_linked,
+    D10: d10_ignores_retry_after,
 }
 # The access records a rule's evidence samples (the marks ingest.py samples).
 SAMPLE_OF = {D1: "reread", D2: "reread", D3: "deep", D4: "outside", D5: "refused",
              D6: "unauthenticated", D7: "unauthenticated", D8: "new_address",
-             D9: "any"}  # fmt: skip
+             D9: "any", D10: "quota"}  # fmt: skip
 # The rules whose thresholds scale with the reach.
 SCALED = (D1, D2, D3, D8)
 
 
+def prefix(rule: str) -> str:
+    """`D10_ignores_retry_after` -> `d10`: the start of the rule's settings' names."""
+    return rule.split("_", 1)[0].lower()
+
+
 def window_of(s: DetectionSettings, rule: str) -> int:
     """The rule's window in seconds; also its cooldown."""
-    return int(getattr(s, f"{rule[:2].lower()}_window_s"))
+    return int(getattr(s, f"{prefix(rule)}_window_s"))
 
 
 def quiet(cooled: tuple[int, datetime] | None, rank: int, now: datetime) -> bool:

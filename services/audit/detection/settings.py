@@ -1,5 +1,5 @@
 """Detection thresholds from the nameko config (AUDIT_DETECTION_*, AUDIT_LINK_*, AUDIT_D1_* ...
-AUDIT_D9_*), with defaults.
+AUDIT_D10_*), with defaults.
 
 Defaults and why each is what it is: docs/detection.md; keep both in step.
 """
@@ -87,6 +87,11 @@ class DetectionSettings:
     d8_review_addresses: int = 3
     # D9: a principal starts sharing an address or user agent with one contained this long ago.
     d9_window_s: int = DAY
+    # D10: reads refused over quota (429) of one principal: a client that waits Retry-After
+    # makes about one per page; more than one a second for 10 minutes does not wait.
+    d10_window_s: int = 10 * MINUTE
+    d10_throttle: int = 600
+    d10_suspend: int = 1200
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DetectionSettings:
@@ -123,7 +128,7 @@ class DetectionSettings:
                     raise DetectionConfigError(
                         f"{rule.upper()}: each step's {part} at least the last"
                     )
-        for rule in ("d4", "d5"):
+        for rule in ("d4", "d5", "d10"):
             steps = [getattr(self, f"{rule}_{s}") for s in ("review", "throttle", "suspend")
                      if hasattr(self, f"{rule}_{s}")]  # fmt: skip
             if steps != sorted(steps):

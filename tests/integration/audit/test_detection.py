@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from scripts.bench._detection_events import Appt, BenchEvent, Events
-from services.audit.detection import engine
+from services.audit.detection import engine, rules
 from services.common.eventstore.store import EventStore
 
 T0 = datetime(2030, 1, 3, 10, 0, tzinfo=UTC)
@@ -502,3 +502,31 @@ def test_a_token_issued_from_a_contained_principals_address_throttles_the_newcom
              "expires_at": "2030-01-04T10:00:00+00:00", "network_address": shared}  # fmt: skip
     found = run(pool, store, [EVENTS.make("TokenIssued", token, T0 + timedelta(hours=3))])
     assert ("D9_linked", "throttle") in steps(found)
+
+
+def test_d10_pressing_past_429_throttles_then_suspends_waiting_does_not(pool, store):
+    appts = agenda(uuid.uuid4(), 200)
+    waits, presses = (connector_with(pool, store, appts) for _ in range(2))
+    config = {"AUDIT_D10_THROTTLE": "20", "AUDIT_D10_SUSPEND": "60"}  # the defaults: unit tests
+
+    def over_quota(c: uuid.UUID, n: int, every_s: float) -> list[BenchEvent]:
+        return [
+            EVENTS.accessed(
+                c,
+                "connector",
+                T0 + timedelta(seconds=i * every_s),
+                own_address(c),
+                None,
+                denial="quota",
+            )
+            for i in range(n)
+        ]
+
+    # A client that waits Retry-After: one 429 per page, a page every 40 s, for 20 minutes.
+    assert run(pool, store, over_quota(waits, 30, 40), **config) == []
+    pressing = over_quota(presses, 61, 0.1)
+    found = [s for e in pressing for s in steps(run(pool, store, [e], **config))]
+    assert found == [(rules.D10, "throttle"), (rules.D10, "suspend")]
+    [throttle, suspend] = stored(pool, str(presses))
+    assert throttle["data"]["evidence"]["observed"] == 21
+    assert suspend["data"]["evidence"]["observed"] == 61

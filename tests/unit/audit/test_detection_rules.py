@@ -104,7 +104,7 @@ def refusal(code: str, kind: str = "connector", principal=ME, targets=(), asked=
 def test_refusals_count_as_probing_outside_grants_or_not_at_all():
     held, never = uuid.uuid4(), uuid.uuid4()
     aimed_held = (Entry(uuid.uuid4(), OTHER, held),)
-    assert classify.refusal_marks(refusal("quota"), frozenset()) == frozenset()
+    assert classify.refusal_marks(refusal("quota"), frozenset()) == {"quota"}  # D10 only
     assert classify.refusal_marks(refusal("not_found"), frozenset()) == {"refused"}
     assert classify.refusal_marks(refusal("reach", targets=aimed_held), frozenset({held})) == {
         "stale"
@@ -171,13 +171,21 @@ def test_d6_d7_review_only_d8_throttles_a_burst_from_a_new_address():
     assert rules.d9_linked(S, tally(contained_links=1)).recommended_action == "throttle"
 
 
+def test_d10_a_client_that_waits_retry_after_is_left_alone_one_that_presses_is_not():
+    assert rules.d10_ignores_retry_after(S, tally(over_quota=600)) is None
+    d10 = [rules.d10_ignores_retry_after(S, tally(over_quota=n)) for n in (601, 1200, 1201)]
+    assert [f.recommended_action for f in d10 if f] == ["throttle", "throttle", "suspend"]
+    assert rules.window_of(S, rules.D10) == 600  # "D10", not "D1": its own settings
+
+
 @pytest.mark.parametrize("rule", rules.RULES)
 def test_every_rule_is_wired_and_summaries_hold_counts_only(rule):
     busy = tally(
         accesses=10_000, returned=10_000, refused=1_000, reach_refused=1_000,
         unauthenticated=1_000, auth_failures=1_000, rereads=10_000, deep=10_000, beyond=10,
         new_address_reads=10_000, new_addresses=9, distinct_patients=10_000, reach=13_200,
-        contained_links=1, access_ids=(uuid.uuid4(),), addresses=("192.0.2.7",),
+        contained_links=1, over_quota=10_000, access_ids=(uuid.uuid4(),),
+        addresses=("192.0.2.7",),
     )  # fmt: skip
     finding = rules.RULE_FUNCTIONS[rule](S, busy)
     assert finding and finding.rule == rule and finding.summary.startswith(rule)
