@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
-from services.cli.demo.client import Platform
+from services.cli.demo.client import Platform, actor_session
 
 
 @dataclass
@@ -78,14 +76,17 @@ def scrape(
     stop: threading.Event,
     threads: int = 4,
     max_seconds: float = 120.0,
+    address: str = "127.0.0.66",
+    agent: str = "python-requests/2.32",
 ) -> None:
-    """Read every granted agenda at the maximal page size, then probe the others, until cut off."""
+    """Read every granted agenda at the maximal page size, then probe the others, until cut
+    off; a 429 is asked again at once (a tool that ignores Retry-After)."""
     targets = list(granted) + list(others)
     deadline = time.monotonic() + max_seconds
     cut_off = threading.Event()
 
     def worker(offset: int) -> None:
-        session = requests.Session()
+        session = actor_session(address, agent)  # one per thread, all from its address
         i = offset
         while not (stop.is_set() or cut_off.is_set()) and time.monotonic() < deadline:
             practitioner = targets[i % len(targets)]
@@ -142,11 +143,12 @@ def honest_sync(
     practitioners: list[str],
     log: HonestLog,
     stop: threading.Event,
+    session: Any,
     every_s: float = 10.0,
 ) -> None:
     """Sync as docs/booking.md's sync contract says: each agenda in full once (from 30 days
-    ago on), then only what changed since the last sync began (minus a minute of overlap)."""
-    session = requests.Session()
+    ago on), then only what changed since the last sync began (minus a minute of overlap),
+    in the partner's own session (its address, its user agent)."""
     horizon = _instant(datetime.now(UTC) - timedelta(days=30))
     since: dict[str, datetime] = {}
     while True:

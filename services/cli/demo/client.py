@@ -8,8 +8,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 FHIR = "application/fhir+json"
+
+
+class _FromAddress(HTTPAdapter):
+    """Connects from one local address: each demo actor is its own client, as on a real
+    network (detection links principals that share an address: ADR 0014)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def actor_session(address: str, agent: str) -> requests.Session:
+    """A session for one actor: its own loopback address (127.0.0.0/8) and user agent."""
+    session = requests.Session()
+    adapter = _FromAddress(address)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = agent
+    return session
 
 
 class DemoError(RuntimeError):
@@ -62,16 +86,27 @@ class Platform:
         )
         return self._check(r, 200, 201)
 
-    def client_token(self, client_id: str, secret: str) -> str:
-        """OAuth2 client credentials (a connector)."""
+    def admin_put(self, path: str, body: dict[str, Any]) -> Any:
+        """PUT to identity as the bootstrap admin (a connector's quota, say)."""
+        r = self.session.put(
+            f"{self.identity}{path}", json=body, headers=self._auth(None), timeout=60
+        )
+        return self._check(r, 200)
+
+    def client_token(
+        self, client_id: str, secret: str, session: requests.Session | None = None
+    ) -> str:
+        """OAuth2 client credentials (a connector), from the connector's own session."""
         form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-        r = self.session.post(f"{self.identity}/oauth/token", data=form, timeout=60)
+        r = (session or self.session).post(f"{self.identity}/oauth/token", data=form, timeout=60)
         return self._check(r, 200)["access_token"]
 
-    def password_token(self, username: str, password: str) -> str:
-        """OAuth2 password grant (a person)."""
+    def password_token(
+        self, username: str, password: str, session: requests.Session | None = None
+    ) -> str:
+        """OAuth2 password grant (a person), from the person's own session."""
         form = {"grant_type": "password", "username": username, "password": password}
-        r = self.session.post(f"{self.identity}/oauth/token", data=form, timeout=60)
+        r = (session or self.session).post(f"{self.identity}/oauth/token", data=form, timeout=60)
         return self._check(r, 200)["access_token"]
 
     # -- booking ----------------------------------------------------------------------------

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 def wait_for_audit(platform: Platform, investigator: str, canary: dict[str, Any]) -> None:
     """Audit ledgers booking's events in order: once a fresh read is ledgered, all before it is."""
     r = platform.fhir_get(
-        canary["token"], f"/fhir/Appointment?practitioner={canary['practitioners'][0]}&_count=1"
+        canary["token"],
+        f"/fhir/Appointment?practitioner={canary['practitioners'][0]}&_count=1",
+        canary["session"],
     )
     if r.status_code != 200:
         raise DemoError(f"canary read refused: {r.status_code}")
@@ -33,21 +35,7 @@ def wait_for_audit(platform: Platform, investigator: str, canary: dict[str, Any]
         )
         return any(a["access_id"] == access_id for a in body["accesses"])
 
-    wait_until("audit to catch up with the seeding", ledgered, timeout=900, every=2.0)
-
-
-def served(
-    platform: Platform, token: str, connector_id: str, start: datetime, end: datetime
-) -> int:
-    """How many of the connector's reads between start and end audit has ledgered as served."""
-    rows = platform.audit_get(
-        token,
-        "/v1/audit/accesses",
-        connector=connector_id,
-        **{"from": start.isoformat(), "to": end.isoformat()},
-    )
-    records = rows["accesses"] if isinstance(rows, dict) else rows
-    return sum(1 for r in records if r["outcome"] == "success")
+    wait_until("audit to catch up", ledgered, timeout=900, every=2.0)
 
 
 def investigate(

@@ -20,11 +20,13 @@ from typing import Any
 
 from services.cli.demo import investigation
 from services.cli.demo.actors import HonestLog, ScrapeLog, honest_sync, scrape
-from services.cli.demo.client import DemoError, Platform, wait_until
+from services.cli.demo.client import DemoError, Platform, actor_session
 from services.cli.demo.notices import notify
 from services.cli.demo.seed import Sizes, seed
 
 Say = Callable[[str], None]
+SCRAPER_CLIENT = ("127.0.0.66", "python-requests/2.32")  # its address, its user agent
+HONEST_VENDOR, SCRAPER_VENDOR = "Synthetic Practice Software", "Synthetic Agenda Tools"
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,17 @@ def play(
     practitioners = list(seeded.by_practitioner)
     granted = practitioners[: attack.granted_practitioners]
     others = practitioners[attack.granted_practitioners :][: attack.probed_practitioners]
-    honest = [_connector(platform, practitioners[i::3][:4], f"Honest Sync {i}") for i in range(3)]
-    scraper = _connector(platform, granted, "Compromised Agenda Tool")
+    # Every actor its own address and user agent, as on a real network, and the scraper its
+    # own vendor: detection links principals sharing an address or a vendor, and rightly
+    # throttles the partners linked to a contained one.
+    clients = [(f"127.0.0.{11 + i}", f"PracticeSync/4.{i}") for i in range(3)]
+    honest = [
+        _connector(platform, practitioners[i::3][:4], f"Honest Sync {i}", HONEST_VENDOR, client)
+        for i, client in enumerate(clients)
+    ]
+    scraper = _connector(
+        platform, granted, "Compromised Agenda Tool", SCRAPER_VENDOR, SCRAPER_CLIENT
+    )
 
     investigator = platform.password_token(seeded.investigator_id, seeded.investigator_password)
     say("waiting for audit to ledger the seeding (a canary read must reach the ledger)")
@@ -83,7 +94,7 @@ def play(
     threads = [
         threading.Thread(
             target=honest_sync,
-            args=(platform, c["token"], c["practitioners"], log, stop),
+            args=(platform, c["token"], c["practitioners"], log, stop, c["session"]),
             daemon=True,
         )
         for c, log in zip(honest, honest_logs, strict=True)
@@ -102,6 +113,7 @@ def play(
         stop,
         attack.threads,
         attack.max_seconds,
+        *SCRAPER_CLIENT,
     )
     stop.set()
     if scrape_log.first_refusal_at is None:
@@ -116,17 +128,8 @@ def play(
     )
     window_start = started - timedelta(minutes=1)
     window_end = datetime.now(UTC) + timedelta(seconds=1)
-    served = scrape_log.ok_requests
-    wait_until(
-        "audit to ingest every access record",
-        lambda: (
-            investigation.served(
-                platform, investigator, scraper["connector_id"], window_start, window_end
-            )
-            >= served
-        ),
-        timeout=60,
-    )
+    say("waiting for audit to ledger the scrape (every refusal is an access record too)")
+    investigation.wait_for_audit(platform, investigator, honest[0])
     report = investigation.investigate(
         platform, investigator, scraper, window_start, window_end, out_dir, outcome
     )
@@ -141,16 +144,20 @@ def play(
     return outcome
 
 
-def _connector(platform: Platform, practitioners: list[str], name: str) -> dict[str, Any]:
+def _connector(
+    platform: Platform, practitioners: list[str], name: str, vendor: str, client: tuple[str, str]
+) -> dict[str, Any]:
+    """A connector registered and granted by the admin, signed in from its own address."""
     c = platform.admin(
         "/v1/connectors",
-        {"name": name, "vendor": "Synthetic Vendor", "contact_email": "ops@example.org"},
+        {"name": name, "vendor": vendor, "contact_email": "ops@example.org"},
     )
     for practitioner in practitioners:
         platform.admin(
             f"/v1/practitioners/{practitioner}/grants",
             {"connector_id": c["connector_id"], "scopes": ["appointment:read"]},
         )
-    c["token"] = platform.client_token(c["client_id"], c["client_secret"])
+    c["session"] = actor_session(*client)
+    c["token"] = platform.client_token(c["client_id"], c["client_secret"], c["session"])
     c["practitioners"] = practitioners
     return c
