@@ -19,6 +19,7 @@ from services.cli.demo.seed import GIVEN, SPECIALTIES
 SLOT_MINUTES = 5
 SLOTS_PER_OPENING = 480  # 40 hours of 5-minute slots (booking allows 500 per opening)
 WORKERS = 8
+READER_QUOTA = {"per_hour": 1_000_000, "burst": 10_000}
 
 
 @dataclass
@@ -92,6 +93,9 @@ def seed(platform: Platform, database_url: str, practitioners: int, patients: in
     )  # fmt: skip
     world = World(pract, people, (staff["staff_id"], password))
     world.reader = connector(platform, pract[: max(1, len(pract) // 4)], "Bench Agenda Sync")
+    # A busy partner's agreement: the load reads far more than the default connector quota
+    # (20,000 appointments an hour) allows, and the bench measures load, not the quota.
+    platform.admin_put(f"/v1/connectors/{world.reader['connector_id']}/quota", READER_QUOTA)
     _wait_for_patients(database_url, patients)
     return world
 
