@@ -85,7 +85,7 @@ def incident(
         time.sleep(1.0)
     opened = platform.audit_post(
         investigator,
-        "/v1/audit/incidents",
+        "/v1/audit/incidents?wait=true",
         {"title": f"Bench scrape {n}", "connector_id": scraper["connector_id"],
          "from": started.isoformat(),
          "to": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),

@@ -19,10 +19,19 @@ from uuid import UUID
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from services.audit import access_index, attempts, containment, investigation, related, report
+from services.audit import (
+    access_index,
+    attempts,
+    completeness,
+    containment,
+    investigation,
+    related,
+    report,
+)
+from services.audit.completeness import Completeness
 from services.audit.ledger import Connection
 from services.audit.subjects import Subject, parse, resolve
-from services.common.errors import Conflict, Invalid, NotFound
+from services.common.errors import Conflict, Invalid, NotFound, Unavailable
 from services.common.eventstore.decided import new_events
 from services.common.eventstore.store import EventStore
 from services.common.logging import get_logger
@@ -100,10 +109,22 @@ def get(conn: Connection, incident_id: UUID) -> dict[str, Any]:
     return row
 
 
-def build_report(conn: Connection, incident_id: UUID) -> dict[str, Any]:
+def completeness_of(conn: Connection, incident_id: UUID) -> Completeness:
+    """Whether the ledger holds every event of the window, up to when the incident was opened
+    (what came later, the incident's own events included, is not its evidence)."""
+    inc = get(conn, incident_id)
+    end = min(inc["window_end"], inc["opened_at"])
+    return completeness.check(conn, inc["window_start"], end)
+
+
+def build_report(
+    conn: Connection, incident_id: UUID, ready: Completeness | None = None
+) -> dict[str, Any]:
     """Affected set (total and per subject), attempts, related activity, containment and the
-    Art. 33 items, recomputed from the ledger and its index."""
-    access_index.catch_up(conn)  # first, while the connection is idle: its batches commit
+    Art. 33 items, recomputed from the ledger and its index, with the completeness it rests
+    on (checked here unless the caller just did)."""
+    ready = ready or completeness_of(conn, incident_id)
+    access_index.catch_up(conn)  # while the connection is idle: its batches commit
     inc = get(conn, incident_id)
     scope = resolve(conn, parse(inc["subjects"]), strict=False)
     evidence = investigation.gather(
@@ -136,14 +157,23 @@ def build_report(conn: Connection, incident_id: UUID) -> dict[str, Any]:
         "containment": steps,
         "art33": items,
         "to_complete": report.to_complete(items),
+        "completeness": ready.as_dict(),
     }
 
 
 def request_notices(
     conn: Connection, store: EventStore, incident_id: UUID, by: UUID
 ) -> dict[str, Any]:
-    """One BreachNotificationRequested per affected patient, once per incident (409 after)."""
+    """One BreachNotificationRequested per affected patient, once per incident (409 after);
+    never from a report the ledger has not caught up with (503 and when to retry)."""
     built = build_report(conn, incident_id)
+    ready = built["completeness"]
+    if not ready["complete"]:
+        raise Unavailable(
+            f"the ledger does not hold {ready['pending']} events of the window yet: "
+            "notices would miss patients; retry",
+            retry_after_s=completeness.retry_after(ready["pending"]),
+        )
     with conn.transaction():
         locked = conn.execute(
             "SELECT notices_requested_at FROM audit.incidents WHERE incident_id = %s FOR UPDATE",

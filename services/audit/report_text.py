@@ -94,6 +94,17 @@ def _related(r: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _ledgered(ready: Mapping[str, Any] | None) -> str:
+    """The line a reader checks first: did the ledger hold every event of the window?"""
+    if not ready:
+        return "- Ledger completeness: not checked"
+    state = "Ledger complete" if ready["complete"] else f"LEDGER INCOMPLETE ({ready['pending']})"
+    return (
+        f"- {state} for events recorded {ready['since']} → {ready['until']}"
+        f" (checked {ready['checked_at']})"
+    )
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """The report for people: summary, per subject and total, Art. 33 items, attempts, related."""
     a, items, inc = report["affected"], report["art33"], report["incident"]
@@ -110,6 +121,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- Field classes returned: {', '.join(a['field_classes']) or 'none'}",
         f"- Medical fields returned: {items['medical_fields_returned']}",
         f"- First / last read: {_range(a)}",
+        _ledgered(report.get("completeness")),
         *(
             [
                 f"- Own data read (not exposure, no notice): {own['reads']} reads of "

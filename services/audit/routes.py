@@ -10,14 +10,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
-from services.audit import fhir_export, handlers, incidents, report_text, schemas, trace
+from services.audit import fhir_export, handlers, schemas, trace
 from services.audit.canonical import format_timestamp
-from services.audit.subjects import parse
+from services.audit.incident_routes import (
+    incident_markdown,
+    incident_notify,
+    incident_patients,
+    incident_regulator_notice,
+    incident_report,
+    open_incident,
+)
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.eventstore.store import EventStore
-from services.common.http.body import json_object, parse_instant, parse_uuid, single
+from services.common.http.body import parse_instant, parse_uuid, single
 from services.common.http.edge import Site
 from services.common.http.openapi import fhir_resource
 from services.common.http.request import FHIR_JSON, Request, Response
@@ -40,6 +46,7 @@ class Ctx:
     pool: Any
     store: EventStore
     verify: Callable[[], Any]
+    report_wait_s: float = 30.0  # how long `?wait=true` holds a report for the ledger
 
 
 class AuditSite(Site):
@@ -70,10 +77,6 @@ class AuditSite(Site):
             principal_id=str(principal.get("id")),
             role=principal.get("role"),
         )
-
-
-def _who(principal: Principal) -> UUID:
-    return UUID(str(principal["id"]))
 
 
 def verify(ctx: Ctx, req: Request, _: Principal) -> Response:
@@ -141,63 +144,6 @@ def access_records(ctx: Ctx, req: Request, _: Principal) -> Response:
     )
 
 
-def open_incident(ctx: Ctx, req: Request, principal: Principal) -> Response:
-    """POST /v1/audit/incidents: open, and answer with the report computed right away."""
-    data = json_object(req, schemas.IncidentIn)
-    subjects = parse(schemas.subjects_in(data))  # 400 for a malformed one, before any read
-    with ctx.pool.connection() as conn:
-        incident_id = incidents.open_incident(
-            conn,
-            ctx.store,
-            opened_by=_who(principal),
-            title=data["title"],
-            subjects=subjects,
-            start=data["from_"],
-            end=data["to"],
-            aware_at=data["aware_at"],
-            detection_ids=data.get("detection_ids") or [],
-        )
-        built = incidents.build_report(conn, incident_id)
-    return Response(201, {"incident_id": str(incident_id), "report": built})
-
-
-def _report(ctx: Ctx, req: Request) -> dict[str, Any]:
-    incident_id = parse_uuid(req.path_args["incident_id"], "incident id")
-    with ctx.pool.connection() as conn:
-        return incidents.build_report(conn, incident_id)
-
-
-def incident_report(ctx: Ctx, req: Request, _: Principal) -> Response:
-    """GET /v1/audit/incidents/{id}: the report as JSON, recomputed from the ledger."""
-    return Response(200, _report(ctx, req))
-
-
-def incident_markdown(ctx: Ctx, req: Request, _: Principal) -> Response:
-    """GET …/report.md: the same report for people."""
-    return Response(200, report_text.markdown(_report(ctx, req)), media_type="text/markdown")
-
-
-def incident_patients(ctx: Ctx, req: Request, _: Principal) -> Response:
-    """GET …/patients.csv: one row per affected patient."""
-    return Response(200, report_text.patients_csv(_report(ctx, req)), media_type="text/csv")
-
-
-def incident_notify(ctx: Ctx, req: Request, principal: Principal) -> Response:
-    """POST …/notify: the investigator confirms; one Art. 34 request per affected patient."""
-    incident_id = parse_uuid(req.path_args["incident_id"], "incident id")
-    with ctx.pool.connection() as conn:
-        body = incidents.request_notices(conn, ctx.store, incident_id, _who(principal))
-    return Response(200, body)
-
-
-def incident_regulator_notice(ctx: Ctx, req: Request, principal: Principal) -> Response:
-    """POST …/regulator-notice: the Art. 33 notice is ready; its time against the deadline."""
-    incident_id = parse_uuid(req.path_args["incident_id"], "incident id")
-    with ctx.pool.connection() as conn:
-        body = incidents.regulator_notice_prepared(conn, ctx.store, incident_id, _who(principal))
-    return Response(200, body)
-
-
 def audit_events(ctx: Ctx, req: Request, _: Principal) -> Response:
     """GET /fhir/AuditEvent: access records as FHIR R4 AuditEvents (IHE BALP)."""
     with ctx.pool.connection() as conn:
@@ -215,6 +161,12 @@ APPOINTMENT, INCIDENT = (
     "/v1/audit/incidents/{incident_id}",
 )
 MISSING = {404: "No such incident"}
+WAIT = Param(
+    "wait",
+    "true: hold the answer until the ledger holds the whole window "
+    "(up to AUDIT_REPORT_WAIT_SECONDS).",
+    {"type": "string", "enum": ["true", "false"]},
+)
 TEXT = {"type": "string"}
 API = Api(
     "audit",
@@ -243,21 +195,24 @@ API = Api(
         Route("open_incident", "POST", "/v1/audit/incidents", open_incident,
               "Open an incident over a set of subjects (connectors, principals, addresses, "
               "vendors) and a window", status=201, request=schemas.IncidentIn,
-              response=schemas.IncidentOpened,
+              response=schemas.IncidentOpened, params=(WAIT,),
+              headers={"Retry-After": "When `report` is null: seconds before asking again",
+                       "Location": "When `report` is null: the report's address"},
               errors={404: "An unknown connector or principal, or a vendor without connector"}),
         Route("incident_report", "GET", INCIDENT, incident_report,
               "The report, recomputed from the ledger", response=schemas.IncidentReport,
-              errors=MISSING),
+              params=(WAIT,), pending=schemas.ReportPending, errors=MISSING),
         Route("incident_markdown", "GET", f"{INCIDENT}/report.md", incident_markdown,
               "The report for people", response=TEXT, produces="text/markdown",
-              errors=MISSING),
+              params=(WAIT,), pending=schemas.ReportPending, errors=MISSING),
         Route("incident_patients", "GET", f"{INCIDENT}/patients.csv", incident_patients,
               "The affected patients, one row each", response=TEXT, produces="text/csv",
-              errors=MISSING),
+              params=(WAIT,), pending=schemas.ReportPending, errors=MISSING),
         Route("incident_notify", "POST", f"{INCIDENT}/notify", incident_notify,
               "Confirm: one Art. 34 notice request per affected patient, once",
               response=schemas.NoticesRequested,
-              errors={**MISSING, 409: "Notices were already requested"}),
+              errors={**MISSING, 409: "Notices were already requested",
+                      503: "The ledger does not hold the whole window yet: retry"}),
         Route("incident_regulator_notice", "POST", f"{INCIDENT}/regulator-notice",
               incident_regulator_notice, "Record that the Art. 33 notice is ready",
               response=schemas.RegulatorNotice, errors={**MISSING, 409: "Already recorded"}),

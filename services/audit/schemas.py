@@ -86,13 +86,23 @@ class IncidentReport(Schema):
     containment = fields.List(fields.Raw(), required=True)
     art33 = fields.Dict(required=True)
     to_complete = fields.List(fields.Raw(), required=True)
+    completeness = fields.Dict(required=True)
+
+
+class ReportPending(Schema):
+    """202: the ledger does not hold the whole window yet; the backlog per service."""
+
+    status = fields.String(required=True)
+    detail = fields.String(required=True)
+    completeness = fields.Dict(required=True)
 
 
 class IncidentOpened(Schema):
-    """Opened, with its report computed right away."""
+    """Opened; the report right away once the ledger holds the window, else null."""
 
     incident_id = fields.UUID(required=True)
-    report = fields.Nested(IncidentReport, required=True)
+    completeness = fields.Dict(required=True)
+    report = fields.Nested(IncidentReport, required=True, allow_none=True)
 
 
 class NoticesRequested(Schema):

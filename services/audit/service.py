@@ -9,7 +9,11 @@ from nameko.web.handlers import http
 from services.audit import access_index, handlers
 from services.audit.detection import engine as detection
 from services.audit.routes import API, AuditSite, Ctx, verify_with
-from services.audit.settings import DEFAULT_CHECKPOINT_SECONDS, DEFAULT_TAIL_VERIFY_SECONDS
+from services.audit.settings import (
+    DEFAULT_CHECKPOINT_SECONDS,
+    DEFAULT_TAIL_VERIFY_SECONDS,
+    AuditSettings,
+)
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
@@ -57,7 +61,9 @@ class AuditService(CarnetService):
 
     def site(self) -> AuditSite:
         """What the HTTP edge needs of audit for one request."""
-        return AuditSite(Ctx(self.db, self.store, verify_with(self.config, self.signer)), self.auth)
+        wait = AuditSettings.from_config(self.config).report_wait_seconds
+        ctx = Ctx(self.db, self.store, verify_with(self.config, self.signer), wait)
+        return AuditSite(ctx, self.auth)
 
     @consume_event("identity", ALL_EVENTS)
     def ledger_identity(self, event):

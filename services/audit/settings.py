@@ -11,15 +11,17 @@ from services.common.config import DEFAULT_DATABASE_URL
 DEFAULT_CHECKPOINT_SECONDS = 10.0
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_TAIL_VERIFY_SECONDS = 60.0  # the periodic tail check (tail_verify.py)
+DEFAULT_REPORT_WAIT_SECONDS = 30.0  # how long a report's `?wait=true` waits for the ledger
 
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """Checkpoint cadence, verify's database and grace period."""
+    """Checkpoint cadence, verify's database and grace period, a report's longest wait."""
 
     checkpoint_seconds: float
     verify_database_url: str
     verify_grace_seconds: float
+    report_wait_seconds: float = DEFAULT_REPORT_WAIT_SECONDS
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AuditSettings:
@@ -35,6 +37,9 @@ class AuditSettings:
             ),
             verify_grace_seconds=_number(
                 config, "AUDIT_VERIFY_GRACE_SECONDS", DEFAULT_GRACE_SECONDS
+            ),
+            report_wait_seconds=_number(
+                config, "AUDIT_REPORT_WAIT_SECONDS", DEFAULT_REPORT_WAIT_SECONDS
             ),
         )
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from services.cli.audit_cmd import _connect, _database, _instant, _uuid, audit
 
+INCOMPLETE = 3  # exit code: the ledger did not catch up with the window in time
 # Acts from the command line are attributed to this fixed principal unless --by names one.
 CLI_OPERATOR = uuid.uuid5(uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "carnet:cli")
 
@@ -28,6 +32,14 @@ CLI_OPERATOR = uuid.uuid5(uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "ca
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "md", "csv"]), default="md", show_default=True
 )
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the ledger to hold the whole window before giving up (exit 3).",
+)
 @_database
 def investigate(
     connector: tuple[str, ...],
@@ -40,16 +52,19 @@ def investigate(
     title: str,
     by: uuid.UUID | None,
     fmt: str,
+    wait_s: float,
     database_url: str | None,
 ) -> None:
     """Open an incident (IncidentOpened) over its subjects and print its report: affected set
     per subject and in total, attempts, related activity, containment, Art. 33 items.
 
-    Exit 1 when a connector or principal is unknown, or a vendor has no connector.
+    The report waits, with a progress line, until the ledger holds every event of the window.
+    Exit 1 when a connector or principal is unknown, or a vendor has no connector; exit 3 when
+    the ledger still lags after --wait (the incident stays open: ask again later).
     """
     from psycopg_pool import ConnectionPool
 
-    from services.audit import incidents, report_text
+    from services.audit import completeness, incidents, report_text
     from services.audit.subjects import parse
     from services.common.config import Settings
     from services.common.errors import Invalid, NotFound
@@ -79,7 +94,15 @@ def investigate(
             )
         except (Invalid, NotFound) as error:
             raise click.ClickException(error.detail) from None
-        built = incidents.build_report(conn, incident_id)
+        ready = completeness.settle(_progress(conn, incident_id), wait_s)
+        if not ready.complete:
+            click.echo(
+                f"Error: incident {incident_id} opened, but the ledger still lacks "
+                f"{ready.pending} events of its window after {wait_s:g} s; retry later",
+                err=True,
+            )
+            raise SystemExit(INCOMPLETE)
+        built = incidents.build_report(conn, incident_id, ready)
     if fmt == "json":
         click.echo(json.dumps(built, indent=2, default=str))
     elif fmt == "csv":
@@ -87,3 +110,20 @@ def investigate(
     else:
         click.echo(report_text.markdown(built), nl=False)
     click.echo(f"incident {incident_id} opened", err=True)
+
+
+def _progress(conn: Any, incident_id: uuid.UUID) -> Callable[[], Any]:
+    """One completeness check per call, saying on stderr what is still due when it is not."""
+    from services.audit import incidents
+
+    said = [0.0]  # when the last line went out: one a second at most
+
+    def once() -> Any:
+        ready = incidents.completeness_of(conn, incident_id)
+        if not ready.complete and time.monotonic() - said[0] >= 1.0:
+            said[0] = time.monotonic()
+            due = ", ".join(f"{lag.service} {lag.pending}" for lag in ready.lags if lag.pending)
+            click.echo(f"waiting for the ledger: {ready.pending} events pending ({due})", err=True)
+        return ready
+
+    return once

@@ -77,6 +77,13 @@ class Unavailable(DomainError):
 
     kind = "unavailable"
 
+    def __init__(
+        self, detail: str, code: str | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(detail, code)
+        if retry_after_s is not None:
+            self.retry_after_s = max(1, retry_after_s)  # the edge's Retry-After, when known
+
 
 class TooLarge(DomainError):
     """More than the service reads or answers at once (a body, a page, a batch)."""

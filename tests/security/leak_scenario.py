@@ -233,5 +233,5 @@ def _investigate(c: Client, investigator: str, connector_id: str) -> None:
         "to": now,
         "aware_at": now,
     }
-    incident = c.ok("POST", "audit", "/v1/audit/incidents", investigator, json=body)
+    incident = c.ok("POST", "audit", "/v1/audit/incidents?wait=true", investigator, json=body)
     c.ok("POST", "audit", f"/v1/audit/incidents/{incident['incident_id']}/notify", investigator)

@@ -50,7 +50,7 @@ def investigate(
     """Open the incident, save its JSON, Markdown and CSV reports, copy its figures."""
     opened = platform.audit_post(
         token,
-        "/v1/audit/incidents",
+        "/v1/audit/incidents?wait=true",
         {
             "title": "Connector scraping appointments",
             "subjects": [{"kind": "connector", "value": scraper["connector_id"]}],
@@ -61,6 +61,8 @@ def investigate(
     )
     outcome.incident_id = opened["incident_id"]
     report = opened["report"]
+    if report is None:  # audit still behind after its longest wait: the report is not final
+        raise DemoError(f"the ledger lacks {opened['completeness']['pending']} events")
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"incident-{outcome.incident_id}"
     for suffix, path in (("json", ""), ("md", "/report.md"), ("csv", "/patients.csv")):

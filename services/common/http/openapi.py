@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from contracts.json_schema import schema_to_json_schema
 from services.common.http.errors import Style
 from services.common.http.health import PUBLIC_ROUTES
+from services.common.http.request import JSON
 from services.common.http.routes import UUID_SCHEMA, Api, Body, Component, Route
 
 R4 = "https://hl7.org/fhir/R4"
@@ -106,6 +107,14 @@ class _Document:
         refused = self.ref(REFUSAL_BODY[route.style])
         for status, text in route.also.items():
             responses[str(status)] = {"description": text, "content": answer["content"]}
+        if route.pending is not None:
+            responses["202"] = {
+                "description": "Not final yet: ask again after Retry-After",
+                "headers": {
+                    "Retry-After": {"description": "Seconds", "schema": {"type": "string"}}
+                },
+                "content": {JSON: {"schema": self.ref(route.pending)}},
+            }
         refusals = _standard_refusals(route) if route.handler is not None else {}
         for status, text in sorted({**refusals, **route.errors}.items()):
             responses[str(status)] = {

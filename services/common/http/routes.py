@@ -69,6 +69,7 @@ class Route:
     errors: Mapping[int, str] = field(default_factory=dict)  # refusals besides the standard ones
     headers: Mapping[str, str] = field(default_factory=dict)  # response headers worth naming
     also: Mapping[int, str] = field(default_factory=dict)  # other statuses with the same body
+    pending: Body | None = None  # 202's body, while the answer is not final (Retry-After)
 
     @property
     def path_params(self) -> list[str]:

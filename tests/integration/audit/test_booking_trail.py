@@ -164,7 +164,7 @@ def test_incident_reports_exactly_what_the_connector_received(trail, story):
     }
     headers = {"Authorization": f"Bearer {story['token']}"}
     r = requests.post(
-        f"{trail['audit']}/v1/audit/incidents", json=body, headers=headers, timeout=60
+        f"{trail['audit']}/v1/audit/incidents?wait=true", json=body, headers=headers, timeout=60
     )
     assert r.status_code == 201, r.text
     incident, report = r.json()["incident_id"], r.json()["report"]
