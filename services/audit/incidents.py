@@ -11,7 +11,7 @@ whose data was exposed, never to a principal about its own data (exposure.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,6 +24,7 @@ from services.audit import (
     attempts,
     completeness,
     containment,
+    index_check,
     investigation,
     related,
     report,
@@ -126,6 +127,7 @@ def build_report(
     ready = ready or completeness_of(conn, incident_id)
     access_index.catch_up(conn)  # while the connection is idle: its batches commit
     inc = get(conn, incident_id)
+    _index_holds(conn, inc)
     scope = resolve(conn, parse(inc["subjects"]), strict=False)
     evidence = investigation.gather(
         conn, scope, inc["window_start"], inc["window_end"], catch_up=False
@@ -159,6 +161,25 @@ def build_report(
         "to_complete": report.to_complete(items),
         "completeness": ready.as_dict(),
     }
+
+
+def _index_holds(conn: Connection, inc: Mapping[str, Any]) -> None:
+    """Refuse (nothing served) when the index disagrees with the ledger in the window."""
+    wrong = index_check.check_window(conn, inc["window_start"], inc["window_end"])
+    if wrong:
+        log.error(
+            "audit.index_disagrees",
+            incident_id=str(inc["incident_id"]),
+            first_seq=wrong[0].seq,
+            kinds=sorted({m.kind for m in wrong}),
+            rows=len(wrong),
+        )
+        raise Unavailable(
+            f"the access index disagrees with the ledger at seq {wrong[0].seq} "
+            f"({wrong[0].kind}; {len(wrong)} rows in the window): no report is served; run "
+            "`carnet audit verify`, then `carnet replay rebuild audit.access_index`",
+            code="index_disagrees",
+        )
 
 
 def request_notices(

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.audit.canonical import GENESIS_HASH, entry_hash, format_timestamp
 from services.audit.crosscheck import cross_check
+from services.audit.index_check import check_all
 from services.audit.ledger import Connection, iter_entries
 from services.audit.merkle import IncrementalTree
 from services.audit.signing import ALGORITHM, TreeHead, verify_tree_head
@@ -170,6 +171,7 @@ def verify_ledger(
     checkpoints = _checkpoints(conn, roots_at, max_seq, keys, findings)
     mismatches, checked = cross_check(conn, services, grace_seconds, max_findings)
     findings += [Finding(m.kind, m.seq, m.event_id, m.detail) for m in mismatches]
+    findings += [Finding(m.kind, m.seq, None, m.detail) for m in check_all(conn, max_findings)]
     first_bad = first_bad_seq(findings)
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.kind))
     return VerifyReport(

@@ -14,6 +14,7 @@ import click
 from services.cli.audit_cmd import _connect, _database, _instant, _uuid, audit
 
 INCOMPLETE = 3  # exit code: the ledger did not catch up with the window in time
+INDEX_DISAGREES = 4  # exit code: the access index differs from the ledger; no report
 # Acts from the command line are attributed to this fixed principal unless --by names one.
 CLI_OPERATOR = uuid.uuid5(uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "carnet:cli")
 
@@ -60,14 +61,15 @@ def investigate(
 
     The report waits, with a progress line, until the ledger holds every event of the window.
     Exit 1 when a connector or principal is unknown, or a vendor has no connector; exit 3 when
-    the ledger still lags after --wait (the incident stays open: ask again later).
+    the ledger still lags after --wait (the incident stays open: ask again later); exit 4 when
+    the access index disagrees with the ledger in the window (no report: verify, then rebuild).
     """
     from psycopg_pool import ConnectionPool
 
     from services.audit import completeness, incidents, report_text
     from services.audit.subjects import parse
     from services.common.config import Settings
-    from services.common.errors import Invalid, NotFound
+    from services.common.errors import Invalid, NotFound, Unavailable
     from services.common.eventstore.store import EventStore
 
     given = {"connector": connector, "principal": principal, "address": address, "vendor": vendor}
@@ -102,7 +104,11 @@ def investigate(
                 err=True,
             )
             raise SystemExit(INCOMPLETE)
-        built = incidents.build_report(conn, incident_id, ready)
+        try:
+            built = incidents.build_report(conn, incident_id, ready)
+        except Unavailable as error:  # the index disagrees with the ledger: nothing printed
+            click.echo(f"Error: {error.detail}", err=True)
+            raise SystemExit(INDEX_DISAGREES) from None
     if fmt == "json":
         click.echo(json.dumps(built, indent=2, default=str))
     elif fmt == "csv":
