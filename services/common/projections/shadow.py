@@ -2,10 +2,11 @@
 
 A shadow is `<table>__rebuild`, made `LIKE <table> INCLUDING ALL` (columns, defaults, checks,
 indexes), with the live table's owner, grants and foreign keys among the projection's tables.
-The swap renames live -> `__old`, shadow -> live, gives each index the live index's name, and
-drops the old tables, all in the caller's transaction: readers see the old rows or the new,
-never a mix. The rebuild's progress lives in `<schema>.<projection>__rebuild_state`, so an
-interrupted rebuild resumes where its last committed batch left it.
+The swap renames live -> `__old`, shadow -> live, gives each index the live index's name and
+each live trigger to the new table (none fires while a shadow fills), and drops the old tables,
+all in the caller's transaction: readers see the old rows or the new, never a mix. The
+rebuild's progress lives in `<schema>.<projection>__rebuild_state`, so an interrupted rebuild
+resumes where its last committed batch left it.
 """
 
 from __future__ import annotations
@@ -143,8 +144,10 @@ def shadow_rows(conn: Connection, projection: Projection) -> dict[str, int]:
 
 
 def swap(conn: Connection, projection: Projection) -> None:
-    """Rename the shadows into place and drop the old tables (caller's transaction)."""
+    """Rename the shadows into place, give them the live tables' triggers (a guard stays a
+    guard), and drop the old tables (caller's transaction)."""
     for table in projection.tables:
+        triggers = _trigger_definitions(conn, table)  # they name `table`: the shadow, soon
         live_indexes = _index_shapes(conn, table)
         shadow_indexes = _index_shapes(conn, shadow_of(table))
         schema, name = split(table)
@@ -171,9 +174,21 @@ def swap(conn: Connection, projection: Projection) -> None:
                 ident(shadow_of(table)), sql.Identifier(name)
             )
         )
+        for definition in triggers:
+            conn.execute(definition)
     for table in reversed(projection.tables):
         conn.execute(sql.SQL("DROP TABLE {}").format(ident(table + OLD_SUFFIX)))
     conn.execute(sql.SQL("DROP TABLE {}").format(ident(state_table(projection))))
+
+
+def _trigger_definitions(conn: Connection, table: str) -> list[str]:
+    """CREATE TRIGGER statements of the table's own triggers (not constraints' internal ones)."""
+    rows = conn.execute(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+        " WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname",
+        (table,),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _short(name: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from services.audit import access_index, incidents, index_check
 from services.audit.subjects import parse
+from services.common.config import service_database_url
 from services.common.errors import Unavailable
 from services.common.eventstore.store import EventStore
 from tests.integration.audit.incident_story import Story, at, build
@@ -132,3 +133,24 @@ def test_a_tampered_index_is_found_and_no_report_is_served(
     for connector in (story.c1, story.c3):  # the scraper's incident, and the blamed partner's
         with pytest.raises(Unavailable, match=f"seq {seq}"):
             _report(world, connector)
+
+
+def test_the_audit_role_may_only_add_what_the_ledger_holds_past_the_position(world, story):
+    url = service_database_url(world.database_url, "audit", {})
+    seq = _reads(world, story.c1)[1]
+    with psycopg.connect(world.database_url) as conn:
+        registration = conn.execute(
+            "SELECT min(seq) FROM audit.ledger WHERE event_type = 'ConnectorRegistered'"
+        ).fetchone()[0]
+    columns = ", ".join(access_index.REQUEST_COLUMNS)
+    blanks = ", ".join("NULL" for _ in access_index.REQUEST_COLUMNS[1:])
+    for statement in (
+        f"UPDATE audit.access_requests SET connector_id = '{story.c3}' WHERE seq = {seq}",
+        f"DELETE FROM audit.access_entries WHERE seq = {seq}",
+        f"DELETE FROM audit.access_requests WHERE seq = {seq}",  # its entries cascade
+        "TRUNCATE audit.access_targets",
+        f"INSERT INTO audit.access_requests ({columns}) VALUES ({registration}, {blanks})",
+    ):
+        with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+    assert _index_findings(world) == []  # nothing got through

@@ -234,5 +234,14 @@ def test_the_access_index_rebuilds_beside_the_live_one(fresh_migrated_database_u
             assert access_index.position(conn) == conn.execute(
                 "SELECT max(seq) FROM audit.ledger").fetchone()[0]  # fmt: skip
             assert access_index.catch_up(conn) == 0  # the live catch-up has nothing left to do
+            guards = conn.execute(
+                "SELECT tgrelid::regclass::text, tgname FROM pg_trigger"
+                " WHERE tgname LIKE 'access_%%' AND NOT tgisinternal ORDER BY 1, 2"
+            ).fetchall()
+        assert len(guards) == 6, guards  # the swapped-in tables are guarded as the old ones
+        fill(book, 5, seed=13)
+        with psycopg.connect(fresh_migrated_database_url) as conn:
+            access_index.catch_up(conn)  # and the projector still adds past its position
+        assert index(fresh_migrated_database_url) == expected(book, fresh_migrated_database_url)
     finally:
         audit.close()
