@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from tests.support.poll import eventually
 WRITERS = 8
 EVENTS_PER_WRITER = 2_500  # at least 20,000 committed events per run
 SHARED_STREAMS = 40
+# One run in `make test`; `make chaos` repeats it (CARNET_GLOBAL_LOG_RUNS=5): each run draws
+# other interleavings, and a run costs about 8 s.
+RUNS = int(os.environ.get("CARNET_GLOBAL_LOG_RUNS", "1"))
 
 
 def _tail_until(store: EventStore, after: LogCursor, count: int) -> list[RecordedEvent]:
@@ -62,7 +66,7 @@ def test_a_late_commit_is_skipped_by_a_position_reader_never_by_read_all(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run", range(3))
+@pytest.mark.parametrize("run", range(RUNS))
 def test_concurrent_writers_and_a_tailing_reader(
     migrated_database_url: str, tmp_path: Path, run: int
 ) -> None:
