@@ -21,7 +21,7 @@ from services.cli.demo.run import mail_server
 from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
-from services.common.config import SERVICES
+from services.common.config import AUDITOR, SERVICES, service_database_url
 from tests.support.ports import free_port
 
 
@@ -76,7 +76,7 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
             **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
             "DATABASE_URL": env.database_url,
             "AMQP_URI": env.amqp_uri,
-            "AUDIT_VERIFY_DATABASE_URL": env.database_url,
+            "AUDIT_VERIFY_DATABASE_URL": service_database_url(env.database_url, AUDITOR, {}),
             "PSYCOPG_WAIT_FUNC": "wait_select",
             "CARNET_ADMIN_TOKEN": admin,
             "SMTP_HOST": "127.0.0.1",

@@ -29,7 +29,7 @@ from services.audit.detection.settings import DetectionSettings, config_key
 from services.cli.demo.client import Platform
 from services.cli.demo.run import mail_server
 from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
-from services.common.config import SERVICES
+from services.common.config import AUDITOR, SERVICES, service_database_url
 from services.common.eventstore.migrate import ensure_database, migrate
 from tests.support.ports import free_port
 
@@ -108,7 +108,7 @@ def service_env(
     env = {
         **os.environ,
         "DATABASE_URL": pg.url(),
-        "AUDIT_VERIFY_DATABASE_URL": pg.url(),
+        "AUDIT_VERIFY_DATABASE_URL": service_database_url(pg.url(), AUDITOR, {}),
         "AMQP_URI": rabbit.amqp_uri,
         "PSYCOPG_WAIT_FUNC": "wait_select",
         "CARNET_ADMIN_TOKEN": secrets.token_urlsafe(32),

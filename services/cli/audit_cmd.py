@@ -25,8 +25,8 @@ def audit() -> None:
 @click.option(
     "--database-url",
     default=None,
-    help="An admin URL that can read every schema; defaults to $AUDIT_VERIFY_DATABASE_URL, "
-    "then $DATABASE_URL.",
+    help="A URL that can read the ledger and every store; defaults to "
+    "$AUDIT_VERIFY_DATABASE_URL, then the read-only carnet_auditor on $DATABASE_URL's server.",
 )
 @click.option(
     "--grace-seconds",
@@ -57,7 +57,7 @@ def verify(database_url: str | None, grace_seconds: float | None, witness: str |
     from services.audit.verify import verify_database
     from services.audit.witness_check import verify_database_with_witness
     from services.cli.audit_keys import cannot_check, configured_keys, database_error
-    from services.common.config import Settings
+    from services.common.config import AUDITOR, Settings, service_database_url
     from services.witness.keys import witness_public_key_from_env
     from services.witness.store import WitnessUnreadable, load_witnessed
 
@@ -66,7 +66,7 @@ def verify(database_url: str | None, grace_seconds: float | None, witness: str |
     url = (
         database_url
         or os.environ.get("AUDIT_VERIFY_DATABASE_URL")
-        or Settings.from_env().database_url
+        or service_database_url(Settings.from_env().database_url, AUDITOR)
     )
     grace = settings.verify_grace_seconds if grace_seconds is None else grace_seconds
     try:

@@ -13,7 +13,7 @@ import click
 from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
 from services.common.broker import apply_policies, declare_dead_letter_topology
-from services.common.config import Settings
+from services.common.config import AUDITOR, Settings, service_database_url
 
 
 def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervisor:
@@ -31,8 +31,10 @@ def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervis
         "DATABASE_URL": settings.database_url,
         "AMQP_URI": settings.amqp_uri,
     }
-    # audit verify cross-checks every service's store in the same database by default.
-    env.setdefault("AUDIT_VERIFY_DATABASE_URL", settings.database_url)
+    # audit verify cross-checks every service's store, as the read-only auditor role.
+    env.setdefault(
+        "AUDIT_VERIFY_DATABASE_URL", service_database_url(settings.database_url, AUDITOR, env)
+    )
     env.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
     supervisor = Supervisor(env=env, log_dir=log_dir)
     supervisor.start()

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES: tuple[str, ...] = ("identity", "booking", "notification", "audit")
+AUDITOR = "auditor"  # carnet_auditor: reads the ledger and every store for verify, writes nothing
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/carnet"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"

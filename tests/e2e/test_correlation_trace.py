@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from services.cli.main import cli
 from services.cli.supervisor import ROOT, Supervisor
-from services.common.config import SERVICES
+from services.common.config import AUDITOR, SERVICES, service_database_url
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.processes import TEARDOWN_GRACE_S
@@ -46,7 +46,7 @@ def system(fresh_migrated_database_url, fresh_broker, tmp_path):
         **{f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES},
         "DATABASE_URL": fresh_migrated_database_url,
         "AMQP_URI": fresh_broker,
-        "AUDIT_VERIFY_DATABASE_URL": fresh_migrated_database_url,
+        "AUDIT_VERIFY_DATABASE_URL": service_database_url(fresh_migrated_database_url, AUDITOR, {}),
         "CARNET_ADMIN_TOKEN": admin,
         # Every request asks identity (no cached principal): the token check is always an RPC.
         "BOOKING_PRINCIPAL_TTL_SECONDS": "0",

@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
-from services.common.config import SERVICES
+from services.common.config import AUDITOR, SERVICES
 
 # Migration ids read `NNNN_<scope>_<what>`; the `carnet` scope is applied for every service.
 BASE_SCOPE = "carnet"
@@ -66,7 +66,9 @@ def migrate(database_url: str, services: Sequence[str] = SERVICES) -> None:
             backend.apply_migrations(backend.to_apply(selected))
     finally:
         backend.connection.close()
-    set_role_passwords(database_url, services, os.environ)
+    # The verifier's read-only role comes with audit's migrations (0027).
+    roles = (*services, AUDITOR) if "audit" in services else services
+    set_role_passwords(database_url, roles, os.environ)
 
 
 def set_role_passwords(database_url: str, services: Sequence[str], env: Mapping[str, str]) -> None:

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from contracts.registry import REGISTRY
 from services.audit import ledger, sequencer
 from services.audit.signing import Signer, new_seed, signer_from_config
+from services.common.config import AUDITOR, service_database_url
 from services.common.consumed import ConsumedEvent, decode
 from services.common.eventstore.models import NewEvent, RecordedEvent
 from services.common.eventstore.store import EventStore
@@ -79,7 +80,7 @@ class World:
             "AUDIT_SIGNING_KEY": self.seed,
             "AUDIT_SIGNING_KEY_ID": KEY_ID,
             "LEDGER_CHECKPOINT_SECONDS": 0.5,
-            "AUDIT_VERIFY_DATABASE_URL": self.database_url,
+            "AUDIT_VERIFY_DATABASE_URL": service_database_url(self.database_url, AUDITOR, {}),
             **config,
         }
         self.service = Stack(
