@@ -16,7 +16,7 @@ from scripts.bench._e2e_step import (
     THREADS,
 )
 from scripts.bench._e2e_step import StepResult as Step
-from scripts.bench._e2e_world import SLOT_MINUTES
+from scripts.bench._e2e_world import READER_QUOTA, SLOT_MINUTES
 from scripts.bench._load import percentile
 
 
@@ -99,7 +99,10 @@ def render_section(
         f" The load generator ({THREADS} threads, open loop: each booking is due at a fixed"
         " time and its latency counts from then) books through `POST /fhir/Appointment` as the"
         f" platform admin (`Prefer: return=minimal`), while the connector reads pages of"
-        f" {READ_COUNT} of its agendas at {sizes['read_rate']}/s.",
+        f" {READ_COUNT} of its agendas at {sizes['read_rate']}/s (its quota raised through the"
+        f" admin API to {READER_QUOTA['per_hour']:,} an hour, burst {READER_QUOTA['burst']:,},"
+        " as an operator would for a partner of that volume; the connector default would"
+        " refuse it).",
         "",
         f"### At {rate:.0f} bookings/s ({runs} runs of {sizes['base_s']} s; median, then each run)",
         "",
