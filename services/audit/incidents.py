@@ -187,14 +187,14 @@ def request_notices(
 ) -> dict[str, Any]:
     """One BreachNotificationRequested per affected patient, once per incident (409 after);
     never from a report the ledger has not caught up with (503 and when to retry)."""
-    built = build_report(conn, incident_id)
-    ready = built["completeness"]
-    if not ready["complete"]:
+    ready = completeness_of(conn, incident_id)
+    if not ready.complete:  # checked first: no report is built to be thrown away
         raise Unavailable(
-            f"the ledger does not hold {ready['pending']} events of the window yet: "
+            f"the ledger does not hold {ready.pending} events of the window yet: "
             "notices would miss patients; retry",
-            retry_after_s=completeness.retry_after(ready["pending"]),
+            retry_after_s=ready.retry_after_s(),
         )
+    built = build_report(conn, incident_id, ready)
     with conn.transaction():
         locked = conn.execute(
             "SELECT notices_requested_at FROM audit.incidents WHERE incident_id = %s FOR UPDATE",
