@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection asyncapi clean
+.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench-audit: venv infra  ## affected-set query at 1M and 10M access records (iss
 
 bench-detection: venv infra  ## detection's scenario bench: honest partners and attacks on simulated time (issue #19)
 	$(BIN)/python scripts/bench/detection.py --write-docs
+
+bench-verify: venv infra  ## ledger verify vs SHA-256 over the same bytes, witness cost per head (issue #20)
+	$(BIN)/python scripts/bench/ledger_verify.py --write-docs
 
 asyncapi: venv  ## write docs/asyncapi.yaml from the contract registry
 	$(BIN)/carnet contracts asyncapi --output docs/asyncapi.yaml

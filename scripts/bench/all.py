@@ -2,8 +2,9 @@
 
 Runs, one after the other, each as its own process: the event store and relay (store.py), the
 peer (peer.py), the projection rebuild (rebuild.py), the recorded search (booking_reads.py,
-`--runs` times), the system under load (e2e_load.py) and the affected-set query at 1M and 10M
-(audit_index.py). Each writes its figures as JSON and its section of the page; this script
+`--runs` times), the system under load (e2e_load.py), ledger verify and the witness
+(ledger_verify.py) and the affected-set query at 1M and 10M (audit_index.py). Each writes its
+figures as JSON and its section of the page; this script
 assembles the page: machine, summary table, missed targets, a py-spy profile of the worst miss,
 then every section. Work files and logs go to var/bench/<time>/.
 """
@@ -59,6 +60,8 @@ BENCHES = [
     Bench("e2e", "scripts/bench/e2e_load.py", [], ["--quick"]),
     # Quick: the smallest sizes that hold the planted incident (each table is loaded by one
     # COPY transaction; at 10M that transaction holds every relay of the cluster for minutes).
+    Bench("verify", "scripts/bench/ledger_verify.py", [],
+          ["--appointments", "2000", "--head-every", "2000", "--runs", "2"]),
     Bench("audit", "scripts/bench/audit_index.py", [],
           ["--sizes", "2000,4000", "--ledger-sample", "200", "--runs", "3"], runs_flag=False),
 ]  # fmt: skip

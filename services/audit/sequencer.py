@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from services.audit.canonical import CURRENT_SCHEME, GENESIS_HASH, entry_hash
 from services.audit.ledger import Connection, IncomingEvent
+from services.common.consumed import PoisonMessage
 
 BATCH = 500
+NOT_RECORDED = "CL001"  # SQLSTATE of audit.ledger_guard (migration 0028): no such stored event
 LEDGER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('carnet.audit.ledger', 0))"
 _STAGE = """
 INSERT INTO audit.ledger_staging (event_id, source_service, source_position, stream_id,
@@ -55,7 +58,24 @@ _KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
 
 
 def stage(conn: Connection, event: IncomingEvent) -> bool:
-    """Stage the event (committed on return); False when the ledger or staging has it."""
+    """Stage the event (committed on return); False when the ledger or staging has it.
+
+    An event its producer did not record as received is refused by the database's guard and
+    raised as poison: it goes to the dead-letter queue alone, the ledger never holds it."""
+    try:
+        return _stage(conn, event)
+    except errors.DatabaseError as exc:
+        if exc.sqlstate != NOT_RECORDED:
+            raise
+        raise PoisonMessage(
+            "not-recorded-by-producer",
+            f"{event.source_service}.events holds no such event at position "
+            f"{event.source_position}",
+        ) from None
+
+
+def _stage(conn: Connection, event: IncomingEvent) -> bool:
+    """The staging insert, in a transaction of its own."""
     with conn.transaction():
         row = conn.execute(
             _STAGE,

@@ -36,7 +36,7 @@ def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervis
         "AUDIT_VERIFY_DATABASE_URL", service_database_url(settings.database_url, AUDITOR, env)
     )
     env.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
-    supervisor = Supervisor(env=env, log_dir=log_dir)
+    supervisor = Supervisor(env=env, log_dir=log_dir, witness=True)
     supervisor.start()
     return supervisor
 

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import requests
 
+from services.cli import witness_child
 from services.common.config import SERVICES, http_port, service_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
+# A secret only its own service receives (the others get every other variable).
+KEY_OWNER = {"AUDIT_SIGNING_KEY": "audit", "BOOKING_MASTER_KEY": "booking"}
 
 
 def _dev_key(key_file: Path) -> str:
@@ -60,6 +63,7 @@ class Child:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    ready_path: str = "/health/ready"  # the witness has no HTTP API: its /metrics says it runs
 
     @property
     def url(self) -> str:
@@ -75,6 +79,8 @@ class Supervisor:
     log_dir: Path
     services: tuple[str, ...] = SERVICES
     children: list[Child] = field(default_factory=list)
+    witness: bool = False  # also run `carnet witness run` (carnet up, the demo)
+    witness_env: dict[str, str] = field(default_factory=dict)  # what it was started with
 
     def start(self) -> None:
         """Spawn every service; each writes its JSON log lines to its own file."""
@@ -84,14 +90,13 @@ class Supervisor:
         for service in self.services:
             port = http_port(service, self.env)
             env = {
-                **self.env,
+                **{k: v for k, v in self.env.items() if KEY_OWNER.get(k, service) == service},
                 # Each service as its own role (DESIGN principle 9), never the admin's.
                 "DATABASE_URL": service_database_url(self.env["DATABASE_URL"], service, self.env),
                 f"{service.upper()}_HTTP_ADDRESS": f"0.0.0.0:{port}",
                 # nameko's CLI imports eventlet, whose deprecation banner is not a JSON line.
                 "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
             }
-            log_path = self.log_dir / f"{service}.log"
             cmd = [
                 sys.executable,
                 "-m",
@@ -101,16 +106,35 @@ class Supervisor:
                 str(ROOT / "services" / service / "config.yaml"),
                 f"services.{service}.service:{service.capitalize()}Service",
             ]
-            with open(log_path, "ab") as out:
-                proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                    cmd,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            self.children.append(Child(service, port, proc, log_path))
+            self._spawn(service, port, cmd, env)
+        if self.witness:
+            env = witness_child.witness_env(
+                self.env, _dev_key(witness_child.key_file(self.log_dir))
+            )
+            port = witness_child.metrics_port(env)
+            self._spawn("witness", port, witness_child.witness_command(env), env, "/metrics")
+            self.witness_env = env
+
+    def _spawn(
+        self,
+        name: str,
+        port: int,
+        cmd: list[str],
+        env: dict[str, str],
+        ready: str = "/health/ready",
+    ) -> None:
+        """One child in its own session, its output (JSON lines) in `<name>.log`."""
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children.append(Child(name, port, proc, log_path, ready))
 
     def wait_ready(self, timeout: float = 60.0) -> dict[str, dict[str, object]]:
         """Poll each /health/ready until 200 or timeout; return each service's last answer."""
@@ -124,8 +148,12 @@ class Supervisor:
                     del pending[name]
                     continue
                 try:
-                    r = requests.get(f"{child.url}/health/ready", timeout=2)
-                    status[name] = r.json()
+                    r = requests.get(f"{child.url}{child.ready_path}", timeout=2)
+                    status[name] = (
+                        r.json()
+                        if child.ready_path.startswith("/health")
+                        else {"status": "ready" if r.ok else "starting"}
+                    )
                     if r.status_code == 200:
                         del pending[name]
                 except requests.RequestException:

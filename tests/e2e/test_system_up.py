@@ -39,6 +39,40 @@ def test_every_service_becomes_ready_and_logs_json_only(system):
             assert record["service"] == child.service
 
 
+def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
+    fresh_migrated_database_url, amqp_uri, tmp_path
+):
+    """The witness as `carnet up` starts it: its own database and key, the audit's public key
+    only; it countersigns the heads the running audit signs, and verify --witness agrees."""
+    from services.cli.demo.witness import check_witness
+    from services.cli.witness_child import PRIVATE
+    from tests.support.infra import drop_database
+
+    admin = "test-admin-token-witness-0123456789"
+    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": amqp_uri,
+           "CARNET_ADMIN_TOKEN": admin, "LEDGER_CHECKPOINT_SECONDS": "0.5",
+           "WITNESS_INTERVAL_SECONDS": "0.5", "WITNESS_METRICS_PORT": str(free_port())}  # fmt: skip
+    env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
+    supervisor = Supervisor(env=env, log_dir=tmp_path / "log", witness=True)
+    supervisor.start()
+    try:
+        status = supervisor.wait_ready(timeout=60)
+        assert status["witness"] == {"status": "ready"}, status
+        assert not set(PRIVATE) & set(supervisor.witness_env)  # never the audit's private key
+        identity = next(c.url for c in supervisor.children if c.service == "identity")
+        body = {"name": "Witnessed", "vendor": "Test", "contact_email": "ops@example.org"}
+        r = requests.post(f"{identity}/v1/connectors", json=body, timeout=10,
+                          headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+        assert r.status_code == 201, r.text
+        summary = check_witness(supervisor.witness_env, timeout=60)
+        assert "0 refused; verify --witness ok" in summary
+    finally:
+        supervisor.stop()
+        drop_database(supervisor.witness_env["WITNESS_ADMIN_DATABASE_URL"])
+    lines = (tmp_path / "log" / "witness.log").read_text().splitlines()
+    assert any(json.loads(x).get("event") == "witness.head_witnessed" for x in lines), lines[-5:]
+
+
 def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigterm(
     tmp_path, amqp_uri
 ):

@@ -48,6 +48,8 @@ CASES = (
     Case("undeclared-field", "undeclared-fields"),
     # a valid event padded one byte past its contract's bound, on the real exchange
     Case("oversized", "oversized"),
+    # a valid event on the real exchange that its producer never recorded (the ledger only)
+    Case("unrecorded", "not-recorded-by-producer"),
 )
 
 
@@ -62,6 +64,8 @@ class QueueSpec:
     payload: Callable[[], dict[str, Any]]  # a fresh valid payload (unique ids each call)
     unsubscribed: str | None = None  # same producer, not consumed here (None: queue takes all)
     idempotent_by_nature: bool = False  # no inbox: running twice is the same as once
+    recorded: bool = False  # takes only events their producer recorded (the ledger): valid
+    # events are appended to the producer's store and sent as its relay sends them
 
     @property
     def queue(self) -> str:
@@ -182,6 +186,8 @@ def hostile(spec: QueueSpec, case: Case, valid: dict[str, Any]) -> Outgoing | No
         padded = {**valid, "pad": ""}
         room = REGISTRY.contract(t).max_bytes - len(json.dumps(padded).encode())
         return message(spec, {**valid, "pad": "x" * (room + 1)})
+    if case.name == "unrecorded":
+        return message(spec, valid) if spec.recorded else None
     if case.name == "unsubscribed-event-type":
         if spec.unsubscribed is None:
             return None
@@ -270,16 +276,28 @@ SPECS: tuple[QueueSpec, ...] = (
         unsubscribed="IncidentOpened",
     ),
     # audit: the ledger (every event of every service) and continuous detection
-    QueueSpec("audit", "ledger_identity", "identity", "StaffRegistered", fresh("StaffRegistered")),
-    QueueSpec("audit", "ledger_booking", "booking", "SlotsOpened", fresh("SlotsOpened")),
+    QueueSpec(
+        "audit",
+        "ledger_identity",
+        "identity",
+        "StaffRegistered",
+        fresh("StaffRegistered"),
+        recorded=True,
+    ),
+    QueueSpec(
+        "audit", "ledger_booking", "booking", "SlotsOpened", fresh("SlotsOpened"), recorded=True
+    ),
     QueueSpec(
         "audit",
         "ledger_notification",
         "notification",
         "NotificationSent",
         fresh("NotificationSent", "notification_id", "source_event_id"),
+        recorded=True,
     ),
-    QueueSpec("audit", "ledger_audit", "audit", "IncidentOpened", fresh("IncidentOpened")),
+    QueueSpec(
+        "audit", "ledger_audit", "audit", "IncidentOpened", fresh("IncidentOpened"), recorded=True
+    ),
     QueueSpec(
         "audit",
         "detect_accesses",

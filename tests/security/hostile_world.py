@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from services.common.config import SERVICES
-from tests.security.hostile_cases import Outgoing, QueueSpec
+from services.common.eventstore.store import EventStore
+from services.common.relay.messages import to_message
+from tests.security.hostile_cases import Outgoing, QueueSpec, routing_key
 from tests.support.amqp import connect, drain_until_ids
+from tests.support.events import new_event
 from tests.support.processes import wait_for_queue
 from tests.support.stack import Stack
 
@@ -69,6 +73,15 @@ class HostileWorld:
                     "connector_id": cid, "rule": "D1_volume", "recommended_action": "suspend",
                     "linked_principal_ids": []}  # fmt: skip
         return data
+
+    def recorded(self, spec: QueueSpec, payload: dict[str, Any]) -> Outgoing:
+        """The event appended to its producer's store, as the producer's relay sends it."""
+        store = EventStore(lambda: psycopg.connect(self.database_url), spec.source)
+        stream = f"hostile-{uuid.uuid4()}"
+        store.append(stream, [new_event(spec.event_type, **payload)], expected_version=0)
+        event = store.read_stream(stream)[0]
+        m = to_message(event, spec.source, routing_key(spec.event_type))
+        return Outgoing(m.exchange, m.routing_key, m.body, m.properties)
 
     # -- the bus ----------------------------------------------------------------------------
     def publish(self, messages: list[Outgoing]) -> None:

@@ -49,19 +49,29 @@ def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, connect_timeout=10)
 
 
-def ledger_entry(source: str) -> ledger.IncomingEvent:
+def ledger_entry(db: str, source: str) -> ledger.IncomingEvent:
+    """An event recorded in `source`'s store (as the superuser), as audit would receive it."""
     e = new_event(EVENT_OF[source])
+    stream = f"test-{uuid.uuid4()}"
+    EventStore(lambda: connect(db), source).append(stream, [e], expected_version=0)
+    with connect(db) as conn:
+        position, at = conn.execute(
+            sql.SQL("SELECT position, recorded_at FROM {} WHERE event_id = %s").format(
+                sql.Identifier(source, "events")
+            ),
+            (e.event_id,),
+        ).fetchone()
     return ledger.IncomingEvent(
         event_id=e.event_id,
         source_service=source,
-        source_position=1,
-        stream_id=f"test-{uuid.uuid4()}",
+        source_position=position,
+        stream_id=stream,
         stream_version=1,
         event_type=e.event_type,
         schema_version=e.schema_version,
         payload=e.data,
-        metadata={"correlation_id": "corr-roles"},
-        occurred_at=None,
+        metadata={"correlation_id": e.metadata.get("correlation_id", str(e.event_id))},
+        occurred_at=at,
     )
 
 
@@ -90,7 +100,7 @@ def db(migrated_database_url: str) -> Iterator[str]:
         store = EventStore(lambda: connect(migrated_database_url), service)
         store.append(f"seed-{uuid.uuid4()}", [new_event(EVENT_OF[service])], expected_version=0)
     with connect(migrated_database_url) as conn:
-        assert ledgered(conn, ledger_entry("booking")) is not None
+        assert ledgered(conn, ledger_entry(migrated_database_url, "booking")) is not None
         insert_checkpoint(conn)
     yield migrated_database_url
 
@@ -231,7 +241,7 @@ def test_a_role_appends_to_and_reads_its_own_store(db, service):
             (uuid.uuid4(),),
         )
         if service == "audit":
-            assert ledgered(conn, ledger_entry("identity")) is not None
+            assert ledgered(conn, ledger_entry(db, "identity")) is not None
             insert_checkpoint(conn)
         conn.commit()
     refused = [str(a) for a in reads if a.answer != "ok"]

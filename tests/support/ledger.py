@@ -1,8 +1,8 @@
-"""A synthetic audit ledger for tests: entries appended directly, tampered with, verified."""
+"""A synthetic audit ledger for tests: events recorded by their producer's store, ledgered
+through the sequencer, tampered with, verified."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -13,6 +13,8 @@ from contracts.registry import REGISTRY
 from services.audit import ledger, sequencer
 from services.audit.signing import Signer
 from services.audit.verify import VerifyReport, verify_database
+from services.common.eventstore.models import NewEvent
+from services.common.eventstore.store import EventStore
 
 T0 = datetime(2030, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -25,10 +27,11 @@ class Signed(Protocol):
 
 
 class Ledger:
-    """Ledgers synthetic events through the sequencer, staged then chained, as the consumer does."""
+    """Records synthetic events in their producer's store, then ledgers them through the
+    sequencer, staged then chained, as the consumer does (the ledger takes nothing else)."""
 
     def __init__(self, pool: Any) -> None:
-        self.pool, self._position, self._versions = pool, itertools.count(1), {}
+        self.pool, self._versions = pool, {}
         self.records: list[tuple[int, int, dict[str, Any], datetime | None]] = []
 
     def put(
@@ -44,17 +47,26 @@ class Ledger:
         version = version or REGISTRY.latest_version(event_type)
         REGISTRY.validate_for_publish(event_type, payload, version)
         stream = stream or f"test-{uuid.uuid4()}"
-        self._versions[stream] = self._versions.get(stream, 0) + 1
+        at = at or datetime.now(UTC)
+        metadata = {
+            "correlation_id": f"corr-{uuid.uuid4().hex[:8]}",
+            "occurred_at": at.isoformat(),  # the envelope's time, as booking sets it
+        }
+        stored = NewEvent(uuid.uuid4(), event_type, version, payload, metadata)
+        recorded = EventStore(self.pool, source).append(
+            stream, [stored], self._versions.get(stream, 0)
+        )
+        self._versions[stream] = recorded.stream_version
         event = ledger.IncomingEvent(
-            event_id=uuid.uuid4(),
+            event_id=stored.event_id,
             source_service=source,
-            source_position=next(self._position),
+            source_position=recorded.positions[0],
             stream_id=stream,
-            stream_version=self._versions[stream],
+            stream_version=recorded.stream_version,
             event_type=event_type,
             schema_version=version,
             payload=payload,
-            metadata={"correlation_id": f"corr-{uuid.uuid4().hex[:8]}"},
+            metadata={"correlation_id": metadata["correlation_id"]},
             occurred_at=at,
         )
         seq = sequencer.ingest(self.pool, event)

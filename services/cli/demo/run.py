@@ -16,6 +16,7 @@ import click
 from services.cli.demo.client import DemoError, Platform
 from services.cli.demo.scenario import Attack, Outcome, play
 from services.cli.demo.seed import Sizes
+from services.cli.demo.witness import check_witness
 
 MAILSINK = Path(__file__).with_name("mailsink_main.py")
 
@@ -68,6 +69,7 @@ def summary(outcome: Outcome, mail_dir: Path) -> list[str]:
         f"  Art. 34 notices               {outcome.notices_requested} requested, "
         f"{outcome.mails_received} accepted by the mail server",
         f"  ledger verify                 {'ok' if outcome.ledger_verified else 'FAILED'}",
+        f"  witness                       {outcome.witness or 'not run'}",
         f"  report                        {', '.join(outcome.report_paths)}",
         f"  mails                         {mail_dir}",
         "  (the demo counted the same appointments and patients from the scraper's side)",
@@ -96,6 +98,9 @@ def run_demo(start: object, sizes: Sizes, attack: Attack, var_dir: Path) -> Outc
                 mail_state / "messages",
                 lambda line: click.echo(line),
             )
+            if supervisor.witness_env:
+                click.echo("waiting for the witness to countersign the newest signed head")
+                outcome.witness = check_witness(supervisor.witness_env)
     for line in summary(outcome, mail_state / "messages"):
         click.echo(line)
     return outcome

@@ -53,6 +53,7 @@ class Outcome:
     notices_requested: int = 0
     mails_received: int = 0
     ledger_verified: bool = False
+    witness: str = ""  # what the witness countersigned, and verify --witness's answer
     report_paths: list[str] = field(default_factory=list)
     honest_refused: int = 0
 

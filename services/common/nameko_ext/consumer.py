@@ -162,6 +162,9 @@ class EventConsumer(Entrypoint):
             self.ack(message)
             self.applied(worker_ctx.args[0])
             return result, exc_info
+        if isinstance(exc_info[1], PoisonMessage):  # the handler found what no retry fixes
+            self.dead_letter(message, exc_info[1].reason, exc_info[1].detail)
+            return result, exc_info
         attempts = delivery_count(message) + 1
         if attempts >= self.max_attempts:
             error = exc_info[1]
