@@ -147,6 +147,7 @@ class Loaded:
     indexes: dict[str, float] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
     first_s: float = 0.0
+    scope_rows: int = 0  # the scraper's records written back into the ledger (the check's)
 
 
 _INDEXES = """

@@ -27,6 +27,7 @@ from scripts.bench._audit_index_data import (
     uuid4_bytes,
     window,
 )
+from scripts.bench._audit_index_scope import run_checked
 from scripts.bench._env import bench_database
 from services.audit import access_index, investigation, ledger, sequencer
 from services.audit.subjects import Scope
@@ -153,6 +154,8 @@ class Timings:
     """Per size: seconds per run of each measurement, and the EXPLAINs."""
 
     affected: list[float] = field(default_factory=list)
+    checked: list[float] = field(default_factory=list)  # the report's index check + affected_set
+    check: list[float] = field(default_factory=list)  # the check alone
     requests_sql: list[float] = field(default_factory=list)
     entries_sql: list[float] = field(default_factory=list)
     explains: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -243,6 +246,9 @@ def measure(urls: dict[int, str], subject: Scope, runs: int) -> dict[int, Timing
                 conn, t = conns[size], out[size]
                 seconds, answer = run_affected(conn, subject)
                 t.affected.append(seconds)
+                check_s, both_s = run_checked(conn, subject)
+                t.check.append(check_s)
+                t.checked.append(both_s)
                 t.requests_sql.append(run_raw(conn, requests_sql, params))
                 t.entries_sql.append(run_raw(conn, entries_sql, params))
                 t.answer = {

@@ -31,6 +31,7 @@ from scripts.bench._audit_index_data import build_world, label, planted
 from scripts.bench._audit_index_load import Loaded, load
 from scripts.bench._audit_index_measure import first_run, ledger_hours, ledger_path, measure
 from scripts.bench._audit_index_report import SECTION, figures, render_console
+from scripts.bench._audit_index_scope import ledger_scope
 from scripts.bench._audit_index_section import render_section
 from scripts.bench._env import bench_database, database_machine, load_average
 from services.audit.subjects import Scope
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             urls[size] = url
             print(f"database {urlsplit(url).path[1:]}: loading {size:,} access records", flush=True)
             loaded[size] = load(url, world, size, plants)
+            loaded[size].scope_rows = ledger_scope(url, world.scraper)
             loaded[size].first_s = first_run(url, subject)
             print(
                 f"  loaded in {loaded[size].steps['total']:.0f} s ({loaded[size].entries:,}"

@@ -31,7 +31,7 @@ from services.audit import (
 )
 from services.audit.completeness import Completeness
 from services.audit.ledger import Connection
-from services.audit.subjects import Subject, parse, resolve
+from services.audit.subjects import Scope, Subject, parse, resolve
 from services.common.errors import Conflict, Invalid, NotFound, Unavailable
 from services.common.eventstore.decided import new_events
 from services.common.eventstore.store import EventStore
@@ -127,8 +127,8 @@ def build_report(
     ready = ready or completeness_of(conn, incident_id)
     access_index.catch_up(conn)  # while the connection is idle: its batches commit
     inc = get(conn, incident_id)
-    _index_holds(conn, inc)
     scope = resolve(conn, parse(inc["subjects"]), strict=False)
+    _index_holds(conn, inc, scope)
     evidence = investigation.gather(
         conn, scope, inc["window_start"], inc["window_end"], catch_up=False
     )
@@ -163,9 +163,10 @@ def build_report(
     }
 
 
-def _index_holds(conn: Connection, inc: Mapping[str, Any]) -> None:
-    """Refuse (nothing served) when the index disagrees with the ledger in the window."""
-    wrong = index_check.check_window(conn, inc["window_start"], inc["window_end"])
+def _index_holds(conn: Connection, inc: Mapping[str, Any], scope: Scope) -> None:
+    """Refuse (nothing served) when the index disagrees with the ledger on what the report of
+    this scope and window rests on."""
+    wrong = index_check.check_scope(conn, scope, inc["window_start"], inc["window_end"])
     if wrong:
         log.error(
             "audit.index_disagrees",
@@ -176,7 +177,7 @@ def _index_holds(conn: Connection, inc: Mapping[str, Any]) -> None:
         )
         raise Unavailable(
             f"the access index disagrees with the ledger at seq {wrong[0].seq} "
-            f"({wrong[0].kind}; {len(wrong)} rows in the window): no report is served; run "
+            f"({wrong[0].kind}; {len(wrong)} rows of this report): no report is served; run "
             "`carnet audit verify`, then `carnet replay rebuild audit.access_index`",
             code="index_disagrees",
         )

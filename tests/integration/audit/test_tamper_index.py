@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from services.audit import access_index, incidents, index_check
-from services.audit.subjects import parse
+from services.audit.subjects import Scope, parse
 from services.common.config import service_database_url
 from services.common.errors import Unavailable
 from services.common.eventstore.store import EventStore
@@ -54,8 +54,7 @@ def _report(world, connector: str) -> dict[str, Any]:
 
 
 def _index_findings(world) -> list[tuple[str, int]]:
-    """Verify's findings about the index (the story's ledger has no source stores behind it,
-    so the cross-check's own findings are left aside)."""
+    """Verify's findings about the index."""
     report = verify(world, grace_seconds=3600)
     return [(f.kind, f.seq) for f in report.findings if f.kind.startswith("index_")]
 
@@ -63,7 +62,9 @@ def _index_findings(world) -> list[tuple[str, int]]:
 def test_an_untouched_index_holds_and_the_report_is_served(world, story):
     assert _index_findings(world) == []
     with psycopg.connect(world.database_url) as conn:
-        assert index_check.check_window(conn, at(0), at(20)) == []
+        for connector in (story.c1, story.c3):
+            scope = Scope.of_connector(uuid.UUID(str(connector)))
+            assert index_check.check_scope(conn, scope, at(0), at(20)) == []
     assert _report(world, story.c1)["affected"]["appointment_count"] == 4
 
 
@@ -114,25 +115,32 @@ def _invented(world, story: Story) -> int:
 
 
 @pytest.mark.parametrize(
-    ("change", "kind"),
+    ("change", "kind", "both"),
     [
-        (_moved, "index_altered"),
-        (_deleted, "index_missing"),
-        (_entry_dropped, "index_altered"),
-        (_invented, "index_invented"),
+        (_moved, "index_altered", True),  # the scraper's report and the blamed partner's
+        (_deleted, "index_missing", False),
+        (_entry_dropped, "index_altered", False),
+        (_invented, "index_invented", False),
     ],
     ids=["row_edited", "row_deleted", "entry_deleted", "row_invented"],
 )
-def test_a_tampered_index_is_found_and_no_report_is_served(
-    world, story, change: Callable[[Any, Story], int], kind: str
+def test_a_tampered_index_is_found_and_no_report_resting_on_it_is_served(
+    world, story, change: Callable[[Any, Story], int], kind: str, both: bool
 ):
+    """Every report whose answer the tampered row changes is refused; a report it does not
+    touch (the honest partner's, when only the scraper's rows changed) is served, exact."""
+    honest = _report(world, story.c3)["affected"]
     seq = change(world, story)
     assert _index_findings(world) == [(kind, seq)]
     report = verify(world, grace_seconds=3600)
     assert report.ok is False and seq in {f.seq for f in report.findings}
-    for connector in (story.c1, story.c3):  # the scraper's incident, and the blamed partner's
+    with pytest.raises(Unavailable, match=f"seq {seq}"):
+        _report(world, story.c1)
+    if both:
         with pytest.raises(Unavailable, match=f"seq {seq}"):
-            _report(world, connector)
+            _report(world, story.c3)
+    else:
+        assert _report(world, story.c3)["affected"] == honest
 
 
 def test_the_audit_role_may_only_add_what_the_ledger_holds_past_the_position(world, story):
