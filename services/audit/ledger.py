@@ -15,6 +15,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from services.common.consumed import ConsumedEvent
 
@@ -41,6 +42,21 @@ class IncomingEvent:
     payload: dict[str, Any]
     metadata: dict[str, Any]
     occurred_at: datetime | None
+
+
+def _plain(value: Any) -> Any:
+    """A value as jsonb_to_recordset casts it back: bytea as \\x hex, times ISO 8601, ids text."""
+    if isinstance(value, bytes | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def recordset(rows: list[dict[str, Any]]) -> Jsonb:
+    """Rows for one `INSERT … SELECT … FROM jsonb_to_recordset(%s)`: a batch in one statement,
+    which a statement-level guard checks once (migration 0030)."""
+    return Jsonb(rows, dumps=lambda v: json.dumps(v, default=_plain))
 
 
 def parse_timestamp(text: str | None) -> datetime | None:

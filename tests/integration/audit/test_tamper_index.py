@@ -151,7 +151,10 @@ def test_the_audit_role_may_only_add_what_the_ledger_holds_past_the_position(wor
             "SELECT min(seq) FROM audit.ledger WHERE event_type = 'ConnectorRegistered'"
         ).fetchone()[0]
     columns = ", ".join(access_index.REQUEST_COLUMNS)
-    blanks = ", ".join("NULL" for _ in access_index.REQUEST_COLUMNS[1:])
+    blanks = ", ".join(
+        {"field_classes": "'{}'", "occurred_at": "now()"}.get(c, "NULL")
+        for c in access_index.REQUEST_COLUMNS[1:]
+    )
     for statement in (
         f"UPDATE audit.access_requests SET connector_id = '{story.c3}' WHERE seq = {seq}",
         f"DELETE FROM audit.access_entries WHERE seq = {seq}",
