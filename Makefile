@@ -39,8 +39,8 @@ demo: venv infra  ## run the system and its demo
 up: venv infra  ## run every service until Ctrl-C
 	$(BIN)/carnet up
 
-chaos: venv infra  ## faults under load on private servers: 3,000 operations, 18 faults (#10); the global log 5 times
-	$(BIN)/python -m scripts.chaos --operations $${CHAOS_OPERATIONS:-3000} --rounds $${CHAOS_ROUNDS:-3}
+chaos: venv infra  ## faults under load on private servers: 3,000 operations, 18 faults (#10), the tamper table on its ledger (#20); the global log 5 times
+	$(BIN)/python -m scripts.chaos --operations $${CHAOS_OPERATIONS:-3000} --rounds $${CHAOS_ROUNDS:-3} --tamper-check
 	CARNET_GLOBAL_LOG_RUNS=5 $(BIN)/pytest -q tests/integration/eventstore/test_global_log.py -k tailing_reader
 
 $(BENCH_STAMP): $(STAMP)

@@ -89,10 +89,51 @@ BEGIN
 END
 $$;
 
+-- A producer's occurred_at as the consumer parses it (ledger.parse_timestamp): a date and a
+-- time, at most microseconds, with an offset; anything else is no time (NULL). STABLE, not
+-- IMMUTABLE: a cast to timestamptz may read the session's time zone.
+CREATE OR REPLACE FUNCTION audit.envelope_time(p_metadata jsonb) RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    text_value text := p_metadata ->> 'occurred_at';
+BEGIN
+    IF text_value IS NULL OR jsonb_typeof(p_metadata -> 'occurred_at') <> 'string'
+       OR text_value !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$' THEN
+        RETURN NULL;
+    END IF;
+    RETURN text_value::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;
+
+-- When the producer recorded the event: no ledger entry may be dated before it.
+CREATE OR REPLACE FUNCTION audit.recorded_at_source(p_service text, p_event_id uuid)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz;
+BEGIN
+    CASE p_service
+        WHEN 'booking' THEN SELECT recorded_at INTO at FROM booking.events WHERE event_id = p_event_id;
+        WHEN 'identity' THEN SELECT recorded_at INTO at FROM identity.events WHERE event_id = p_event_id;
+        WHEN 'notification' THEN
+            SELECT recorded_at INTO at FROM notification.events WHERE event_id = p_event_id;
+        WHEN 'audit' THEN SELECT recorded_at INTO at FROM audit.events WHERE event_id = p_event_id;
+        ELSE at := NULL;
+    END CASE;
+    RETURN at;
+END
+$$;
+REVOKE ALL ON FUNCTION audit.recorded_at_source(text, uuid) FROM PUBLIC;
+
 -- Ledger rows: the sequencer inserts a batch in one statement, checked once over its rows:
 -- each its producer's stored event (is_recorded), seqs consecutive from the ledger's tail
 -- before the statement and nothing after them, each prev_hash the entry_hash before it, each
--- dated in its own transaction. Staged rows keep the per-row check (one row a statement).
+-- dated in its own transaction and not before its producer recorded it. (Which of the events
+-- pending at once goes first is the sequencer's choice, as it always was.) Staged rows keep the per-row check (one row a statement).
 CREATE OR REPLACE FUNCTION audit.ledger_guard_rows() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
@@ -120,13 +161,14 @@ BEGIN
     SELECT seq, entry_hash INTO tail_seq, tail_hash
       FROM audit.ledger WHERE seq < first_seq ORDER BY seq DESC LIMIT 1;
     SELECT n.seq INTO bad FROM (
-        SELECT seq, prev_hash, recorded_at,
+        SELECT seq, prev_hash, recorded_at, source_service, event_id,
                lag(entry_hash) OVER (ORDER BY seq) AS before,
                row_number() OVER (ORDER BY seq) AS k
           FROM new_rows) n
      WHERE n.seq <> coalesce(tail_seq, 0) + n.k
         OR n.prev_hash <> coalesce(n.before, tail_hash, decode(repeat('00', 32), 'hex'))
         OR n.recorded_at < now() OR n.recorded_at > clock_timestamp()
+        OR n.recorded_at < audit.recorded_at_source(n.source_service, n.event_id)
      ORDER BY n.seq LIMIT 1;
     IF bad IS NULL AND EXISTS (SELECT FROM audit.ledger WHERE seq > last_seq) THEN
         bad := last_seq;
@@ -144,3 +186,9 @@ DROP TRIGGER ledger_guard ON audit.ledger;
 CREATE TRIGGER ledger_guard AFTER INSERT ON audit.ledger
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION audit.ledger_guard_rows();
+
+-- The sequencer may ask the same question of its staged rows (yes or no, never a row): a
+-- staged row the ledger would refuse (staged before 0028) is set aside, not left to block
+-- every batch behind it (services/audit/sequencer.py).
+GRANT EXECUTE ON FUNCTION audit.is_recorded(text, uuid, bigint, text, integer, text, integer,
+                                           jsonb, jsonb, timestamptz) TO carnet_audit;

@@ -27,6 +27,11 @@ def _options(argv: list[str]) -> Options:
         action="store_true",
         help="afterwards, sabotage the private stores and check the reconciliation notices",
     )
+    p.add_argument(
+        "--tamper-check",
+        action="store_true",
+        help="afterwards, play docs/audit.md's tamper table on copies of the run's database",
+    )
     a = p.parse_args(argv)
     return Options(
         operations=a.operations,
@@ -36,6 +41,7 @@ def _options(argv: list[str]) -> Options:
         practitioners=2 * a.workers,
         keep=a.keep,
         self_check=a.self_check,
+        tamper_check=a.tamper_check,
     )
 
 

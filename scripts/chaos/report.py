@@ -25,6 +25,7 @@ def figures(result: Result) -> dict[str, Any]:
         and not result.unplanned_exits
         and not not_recovered
         and all(result.self_check.values())
+        and all(result.tamper.values())
     )
     return {
         "operations": sum(t.operations.values()),
@@ -42,6 +43,7 @@ def figures(result: Result) -> dict[str, Any]:
         "reads_recorded": len(t.access_ids),
         "dead_letters": sum(result.dead_letters.values()),
         "self_check": result.self_check,
+        "tamper": result.tamper,
         "seconds": round(result.seconds, 1),
         "passed": passed,
     }
@@ -85,6 +87,12 @@ def lines(result: Result) -> list[str]:
         out.append(
             f"  self-check: {len(result.self_check) - len(missed)}/{len(result.self_check)} "
             "sabotages noticed" + (f"; MISSED {', '.join(missed)}" if missed else "")
+        )
+    if result.tamper:
+        missed = [k for k, v in result.tamper.items() if not v]
+        out.append(
+            f"  tamper table: {len(result.tamper) - len(missed)}/{len(result.tamper)} named by"
+            " verify at their first bad seq" + (f"; MISSED {', '.join(missed)}" if missed else "")
         )
     if result.unplanned_exits:
         out.append(f"  exited on their own: {', '.join(result.unplanned_exits)}")

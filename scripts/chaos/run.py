@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scripts.chaos import faults, reconcile, sabotage
+from scripts.chaos import faults, reconcile, sabotage, tamper
 from scripts.chaos.client import Client
 from scripts.chaos.fleet import Fleet
 from scripts.chaos.infra import PrivatePostgres, PrivateRabbit
@@ -59,6 +59,7 @@ class Options:
     drain_cap_s: float = 1800.0
     keep: bool = False
     self_check: bool = False
+    tamper_check: bool = False
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Result:
     unplanned_exits: list[str] = field(default_factory=list)
     work_dir: str = ""
     self_check: dict[str, bool] = field(default_factory=dict)
+    tamper: dict[str, bool] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
 
 
@@ -242,7 +244,10 @@ def run(opts: Options, say: Say) -> Result:
             finally:
                 fleet.stop_all()
             seconds = time.monotonic() - began
-            checked = {}
+            checked, tampered = {}, {}
+            if opts.tamper_check:  # first: the self-check breaks the database for good
+                tampered = tamper.tamper_check(pg.url(), keys)
+                lap("tamper table")
             if opts.self_check:
                 mails = root / "mail" / "messages"
                 checked = sabotage.self_check(pg.url(), book, tally.access_ids, mails, kills, keys)
@@ -257,6 +262,7 @@ def run(opts: Options, say: Say) -> Result:
             unplanned_exits=exits,
             work_dir=str(root),
             self_check=checked,
+            tamper=tampered,
             dead_letters=dead_letters,
         )
     finally:

@@ -24,11 +24,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg.rows import dict_row
 
 from contracts.errors import ContractError
 from contracts.registry import REGISTRY
 from services.audit.ledger import Connection, recordset
+from services.common.errors import Unavailable
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -94,6 +96,17 @@ def _inserts(tables: Mapping[str, str]) -> tuple[str, str, str]:
         for name in (ENTRIES, TARGETS)
     )
     return request, entry, target
+
+
+class IndexAhead(Unavailable):
+    """Index rows for records the projector has not read yet: written behind its back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the access index holds rows its projector did not write: no report is served;"
+            " run `carnet audit verify`, then `carnet replay rebuild audit.access_index`",
+            code="index_disagrees",
+        )
 
 
 class LedgerGap(RuntimeError):
@@ -231,7 +244,10 @@ def _batch(conn: Connection, batch: int, wait: bool) -> tuple[int, int] | None:
         for offset, row in enumerate(rows):
             if row["seq"] != last + 1 + offset:
                 raise LedgerGap(last + 1 + offset)
-        indexed = index_rows(conn, rows)
+        try:
+            indexed = index_rows(conn, rows)
+        except psycopg.errors.UniqueViolation:  # the guard lets rows in past the position
+            raise IndexAhead() from None
         if rows:
             conn.execute(_MOVE, (rows[-1]["seq"], NAME))
         return len(rows), indexed

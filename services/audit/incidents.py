@@ -30,7 +30,7 @@ from services.audit import (
     report,
 )
 from services.audit.completeness import Completeness
-from services.audit.ledger import Connection
+from services.audit.ledger import Connection, snapshot
 from services.audit.subjects import Scope, Subject, parse, resolve
 from services.common.errors import Conflict, Invalid, NotFound, Unavailable
 from services.common.eventstore.decided import new_events
@@ -125,7 +125,13 @@ def build_report(
     Art. 33 items, recomputed from the ledger and its index, with the completeness it rests
     on (checked here unless the caller just did)."""
     ready = ready or completeness_of(conn, incident_id)
-    access_index.catch_up(conn)  # while the connection is idle: its batches commit
+    access_index.catch_up(conn)  # idle connection: batches commit (IndexAhead: 503, as below)
+    with snapshot(conn):  # the check and the answer read the same rows
+        return _built(conn, incident_id, ready)
+
+
+def _built(conn: Connection, incident_id: UUID, ready: Completeness) -> dict[str, Any]:
+    """The report, in the caller's snapshot, once the rows it rests on hold."""
     inc = get(conn, incident_id)
     scope = resolve(conn, parse(inc["subjects"]), strict=False)
     _index_holds(conn, inc, scope)

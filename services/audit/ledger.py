@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -57,6 +59,23 @@ def recordset(rows: list[dict[str, Any]]) -> Jsonb:
     """Rows for one `INSERT … SELECT … FROM jsonb_to_recordset(%s)`: a batch in one statement,
     which a statement-level guard checks once (migration 0030)."""
     return Jsonb(rows, dumps=lambda v: json.dumps(v, default=_plain))
+
+
+@contextmanager
+def snapshot(conn: Connection) -> Iterator[None]:
+    """One read-only REPEATABLE READ snapshot, so that what is checked is what is read (no
+    transaction id is taken: no relay waits on it); the caller's own transaction if it holds
+    one."""
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        yield
+        return
+    saved = conn.isolation_level, conn.read_only
+    conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level, conn.read_only = saved
 
 
 def parse_timestamp(text: str | None) -> datetime | None:

@@ -21,6 +21,9 @@ from psycopg.types.json import Jsonb
 from services.audit.canonical import CURRENT_SCHEME, GENESIS_HASH, entry_hash
 from services.audit.ledger import ENTRY_COLUMNS, Connection, IncomingEvent, recordset
 from services.common.consumed import PoisonMessage
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
 
 BATCH = 500
 NOT_RECORDED = "CL001"  # SQLSTATE of audit.ledger_guard (migration 0028): no such stored event
@@ -54,6 +57,13 @@ SELECT {ENTRY_COLUMNS} FROM jsonb_to_recordset(%s) AS x(
     prev_hash bytea, entry_hash bytea)
 """
 _KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
+_REFUSED = """
+DELETE FROM audit.ledger_staging
+ WHERE NOT audit.is_recorded(source_service, event_id, source_position, stream_id,
+                             stream_version, event_type, schema_version, payload, metadata,
+                             occurred_at)
+RETURNING event_id, source_service
+"""
 
 
 def stage(conn: Connection, event: IncomingEvent) -> bool:
@@ -95,7 +105,27 @@ def _stage(conn: Connection, event: IncomingEvent) -> bool:
 
 
 def sequence(conn: Connection, batch: int = BATCH) -> int:
-    """Under the ledger lock, chain up to `batch` staged rows into the ledger; rows moved."""
+    """Under the ledger lock, chain up to `batch` staged rows into the ledger; rows moved.
+
+    A staged row the ledger's guard refuses (staged before it existed: staging checks the
+    same now) is taken out of staging and logged, so it cannot block every batch behind it;
+    verify then names its event as missing, and a replay can send it again."""
+    try:
+        return _sequence(conn, batch)
+    except errors.DatabaseError as exc:
+        if exc.sqlstate != NOT_RECORDED:
+            raise
+        with conn.transaction():
+            refused = conn.execute(_REFUSED).fetchall()
+        if not refused:
+            raise
+        for event_id, source in refused:
+            log.error("ledger.staged_event_refused", event_id=str(event_id), source=source)
+        return 0
+
+
+def _sequence(conn: Connection, batch: int) -> int:
+    """One batch: lock, read staging, chain, insert in one statement, clear staging."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         # The lock comes first, in a statement of its own: under READ COMMITTED each statement
         # takes its snapshot when it starts, so the reads below must start after the lock is

@@ -15,12 +15,11 @@ from pathlib import Path
 import requests
 
 from services.cli import witness_child
+from services.cli.child_env import child_env
 from services.common.config import SERVICES, http_port, service_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
-# A secret only its own service receives (the others get every other variable).
-KEY_OWNER = {"AUDIT_SIGNING_KEY": "audit", "BOOKING_MASTER_KEY": "booking"}
 
 
 def _dev_key(key_file: Path) -> str:
@@ -90,7 +89,7 @@ class Supervisor:
         for service in self.services:
             port = http_port(service, self.env)
             env = {
-                **{k: v for k, v in self.env.items() if KEY_OWNER.get(k, service) == service},
+                **child_env(self.env, service),
                 # Each service as its own role (DESIGN principle 9), never the admin's.
                 "DATABASE_URL": service_database_url(self.env["DATABASE_URL"], service, self.env),
                 f"{service.upper()}_HTTP_ADDRESS": f"0.0.0.0:{port}",

@@ -13,13 +13,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from services.audit.signing import public_key_b64, signer_from_config
+from services.cli.child_env import child_env
 from services.common.config import AUDITOR, service_database_url
 
 DEFAULT_METRICS_PORT = 8005
 DEFAULT_INTERVAL_SECONDS = "2"
 DEFAULT_AUDIT_KEY_ID = "audit-1"  # services/audit/config.yaml's default
-# Secrets only their own process may hold: never passed to the witness.
-PRIVATE = ("AUDIT_SIGNING_KEY", "BOOKING_MASTER_KEY")
+# What the services use and the witness must not hold: the admin URL and the broker's.
+NOT_ITS_OWN = ("DATABASE_URL", "AMQP_URI")
 
 
 def metrics_port(env: Mapping[str, str]) -> int:
@@ -34,8 +35,9 @@ def witness_database_url(admin_url: str) -> str:
 
 
 def witness_env(env: Mapping[str, str], signing_key: str) -> dict[str, str]:
-    """The witness's environment: the audit's public key, never its private one; its own key;
-    the ledger read as the read-only auditor."""
+    """The witness's environment: the audit's public key, never its private one, nor any
+    service's secret, the admin URL or the broker's; its own key; the ledger read as the
+    read-only auditor."""
     admin = env["DATABASE_URL"]
     key_id = env.get("AUDIT_SIGNING_KEY_ID") or DEFAULT_AUDIT_KEY_ID
     audit_public = env.get("AUDIT_VERIFY_PUBLIC_KEY") or public_key_b64(
@@ -43,7 +45,7 @@ def witness_env(env: Mapping[str, str], signing_key: str) -> dict[str, str]:
             {"AUDIT_SIGNING_KEY": env["AUDIT_SIGNING_KEY"], "AUDIT_SIGNING_KEY_ID": key_id}
         ).public_key()
     )
-    out = {k: v for k, v in env.items() if k not in PRIVATE}
+    out = {k: v for k, v in child_env(env, "witness").items() if k not in NOT_ITS_OWN}
     out.update(
         {
             "WITNESS_ADMIN_DATABASE_URL": env.get("WITNESS_ADMIN_DATABASE_URL")

@@ -4,7 +4,8 @@ The runner is its own process (its clients are plain threads, not eventlet's) on
 PostgreSQL cluster and RabbitMQ node, so crashing them touches nothing else running here. It
 SIGKILLs each service, crashes RabbitMQ and PostgreSQL while four clients book, reschedule,
 cancel and read; then it reconciles, and with --self-check sabotages its private stores to
-show that each kind of check does notice a loss or a duplicate.
+show that each kind of check does notice a loss or a duplicate; with --tamper-check it plays the
+ledger's tamper table on copies of its database.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ OPERATIONS = 300
 def test_faults_under_load_lose_nothing_and_do_nothing_twice():
     run = subprocess.run(
         [sys.executable, "-m", "scripts.chaos", "--operations", str(OPERATIONS), "--rounds", "1",
-         "--self-check"],
+         "--self-check", "--tamper-check"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -52,6 +53,8 @@ def test_faults_under_load_lose_nothing_and_do_nothing_twice():
     assert summary["reads_recorded"] > 0 and summary["events"] > OPERATIONS
     # And its checks can fail: every sabotage of the stores was noticed.
     assert len(summary["self_check"]) == 8 and all(summary["self_check"].values()), summary
+    # And docs/audit.md's tamper table holds on its ledger (#20): each case named by verify.
+    assert len(summary["tamper"]) == 8 and all(summary["tamper"].values()), summary["tamper"]
     assert run.returncode == 0, output[-4000:]
 
 

@@ -44,8 +44,8 @@ def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
 ):
     """The witness as `carnet up` starts it: its own database and key, the audit's public key
     only; it countersigns the heads the running audit signs, and verify --witness agrees."""
+    from services.cli.child_env import OWNER
     from services.cli.demo.witness import check_witness
-    from services.cli.witness_child import PRIVATE
     from tests.support.infra import drop_database
 
     admin = "test-admin-token-witness-0123456789"
@@ -58,7 +58,9 @@ def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
     try:
         status = supervisor.wait_ready(timeout=60)
         assert status["witness"] == {"status": "ready"}, status
-        assert not set(PRIVATE) & set(supervisor.witness_env)  # never the audit's private key
+        held = set(supervisor.witness_env)  # never the audit's key, a service's secret, admin
+        assert not {k for k, owner in OWNER.items() if owner != "witness"} & held
+        assert not {"DATABASE_URL", "AMQP_URI"} & held
         identity = next(c.url for c in supervisor.children if c.service == "identity")
         body = {"name": "Witnessed", "vendor": "Test", "contact_email": "ops@example.org"}
         r = requests.post(f"{identity}/v1/connectors", json=body, timeout=10,

@@ -178,3 +178,15 @@ def test_a_faithful_copy_is_refused_off_the_tail_or_out_of_its_time(db, audit):
 def test_a_staged_row_cannot_be_edited_before_it_is_chained(db, audit):
     with pytest.raises(errors.InsufficientPrivilege):
         audit.execute("UPDATE audit.ledger_staging SET payload = '{}'::jsonb")
+
+
+def test_a_row_dated_before_its_producer_recorded_it_is_refused(db, audit):
+    """A transaction held open since before the event was recorded cannot date it then."""
+    assert sequencer.stage(audit, recorded(db)) and sequencer.sequence(audit)
+    with audit.transaction():
+        started = audit.execute("SELECT now()").fetchone()[0]  # the transaction's own time
+        event = recorded(db)  # recorded by booking meanwhile, after `started`
+        row = row_after(tail(audit), event, recorded_at=started)
+        with pytest.raises(errors.DatabaseError) as refused, audit.transaction():
+            audit.execute(INSERT, row)
+    assert refused.value.sqlstate == "CL002"

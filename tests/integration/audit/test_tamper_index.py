@@ -165,3 +165,26 @@ def test_the_audit_role_may_only_add_what_the_ledger_holds_past_the_position(wor
         with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
     assert _index_findings(world) == []  # nothing got through
+
+
+def test_an_index_row_written_ahead_of_the_projector_refuses_the_report(world, story):
+    """The guard lets the audit role add a row for an access record past the position (the
+    projector adds, then moves it): one written ahead, blaming the scraper, is refused."""
+    with psycopg.connect(world.database_url) as conn:
+        payload, version = conn.execute(
+            "SELECT payload, schema_version FROM audit.ledger WHERE seq = %s",
+            (_reads(world, story.c1)[1],),
+        ).fetchone()
+    seq = Ledger(world.pool).put("AppointmentsAccessed", payload, version=version, at=at(5))
+    with psycopg.connect(world.database_url) as conn:
+        row = conn.execute(
+            "SELECT * FROM audit.access_requests WHERE seq = %s", (_reads(world, story.c1)[1],)
+        ).fetchone()
+    columns = ", ".join(access_index.REQUEST_COLUMNS)
+    values = (seq, uuid.uuid4(), *row[2:])
+    url = service_database_url(world.database_url, "audit", {})
+    with psycopg.connect(url) as conn:  # as the audit role, the guard on
+        conn.execute(f"INSERT INTO audit.access_requests ({columns}) VALUES"
+                     f" ({', '.join('%s' for _ in values)})", values)  # fmt: skip
+    with pytest.raises(Unavailable, match="index"):
+        _report(world, story.c1)
