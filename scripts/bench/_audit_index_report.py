@@ -90,7 +90,7 @@ def figures(timings: dict[int, Timings]) -> list[Figure]:
             note=(
                 f"the report's index check (`check_scope`) took {check:.0f} ms of it: it derives"
                 " the scope's records of the window again from the ledger in Python"
-                " (access_index.project) and reads their index rows back"
+                " (access_record.project) and reads their index rows back"
                 if checked > TARGET_S * 1e3
                 else ""
             ),

@@ -3,7 +3,7 @@
 The index is what a report reads, and the audit role can write it: an edited row once moved
 101 appointments out of a scraper's incident and blamed a read on an honest connector, and
 every report said so until a reindex. So the rows are derived again here from the ledger's
-access records with the projector's own function (`access_index.project`) and compared with
+access records with the projector's own function (`access_record.project`) and compared with
 what the index holds: a row missing, invented or different is a finding with its seq. Verify
 checks every row; a report checks the rows it rests on (its scope's, in its window) before it
 serves anything.
@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from services.audit import access_index
+from services.audit import access_index, access_record
 from services.audit.access_index import ENTRY_COLUMNS, REQUEST_COLUMNS
 from services.audit.ledger import Connection
 from services.audit.subjects import Scope
@@ -88,7 +88,7 @@ def _expected(rows: Iterable[Mapping[str, Any]]) -> dict[int, Record]:
     """What the projector makes of these ledger rows, by seq."""
     out: dict[int, Record] = {}
     for row in rows:
-        request, entries, targets = access_index.project(row)
+        request, entries, targets = access_record.project(row)
         out[row["seq"]] = (
             _norm(request),
             frozenset(_norm(e) for e in entries),
