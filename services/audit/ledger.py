@@ -57,7 +57,7 @@ def _plain(value: Any) -> Any:
 
 def recordset(rows: list[dict[str, Any]]) -> Jsonb:
     """Rows for one `INSERT … SELECT … FROM jsonb_to_recordset(%s)`: a batch in one statement,
-    which a statement-level guard checks once (migration 0030)."""
+    which a statement-level guard checks once (migrations 0028, 0030)."""
     return Jsonb(rows, dumps=lambda v: json.dumps(v, default=_plain))
 
 

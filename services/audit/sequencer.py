@@ -47,7 +47,7 @@ SELECT event_id, source_service, source_position, stream_id, stream_version, eve
   FROM audit.ledger_staging ORDER BY staged_seq LIMIT %s
 """
 _TAIL = "SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1"
-# A batch in one statement: the ledger's guard (migration 0030) checks it once, over its rows.
+# A batch in one statement: the ledger's guard (migration 0028) checks it once, over its rows.
 _INSERT_ENTRIES = f"""
 INSERT INTO audit.ledger ({ENTRY_COLUMNS})
 SELECT {ENTRY_COLUMNS} FROM jsonb_to_recordset(%s) AS x(
