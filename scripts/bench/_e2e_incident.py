@@ -91,5 +91,21 @@ def incident(
          "to": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
          "aware_at": datetime.now(UTC).isoformat()},
     )  # fmt: skip
-    out.seconds, out.rule = _time_to_suspension(opened["report"])
+    report = opened["report"] or _final_report(platform, investigator, opened["incident_id"])
+    out.seconds, out.rule = _time_to_suspension(report)
     return out
+
+
+def _final_report(platform: Platform, token: str, incident_id: str) -> dict[str, Any]:
+    """The report once the ledger holds the whole window (202 until then, as the API says)."""
+    deadline = time.monotonic() + 300
+    url = f"{platform.audit}/v1/audit/incidents/{incident_id}"
+    while time.monotonic() < deadline:
+        auth = {"Authorization": f"Bearer {token}"}
+        r = platform.session.get(url, params={"wait": "true"}, headers=auth, timeout=120)
+        if r.status_code == 200:
+            return r.json()
+        if r.status_code != 202:
+            raise RuntimeError(f"incident report: {r.status_code} {r.text[:200]}")
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    raise RuntimeError("the incident's report was not final within 300 s")
