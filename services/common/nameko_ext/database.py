@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from services.common.config import DEFAULT_DATABASE_URL
 from services.common.eventstore.after_commit import AfterCommitConnection
+from services.common.pool_check import check_idle
 from services.common.retry import wait_until_available
 
 
@@ -39,8 +40,9 @@ class DatabasePool(DependencyProvider):
             name=f"{self.container.service_name}-db",
             kwargs={"connect_timeout": 5},
             # After a PostgreSQL restart every idle connection is dead: check each one as it
-            # is handed out, so a handler waits for a live one instead of failing at once.
-            check=ConnectionPool.check_connection,
+            # is handed out, so a handler waits for a live one instead of failing at once,
+            # without a query per checkout (pool_check.py).
+            check=check_idle,
             # Counts what a commit made true (events appended): eventstore/after_commit.py.
             connection_class=AfterCommitConnection,
         )
