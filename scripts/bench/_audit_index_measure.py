@@ -96,7 +96,7 @@ def ledger_path(pg_url: str, world: World, n: int) -> dict[str, float]:
         events = _record(conn, events)  # untimed: booking's work, and the ledger takes no other
         t0 = time.monotonic()
         for event in events:  # what each consumer does first, one commit per event
-            sequencer.stage(conn, event)
+            sequencer.stage(conn, [event])
         stage_s = time.monotonic() - t0
         t0 = time.monotonic()
         moved = 0

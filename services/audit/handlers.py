@@ -17,20 +17,22 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 
 
-def record(pool: Any, event: ConsumedEvent) -> int | None:
-    """Ledger the event once; a redelivery or a second replica's copy adds nothing."""
-    seq = sequencer.ingest(pool, ledger.from_consumed(event))
-    if seq is None:
-        log.info("ledger.duplicate_ignored", event_id=str(event.event_id), source=event.producer)
-    else:
-        log.info(
-            "ledger.appended",
-            seq=seq,
-            event_id=str(event.event_id),
-            source=event.producer,
-            event_type=event.event_type,
-        )
-    return seq
+def record(pool: Any, events: list[ConsumedEvent]) -> list[int | None]:
+    """Ledger each event once; a redelivery or a second replica's copy adds nothing."""
+    seqs = sequencer.ingest_all(pool, [ledger.from_consumed(e) for e in events])
+    for event, seq in zip(events, seqs, strict=True):
+        ids = {"event_id": str(event.event_id), "correlation_id": event.correlation_id}
+        if seq is None:
+            log.info("ledger.duplicate_ignored", source=event.producer, **ids)
+        else:
+            log.info(
+                "ledger.appended",
+                seq=seq,
+                source=event.producer,
+                event_type=event.event_type,
+                **ids,
+            )
+    return seqs
 
 
 def checkpoint_now(pool: Any, store: EventStore, signer: Signer) -> Checkpoint | None:

@@ -13,10 +13,10 @@ returns only once its event is ledgered (by itself or by another holder).
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from psycopg import errors
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from services.audit.canonical import CURRENT_SCHEME, GENESIS_HASH, entry_hash
 from services.audit.ledger import ENTRY_COLUMNS, Connection, IncomingEvent, recordset
@@ -28,14 +28,18 @@ log = get_logger(__name__)
 BATCH = 500
 NOT_RECORDED = "CL001"  # SQLSTATE of audit.ledger_guard (migration 0028): no such stored event
 LEDGER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('carnet.audit.ledger', 0))"
+# A batch in one statement (autocommit: its own transaction); the staging guard checks each row.
 _STAGE = """
 INSERT INTO audit.ledger_staging (event_id, source_service, source_position, stream_id,
                                   stream_version, event_type, schema_version, payload,
                                   metadata, occurred_at)
-SELECT %(event_id)s, %(source_service)s, %(source_position)s, %(stream_id)s,
-       %(stream_version)s, %(event_type)s, %(schema_version)s, %(payload)s, %(metadata)s,
-       %(occurred_at)s
- WHERE NOT EXISTS (SELECT FROM audit.ledger WHERE event_id = %(event_id)s)
+SELECT x.event_id, x.source_service, x.source_position, x.stream_id, x.stream_version,
+       x.event_type, x.schema_version, x.payload, x.metadata, x.occurred_at
+  FROM jsonb_to_recordset(%s) AS x(
+       event_id uuid, source_service text, source_position bigint, stream_id text,
+       stream_version integer, event_type text, schema_version integer, payload jsonb,
+       metadata jsonb, occurred_at timestamptz)
+ WHERE NOT EXISTS (SELECT FROM audit.ledger l WHERE l.event_id = x.event_id)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -66,42 +70,45 @@ RETURNING event_id, source_service
 """
 
 
-def stage(conn: Connection, event: IncomingEvent) -> bool:
-    """Stage the event (committed on return); False when the ledger or staging has it.
+def stage(conn: Connection, events: list[IncomingEvent]) -> set[UUID]:
+    """Stage the events in one statement (committed on return); the ids staged now (not those
+    the ledger or staging already had).
 
-    An event its producer did not record as received is refused by the database's guard and
-    raised as poison: it goes to the dead-letter queue alone, the ledger never holds it."""
+    An event its producer did not record as received is refused by the database's guard: a
+    lone event is raised as poison (it goes to the dead-letter queue alone, the ledger never
+    holds it); in a batch the refusal fails the batch, which the consumer runs again one by
+    one (nameko_ext/batch_consumer.py)."""
+    rows = [
+        {
+            "event_id": e.event_id,
+            "source_service": e.source_service,
+            "source_position": e.source_position,
+            "stream_id": e.stream_id,
+            "stream_version": e.stream_version,
+            "event_type": e.event_type,
+            "schema_version": e.schema_version,
+            "payload": e.payload,
+            "metadata": e.metadata,
+            "occurred_at": e.occurred_at,
+        }
+        for e in events
+    ]
     try:
-        return _stage(conn, event)
+        if conn.autocommit:  # the consumer's way: one round trip, its own transaction
+            staged = conn.execute(_STAGE, (recordset(rows),)).fetchall()
+        else:
+            with conn.transaction():
+                staged = conn.execute(_STAGE, (recordset(rows),)).fetchall()
     except errors.DatabaseError as exc:
-        if exc.sqlstate != NOT_RECORDED:
+        if exc.sqlstate != NOT_RECORDED or len(events) != 1:
             raise
+        event = events[0]
         raise PoisonMessage(
             "not-recorded-by-producer",
             f"{event.source_service}.events holds no such event at position "
             f"{event.source_position}",
         ) from None
-
-
-def _stage(conn: Connection, event: IncomingEvent) -> bool:
-    """The staging insert, in a transaction of its own."""
-    with conn.transaction():
-        row = conn.execute(
-            _STAGE,
-            {
-                "event_id": event.event_id,
-                "source_service": event.source_service,
-                "source_position": event.source_position,
-                "stream_id": event.stream_id,
-                "stream_version": event.stream_version,
-                "event_type": event.event_type,
-                "schema_version": event.schema_version,
-                "payload": Jsonb(event.payload),
-                "metadata": Jsonb(event.metadata),
-                "occurred_at": event.occurred_at,
-            },
-        ).fetchone()
-    return row is not None
+    return {r[0] for r in staged}
 
 
 def sequence(conn: Connection, batch: int = BATCH) -> int:
@@ -157,17 +164,29 @@ def _sequence(conn: Connection, batch: int) -> int:
 
 def ingest(pool: Any, event: IncomingEvent) -> int | None:
     """Stage, then sequence until the event is ledgered; its seq, or None if known before."""
+    return ingest_all(pool, [event])[0]
+
+
+def ingest_all(pool: Any, events: list[IncomingEvent]) -> list[int | None]:
+    """`ingest` for a batch: one staging statement, then batches until all are ledgered."""
+    ids = [UUID(str(e.event_id)) for e in events]
     with pool.connection() as conn:
         conn.autocommit = True  # each step commits on its own; restored for the pool
         try:
-            staged = stage(conn, event)
+            staged = stage(conn, events)
             for _ in range(1000):
-                row = conn.execute(
-                    "SELECT seq FROM audit.ledger WHERE event_id = %s", (event.event_id,)
-                ).fetchone()
-                if row is not None:
-                    return int(row[0]) if staged else None
-                sequence(conn)
+                sequence(conn)  # ours, or those of whoever staged before us
+                rows = conn.execute(
+                    "SELECT event_id, seq FROM audit.ledger WHERE event_id = ANY(%s)", (ids,)
+                ).fetchall()
+                seqs = {r[0]: int(r[1]) for r in rows}
+                if len(seqs) == len(set(ids)):
+                    done: set[UUID] = set()
+                    out: list[int | None] = []
+                    for i in ids:  # a copy later in the batch was known before, as a redelivery
+                        out.append(seqs[i] if i in staged and i not in done else None)
+                        done.add(i)
+                    return out
         finally:
             conn.autocommit = False
-    raise RuntimeError("event staged but not ledgered after 1000 batches")
+    raise RuntimeError("events staged but not ledgered after 1000 batches")

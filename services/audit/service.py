@@ -17,7 +17,8 @@ from services.audit.settings import (
 from services.audit.signing import Signer, signer_from_config
 from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
-from services.common.nameko_ext.consumer import ALL_EVENTS, consume_event
+from services.common.nameko_ext.batch_consumer import consume_batch
+from services.common.nameko_ext.consumer import ALL_EVENTS
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.identity_auth import IdentityAuth
 
@@ -65,25 +66,25 @@ class AuditService(CarnetService):
         ctx = Ctx(self.db, self.store, verify_with(self.config, self.signer), wait)
         return AuditSite(ctx, self.auth)
 
-    @consume_event("identity", ALL_EVENTS)
-    def ledger_identity(self, event):
+    @consume_batch("identity", ALL_EVENTS)
+    def ledger_identity(self, events):
         """Every identity event, once."""
-        handlers.record(self.db, event)
+        handlers.record(self.db, events)
 
-    @consume_event("booking", ALL_EVENTS)
-    def ledger_booking(self, event):
+    @consume_batch("booking", ALL_EVENTS)
+    def ledger_booking(self, events):
         """Every booking event (accesses included), once."""
-        handlers.record(self.db, event)
+        handlers.record(self.db, events)
 
-    @consume_event("notification", ALL_EVENTS)
-    def ledger_notification(self, event):
+    @consume_batch("notification", ALL_EVENTS)
+    def ledger_notification(self, events):
         """Every notification event, once."""
-        handlers.record(self.db, event)
+        handlers.record(self.db, events)
 
-    @consume_event("audit", ALL_EVENTS)
-    def ledger_audit(self, event):
+    @consume_batch("audit", ALL_EVENTS)
+    def ledger_audit(self, events):
         """Audit's own events too, its checkpoints included."""
-        handlers.record(self.db, event)
+        handlers.record(self.db, events)
 
     @ConfiguredTimer.decorator("LEDGER_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
     def checkpoint(self):
@@ -125,20 +126,20 @@ class AuditService(CarnetService):
     # -- continuous detection (docs/detection.md): one queue per handler ----------------------
     # Booking's access records and appointment changes share a queue: in booking's log order,
     # a change arrives before the reads that saw it ("changed since last read", D1).
-    @consume_event("booking", ("AppointmentsAccessed", *detection.CHANGES))
-    def detect_accesses(self, event):
+    @consume_batch("booking", ("AppointmentsAccessed", *detection.CHANGES))
+    def detect_accesses(self, events):
         """Reads, refusals and appointment changes: state, rules and detections, once per event."""
-        detection.handle(self.db, self.store, self.config, event)
+        detection.handle_all(self.db, self.store, self.config, events)
 
-    @consume_event("identity", ("TokenIssued", "AuthenticationFailed"))
-    def detect_sign_ins(self, event):
+    @consume_batch("identity", ("TokenIssued", "AuthenticationFailed"))
+    def detect_sign_ins(self, events):
         """Addresses credentials came from (D8, D9) and failed sign-ins (D5, D6)."""
-        detection.handle(self.db, self.store, self.config, event)
+        detection.handle_all(self.db, self.store, self.config, events)
 
-    @consume_event("identity", detection.IDENTITY_FACTS)
-    def detect_grants(self, event):
+    @consume_batch("identity", detection.IDENTITY_FACTS)
+    def detect_grants(self, events):
         """Grants (a connector's reach), vendors (links) and operators' trust (review only)."""
-        detection.handle(self.db, self.store, self.config, event)
+        detection.handle_all(self.db, self.store, self.config, events)
 
     # -- incidents (docs/audit.md "Incidents"): investigators open, report, notify -------------
     @http("POST", "/v1/audit/incidents")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -13,6 +13,16 @@ from psycopg_pool import ConnectionPool
 from services.common.eventstore.models import ConcurrencyError
 
 T = TypeVar("T")
+
+
+class Identified(Protocol):
+    """What a batch's items need: the event id the claim is made on."""
+
+    @property
+    def event_id(self) -> Any: ...
+
+
+E = TypeVar("E", bound=Identified)
 
 
 class Inbox:
@@ -28,6 +38,10 @@ class Inbox:
         self._claim = sql.SQL(
             "INSERT INTO {}.processed_events (consumer, event_id) VALUES (%s, %s) "
             "ON CONFLICT DO NOTHING RETURNING 1"
+        ).format(sql.Identifier(schema))
+        self._claim_all = sql.SQL(
+            "INSERT INTO {}.processed_events (consumer, event_id) "
+            "SELECT %s, unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text"
         ).format(sql.Identifier(schema))
 
     def once(
@@ -48,6 +62,32 @@ class Inbox:
                     if claimed is None:
                         return False, None
                     return True, effect(conn)
+            except ConcurrencyError:
+                if attempt == self.max_attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def each(
+        self, events: Sequence[E], effect: Callable[[psycopg.Connection, E], T]
+    ) -> list[tuple[bool, T | None]]:
+        """`once` for a batch (`@consume_batch`): every claim and effect in one transaction.
+
+        Per event, (True, result) if its effect ran now, (False, None) if done before (or
+        earlier in the same batch). The claims are one statement; effects run in order."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self.pool.connection() as conn, conn.transaction():
+                    ids = [str(UUID(str(e.event_id))) for e in events]
+                    rows = conn.execute(self._claim_all, (self.consumer, ids)).fetchall()
+                    claimed = {r[0] for r in rows}
+                    out: list[tuple[bool, T | None]] = []
+                    for event, event_id in zip(events, ids, strict=True):
+                        if event_id in claimed:
+                            claimed.discard(event_id)  # a copy later in the batch is a duplicate
+                            out.append((True, effect(conn, event)))
+                        else:
+                            out.append((False, None))
+                    return out
             except ConcurrencyError:
                 if attempt == self.max_attempts:
                     raise

@@ -77,6 +77,17 @@ CONSUMER_REDELIVERED = Counter(
     "Deliveries of a message delivered before (redelivered flag or x-delivery-count above 0).",
     ["queue"],
 )
+CONSUMER_BATCH_SIZE = Histogram(
+    "carnet_consumer_batch_size",
+    "Events one `@consume_batch` worker applied in one transaction.",
+    ["queue"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
+CONSUMER_BATCHES_SPLIT = Counter(
+    "carnet_consumer_batches_split_total",
+    "Batches that failed and were run again one event at a time (poison or a transient error).",
+    ["queue"],
+)
 DEAD_LETTER_MESSAGES = Gauge(
     "carnet_dead_letter_messages",
     "Messages parked in a dead-letter queue, waiting for an operator (broker, polled).",

@@ -38,10 +38,10 @@ def reminder_lead(config: Mapping[str, Any]) -> timedelta:
     return timedelta(minutes=float(config.get("REMINDER_LEAD_MINUTES", 1440)))
 
 
-def on_patient_registered(inbox: Inbox, event: ConsumedEvent) -> bool:
-    """Keep the patient's contact details and language."""
-    ran, _ = inbox.once(event.event_id, lambda conn: readmodels.apply_patient(conn, event.payload))
-    return ran
+def on_patient_registered(inbox: Inbox, events: list[ConsumedEvent]) -> list[bool]:
+    """Keep the patients' contact details and languages (a batch, one transaction)."""
+    outcomes = inbox.each(events, lambda conn, e: readmodels.apply_patient(conn, e.payload))
+    return [ran for ran, _ in outcomes]
 
 
 def on_practitioner_registered(inbox: Inbox, event: ConsumedEvent) -> bool:
@@ -53,15 +53,14 @@ def on_practitioner_registered(inbox: Inbox, event: ConsumedEvent) -> bool:
 
 
 def on_appointment_event(
-    inbox: Inbox, event: ConsumedEvent, lead: timedelta, at: datetime | None = None
-) -> bool:
-    """Queue the confirmation, reschedule or cancellation notice and keep the reminder true."""
+    inbox: Inbox, events: list[ConsumedEvent], lead: timedelta, at: datetime | None = None
+) -> list[bool]:
+    """Queue each confirmation, reschedule or cancellation notice and keep reminders true."""
     when = at or now()
-    ran, _ = inbox.once(
-        event.event_id,
-        lambda conn: readmodels.apply_appointment_event(conn, event, when, lead),
+    outcomes = inbox.each(
+        events, lambda conn, e: readmodels.apply_appointment_event(conn, e, when, lead)
     )
-    return ran
+    return [ran for ran, _ in outcomes]
 
 
 def on_breach_notification_requested(

@@ -3,6 +3,7 @@
 from nameko.timer import timer
 
 from services.common.nameko_ext.base import CarnetService
+from services.common.nameko_ext.batch_consumer import consume_batch
 from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.inbox_provider import InboxProvider
@@ -21,20 +22,20 @@ class NotificationService(CarnetService):
     api = HttpApi(API)
     inbox = InboxProvider()
 
-    @consume_event("identity", "PatientRegistered")
-    def on_patient_registered(self, event):
+    @consume_batch("identity", "PatientRegistered")
+    def on_patient_registered(self, events):
         """Contact details and language for later messages."""
-        handlers.on_patient_registered(self.inbox, event)
+        handlers.on_patient_registered(self.inbox, events)
 
     @consume_event("identity", "PractitionerRegistered")
     def on_practitioner_registered(self, event):
         """Practitioner names for messages."""
         handlers.on_practitioner_registered(self.inbox, event)
 
-    @consume_event("booking", APPOINTMENT_EVENTS)
-    def on_appointment_event(self, event):
+    @consume_batch("booking", APPOINTMENT_EVENTS)
+    def on_appointment_event(self, events):
         """Confirmation, reschedule or cancellation notice; reminder kept in step."""
-        handlers.on_appointment_event(self.inbox, event, handlers.reminder_lead(self.config))
+        handlers.on_appointment_event(self.inbox, events, handlers.reminder_lead(self.config))
 
     @consume_event("audit", "BreachNotificationRequested")
     def on_breach_notification_requested(self, event):

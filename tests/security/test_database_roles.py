@@ -77,7 +77,7 @@ def ledger_entry(db: str, source: str) -> ledger.IncomingEvent:
 
 def ledgered(conn: psycopg.Connection, event: ledger.IncomingEvent) -> int | None:
     """Stage and sequence the event on this connection, as audit's consumer does; its seq."""
-    assert sequencer.stage(conn, event)
+    assert sequencer.stage(conn, [event])
     sequencer.sequence(conn)
     row = conn.execute(
         "SELECT seq FROM audit.ledger WHERE event_id = %s", (event.event_id,)

@@ -109,7 +109,7 @@ def insert(conn: psycopg.Connection, row: dict[str, Any]) -> None:
 
 def test_the_sequencers_own_path_still_ledgers_a_recorded_event(db, audit):
     event = recorded(db)
-    assert sequencer.stage(audit, event)
+    assert sequencer.stage(audit, [event])
     sequencer.sequence(audit)
     assert ledgered(audit, event) is not None
 
@@ -118,7 +118,7 @@ def test_an_event_no_producer_recorded_is_refused_at_staging_as_poison(db, audit
     event = recorded(db)
     invented = ledger.IncomingEvent(**{**vars(event), "event_id": uuid.uuid4()})
     with pytest.raises(PoisonMessage) as refused:
-        sequencer.stage(audit, invented)
+        sequencer.stage(audit, [invented])
     assert refused.value.reason == "not-recorded-by-producer"
     staged = audit.execute(
         "SELECT count(*) FROM audit.ledger_staging WHERE event_id = %s", (invented.event_id,)
@@ -143,13 +143,13 @@ def test_an_edited_event_is_refused_at_staging(db, audit, change):
     if change.get("occurred_at") == "shift":
         change = {"occurred_at": event.occurred_at - timedelta(hours=1)}  # out of a window
     with pytest.raises(PoisonMessage):
-        sequencer.stage(audit, ledger.IncomingEvent(**{**vars(event), **change}))
+        sequencer.stage(audit, [ledger.IncomingEvent(**{**vars(event), **change})])
 
 
 def test_a_forged_row_with_a_valid_hash_is_refused_at_the_tail(db, audit):
     """The issue's insider: a row with a valid chain hash, straight into audit.ledger."""
     event = recorded(db)
-    assert sequencer.stage(audit, event) and sequencer.sequence(audit)
+    assert sequencer.stage(audit, [event]) and sequencer.sequence(audit)
     forged = ledger.IncomingEvent(**{**vars(event), "event_id": uuid.uuid4()})
     with pytest.raises(errors.DatabaseError) as refused:
         insert(audit, row_after(tail(audit), forged))
@@ -159,7 +159,7 @@ def test_a_forged_row_with_a_valid_hash_is_refused_at_the_tail(db, audit):
 
 def test_a_faithful_copy_is_refused_off_the_tail_or_out_of_its_time(db, audit):
     event = recorded(db)
-    assert sequencer.stage(audit, event) and sequencer.sequence(audit)
+    assert sequencer.stage(audit, [event]) and sequencer.sequence(audit)
     copy = recorded(db)  # recorded, never ledgered: only its place or its time is wrong
     last = tail(audit)
     bad = [
@@ -182,7 +182,7 @@ def test_a_staged_row_cannot_be_edited_before_it_is_chained(db, audit):
 
 def test_a_row_dated_before_its_producer_recorded_it_is_refused(db, audit):
     """A transaction held open since before the event was recorded cannot date it then."""
-    assert sequencer.stage(audit, recorded(db)) and sequencer.sequence(audit)
+    assert sequencer.stage(audit, [recorded(db)]) and sequencer.sequence(audit)
     with audit.transaction():
         started = audit.execute("SELECT now()").fetchone()[0]  # the transaction's own time
         event = recorded(db)  # recorded by booking meanwhile, after `started`
@@ -190,3 +190,18 @@ def test_a_row_dated_before_its_producer_recorded_it_is_refused(db, audit):
         with pytest.raises(errors.DatabaseError) as refused, audit.transaction():
             audit.execute(INSERT, row)
     assert refused.value.sqlstate == "CL002"
+
+
+def test_a_batch_holding_an_unrecorded_event_stages_nothing_and_fails_whole(db, audit):
+    """The consumer then runs the batch's events one by one: only the invented one is poison."""
+    good = recorded(db)
+    invented = ledger.IncomingEvent(**{**vars(recorded(db)), "event_id": uuid.uuid4()})
+    with pytest.raises(errors.DatabaseError) as refused:
+        sequencer.stage(audit, [good, invented])
+    assert refused.value.sqlstate == sequencer.NOT_RECORDED
+    staged = audit.execute(
+        "SELECT count(*) FROM audit.ledger_staging WHERE event_id = ANY(%s)",
+        ([good.event_id, invented.event_id],),
+    ).fetchone()[0]
+    assert staged == 0
+    assert sequencer.stage(audit, [good]) == {good.event_id}

@@ -199,17 +199,29 @@ def handle(
     now: datetime | None = None,
 ) -> list[Detection]:
     """Exactly once per event id: state, findings and detections commit together."""
+    return handle_all(pool, store, config, [event], now)
+
+
+def handle_all(
+    pool: Any,
+    store: EventStore,
+    config: Mapping[str, Any],
+    events: list[DetectedEvent],
+    now: datetime | None = None,
+) -> list[Detection]:
+    """`handle` for a batch (`@consume_batch`): every event's state in one transaction."""
     settings = settings_for(config)
-    if not settings.enabled or event.event_type not in WATCHED:
+    watched = [e for e in events if e.event_type in WATCHED] if settings.enabled else []
+    if not watched:
         return []
     inbox = Inbox(pool, "audit", INBOX_CONSUMER)
-    ran, detections = inbox.once(
-        event.event_id, lambda conn: on_event(conn, event, settings, store, now)
-    )
-    if not ran:
-        log.info("detection.duplicate_ignored", event_id=str(event.event_id))
-        return []
-    for d in detections or []:  # committed: logged and counted once each
+    outcomes = inbox.each(watched, lambda conn, e: on_event(conn, e, settings, store, now))
+    fired: list[Detection] = []
+    for event, (ran, detections) in zip(watched, outcomes, strict=True):
+        if not ran:
+            log.info("detection.duplicate_ignored", event_id=str(event.event_id))
+        fired.extend(detections or [])
+    for d in fired:  # committed: logged and counted once each
         log_fired(d)
         SUSPICIOUS_ACCESS_DETECTED.labels(d.finding.rule, d.finding.severity).inc()
-    return detections or []
+    return fired

@@ -113,8 +113,19 @@ class EventConsumer(Entrypoint):
         self.queue_consumer.unregister_provider(self)
 
     # -- message flow -------------------------------------------------------------------------
+    @property
+    def prefetch(self) -> int | None:
+        """Deliveries the broker may hold out to this consumer (None: nameko's per-container)."""
+        return None
+
     def handle_raw_message(self, message: Any) -> None:
         """Decode; poison goes to the DLQ now, a valid event goes to a worker."""
+        event = self.accepted(message)
+        if event is not None:
+            self.deliver(message, event)
+
+    def accepted(self, message: Any) -> Any:
+        """The message's event if a worker should apply it; else None (settled here)."""
         self.held(+1)
         if message.delivery_info.get("redelivered") or delivery_count(message) > 0:
             CONSUMER_REDELIVERED.labels(self.queue_name).inc()
@@ -128,7 +139,7 @@ class EventConsumer(Entrypoint):
             )
         except PoisonMessage as poison:
             self.dead_letter(message, poison.reason, poison.detail)
-            return
+            return None
         if ALL_EVENTS not in self.event_types and event.event_type not in self.event_types:
             if message.delivery_info.get("exchange", "") == REPLAY_EXCHANGE:
                 # `carnet replay publish` without --type sends a service's whole history:
@@ -136,12 +147,16 @@ class EventConsumer(Entrypoint):
                 log.info("message.replay_type_skipped", queue=self.queue_name,
                          event_type=event.event_type, event_id=str(event.event_id))  # fmt: skip
                 self.ack(message)
-                return
+                return None
             # A routing key names one type, so only a mislabelled message gets here from the
             # producer's exchange: the handler would misread its payload.
             detail = f"{event.event_type} is not consumed by {self.queue_name}"
             self.dead_letter(message, "unexpected-event-type", detail)
-            return
+            return None
+        return event
+
+    def deliver(self, message: Any, event: Any) -> None:
+        """One worker for this one event; its result settles the message."""
         context = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
         try:
             self.container.spawn_worker(
@@ -162,9 +177,14 @@ class EventConsumer(Entrypoint):
             self.ack(message)
             self.applied(worker_ctx.args[0])
             return result, exc_info
+        self.failed(message, exc_info)
+        return result, exc_info
+
+    def failed(self, message: Any, exc_info: Any) -> None:
+        """A worker raised over this message: dead-letter poison, else requeue or give up."""
         if isinstance(exc_info[1], PoisonMessage):  # the handler found what no retry fixes
             self.dead_letter(message, exc_info[1].reason, exc_info[1].detail)
-            return result, exc_info
+            return
         attempts = delivery_count(message) + 1
         if attempts >= self.max_attempts:
             error = exc_info[1]
@@ -181,7 +201,6 @@ class EventConsumer(Entrypoint):
             )
             MESSAGES_REQUEUED.labels(self.queue_name).inc()
             self.requeue(message)
-        return result, exc_info
 
     def dead_letter(self, message: Any, reason: str, detail: str) -> None:
         """Publish the untouched body to our DLQ with the reason (confirmed), then ack."""

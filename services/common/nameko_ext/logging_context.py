@@ -48,18 +48,36 @@ def correlation_from_worker(worker_ctx: Any) -> tuple[str, str | None]:
     return correlation_id or str(uuid.uuid4()), causation_id
 
 
-def _handled_line(worker_ctx: Any) -> tuple[str, dict[str, Any]] | None:
-    """The event name and fields of the line an RPC or a consumed event ends with (else None)."""
+def _event_fields(event: Any) -> dict[str, Any]:
+    """What names a consumed event in its line (nothing for a body that is not one)."""
+    if hasattr(event, "event_type") and hasattr(event, "event_id"):
+        return {"event_type": event.event_type, "event_id": str(event.event_id)}
+    return {}
+
+
+def _handled_lines(worker_ctx: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The lines an RPC or consumed events end with: one per event, a batch's included."""
     entrypoint = worker_ctx.entrypoint
     if isinstance(entrypoint, Rpc):
-        return "rpc.handled", {}
+        return [("rpc.handled", {})]
     if isinstance(entrypoint, (EventConsumer, EventHandler)):
-        event = worker_ctx.args[0] if worker_ctx.args else None
-        fields = {}
-        if hasattr(event, "event_type") and hasattr(event, "event_id"):
-            fields = {"event_type": event.event_type, "event_id": str(event.event_id)}
-        return "event.handled", fields
-    return None  # HTTP has its access line at the edge; timers would only add noise
+        arg = worker_ctx.args[0] if worker_ctx.args else None
+        if not isinstance(arg, list):
+            return [("event.handled", _event_fields(arg))]
+        # A batch (@consume_batch) runs under its first event's ids: each line names its own.
+        return [
+            (
+                "event.handled",
+                {
+                    **_event_fields(event),
+                    "correlation_id": getattr(event, "correlation_id", None),
+                    "causation_id": str(getattr(event, "event_id", "")),
+                    "batch_size": len(arg),
+                },
+            )
+            for event in arg
+        ]
+    return []  # HTTP has its access line at the edge; timers would only add noise
 
 
 class LoggingContext(DependencyProvider):
@@ -99,22 +117,22 @@ class LoggingContext(DependencyProvider):
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
         """One line per RPC or consumed event, while the worker's ids are still bound."""
         started = self._started.pop(worker_ctx, None)
-        line = _handled_line(worker_ctx)
-        if line is None or started is None:
+        if started is None:
             return
-        event, fields = line
-        fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        if exc_info is None:
-            edge_log.info(event, outcome="ok", **fields)
-            return
-        error = exc_info[1]
-        expected = isinstance(error, worker_ctx.entrypoint.expected_exceptions)
-        (edge_log.info if expected else edge_log.warning)(
-            event,
-            outcome="expected-error" if expected else "failed",
-            error_type=type(error).__name__,
-            **fields,
-        )
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        for event, fields in _handled_lines(worker_ctx):
+            fields["duration_ms"] = duration_ms
+            if exc_info is None:
+                edge_log.info(event, outcome="ok", **fields)
+                continue
+            error = exc_info[1]
+            expected = isinstance(error, worker_ctx.entrypoint.expected_exceptions)
+            (edge_log.info if expected else edge_log.warning)(
+                event,
+                outcome="expected-error" if expected else "failed",
+                error_type=type(error).__name__,
+                **fields,
+            )
 
     def worker_teardown(self, worker_ctx: Any) -> None:
         """Clear the ids so nothing leaks into the next worker on this greenthread."""

@@ -24,7 +24,10 @@ class RawQueueConsumer(QueueConsumer):
             consumer = consumer_cls(
                 queues=[provider.queue], on_message=partial(self.handle_raw, provider)
             )
-            consumer.qos(prefetch_count=self.prefetch_count)
+            # basic.qos binds the consumers started after it on the channel: start this one
+            # now (kombu's later consume() is a no-op), so each keeps its own window.
+            consumer.qos(prefetch_count=provider.prefetch or self.prefetch_count)
+            consumer.consume()
             self._consumers[provider] = consumer
         return self._consumers.values()
 
