@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from services.common.eventstore import wakeup
+
 Ordering = Literal["xid", "lock"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -25,6 +27,7 @@ class Statements:
     """SQL for one schema and one ordering strategy."""
 
     append: str
+    append_notify: str
     read_stream: str
     read_all: str
     read_all_raw: str
@@ -40,6 +43,11 @@ def build(schema: str, ordering: Ordering) -> Statements:
         raise ValueError(f"unknown ordering {ordering!r}")
     events = f'"{schema}".events'
     writers_lock = "true" if ordering == "lock" else "false"
+    append = (
+        f'SELECT a.outcome, a.stream_version, a.positions FROM "{schema}".append_events('
+        "%(stream_id)s::text, %(expected_version)s::int4, %(batch)s::jsonb,"
+        f" %(event_ids)s::uuid[], {writers_lock}) a"
+    )
     read_all = (
         f"FROM {events} e WHERE {_after(ordering)}"
         f" {_readable(ordering)} ORDER BY {_order(ordering)} LIMIT %(limit)s"
@@ -47,11 +55,10 @@ def build(schema: str, ordering: Ordering) -> Statements:
     return Statements(
         # The checks and the insert live in <schema>.append_events (deploy/migrations/0001):
         # one round trip, and plans that cannot degrade into sequential scans.
-        append=(
-            f'SELECT outcome, stream_version, positions FROM "{schema}".append_events('
-            "%(stream_id)s::text, %(expected_version)s::int4, %(batch)s::jsonb,"
-            f" %(event_ids)s::uuid[], {writers_lock})"
-        ),
+        append=append,
+        # The same, waking a relay that leads in another process once the append commits
+        # (NOTIFY is transactional): relay/wakeup.py.
+        append_notify=f"{append} CROSS JOIN pg_notify('{wakeup.channel(schema)}', '')",
         read_stream=(
             f"SELECT {RECORDED_COLUMNS} FROM {events}"
             " WHERE stream_id = %(stream_id)s AND stream_version >= %(from_version)s"

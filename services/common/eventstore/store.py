@@ -11,10 +11,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
 
 from services.common.eventstore import statements
-from services.common.eventstore.after_commit import after_commit
+from services.common.eventstore.after_commit import AfterCommitConnection, after_commit
 from services.common.eventstore.models import (
     AppendResult,
     ConcurrencyError,
@@ -24,6 +25,7 @@ from services.common.eventstore.models import (
     RawRecordedEvent,
     RecordedEvent,
 )
+from services.common.eventstore.wakeup import WAKEUPS
 from services.common.metrics import EVENTS_APPENDED
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -102,8 +104,9 @@ class EventStore:
         params = _params(stream_id, events, expected_version)
         for _ in range(self._max_attempts):
             with self._pool.connection() as conn, _single_statement(conn):
+                database = conn.info.dbname
                 try:
-                    row = conn.execute(self._sql.append, params).fetchone()
+                    row = conn.execute(self._append_sql(conn), params).fetchone()
                 except _CLASHES:
                     # Another append won the race on a unique key. Try again on a fresh
                     # snapshot: it will see the winner and say whether this is an idempotent
@@ -111,7 +114,7 @@ class EventStore:
                     continue
             result = _result(row, stream_id, expected_version)
             if not result.already_stored:
-                self._count(events)  # one statement in autocommit: committed by now
+                self._committed(database, events)  # autocommit: committed by now
             return result
         raise ConcurrencyError(stream_id, expected_version, -1, reason=f"kept clashing: {CLASHED}")
 
@@ -130,20 +133,30 @@ class EventStore:
         """
         params = _params(stream_id, events, expected_version)
         try:
-            row = conn.execute(self._sql.append, params).fetchone()
+            row = conn.execute(self._append_sql(conn), params).fetchone()
         except _CLASHES as exc:
             raise ConcurrencyError(stream_id, expected_version, -1, reason=CLASHED) from exc
         result = _result(row, stream_id, expected_version)
         if not result.already_stored:
             # Counted when the caller's transaction commits: a unit of work that rolls back
             # (a lost race rerun, a refused check) appended nothing.
-            after_commit(conn, partial(self._count, events))
+            after_commit(conn, partial(self._committed, conn.info.dbname, events))
         return result
 
-    def _count(self, events: Sequence[NewEvent]) -> None:
-        """carnet_events_appended_total, once the events are committed."""
+    def _append_sql(self, conn: Connection) -> str:
+        """The append, with a NOTIFY unless the relay leads here and will hear of the commit."""
+        if WAKEUPS.leads_here(conn.info.dbname, self.schema) and (
+            isinstance(conn, AfterCommitConnection)  # tells us when it commits
+            or (conn.autocommit and conn.pgconn.transaction_status == TransactionStatus.IDLE)
+        ):
+            return self._sql.append
+        return self._sql.append_notify
+
+    def _committed(self, database: str, events: Sequence[NewEvent]) -> None:
+        """Once the events are committed: carnet_events_appended_total, and wake the relay."""
         for event in events:
             EVENTS_APPENDED.labels(self.schema, event.event_type).inc()
+        WAKEUPS.committed(database, self.schema)
 
     def read_stream(
         self,

@@ -53,12 +53,16 @@ class RelayRunner(DependencyProvider):
     def stop(self) -> None:
         """Finish the batch in flight; its confirmed position is saved before we return."""
         self._stop.set()
+        if self.relay is not None:
+            self.relay.stop_waiting()
         if getattr(self, "_thread", None) is not None:
             self._thread.wait()
 
     def kill(self) -> None:
         """Same as stop: a killed relay loses nothing, the next leader republishes."""
         self._stop.set()
+        if self.relay is not None:
+            self.relay.stop_waiting()
 
     def get_dependency(self, worker_ctx: Any) -> Relay | None:
         """Workers may read the relay's stats (health, metrics)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from services.common.eventstore.models import LogCursor, RawRecordedEvent
+from services.common.eventstore.wakeup import WAKEUPS
 from services.common.logging import get_logger
 from services.common.metrics import (
     RELAY_LAG_EVENTS,
@@ -19,11 +21,18 @@ from services.common.metrics import (
     RELAY_LEADER,
     RELAY_PUBLISHED,
 )
+from services.common.pool_check import check_idle
+from services.common.relay.listener import Listener
 from services.common.relay.messages import seconds_since, to_message
 from services.common.relay.publisher import ConfirmingPublisher, OutgoingMessage
 from services.common.retry import backoff_delays
 
 log = get_logger(__name__)
+
+IDLE_WAIT_S = 1.0  # the poll behind the wake-ups: only a lost wake-up waits this long
+HELD_BACK_WAIT_S = 0.02
+HELD_BACK_POLLS = 25  # 0.5 s of quick looks after a wake-up, then back to the poll
+SAVE_EVERY_S = 1.0
 
 
 class StopSignal(Protocol):
@@ -85,10 +94,10 @@ class Leadership:
         return bool(row and row[0])
 
     def still_held(self) -> bool:
-        """Cheap liveness check of the lock's session before each batch."""
+        """Liveness of the lock's session before each batch, without a query (pool_check)."""
         try:
             assert self.conn is not None
-            self.conn.execute("SELECT 1")
+            check_idle(self.conn)
         except Exception:
             return False
         return True
@@ -113,8 +122,9 @@ class Relay:
         routing_key_for: Callable[[str], str],
         name: str = "relay",
         batch_size: int = 500,
-        idle_wait: float = 0.2,
+        idle_wait: float = IDLE_WAIT_S,
         report_every: float = 5.0,
+        save_every: float = SAVE_EVERY_S,
     ) -> None:
         self.store = store
         self.database_url = database_url
@@ -125,11 +135,17 @@ class Relay:
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self.report_every = report_every
+        self.save_every = save_every
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.leadership = Leadership(database_url, schema)
         self.stats = RelayStats()
         self.position_conn: psycopg.Connection | None = None
         self._prefetched: _Batch | None = None
+        self._unsaved: LogCursor | None = None  # confirmed, not yet recorded
+        self._saved_at = 0.0
+        self.wakeup = threading.Event()  # set on a commit here or a NOTIFY (wakeup.py)
+        self._listener: Listener | None = None
+        self._database: str | None = None  # where we lead, while we do
 
     # -- position ---------------------------------------------------------------------------
     def _pos_conn(self) -> psycopg.Connection:
@@ -151,6 +167,17 @@ class Relay:
             .fetchone()
         )
         return LogCursor(row[0], row[1]) if row else LogCursor.start()
+
+    def save_if_due(self, cursor: LogCursor, force: bool = False) -> None:
+        """Record a confirmed cursor at most every `save_every` seconds (and when stopping).
+
+        A leader that dies republishes what it confirmed since its last save; consumers are
+        idempotent, so that costs redeliveries, never an event: a commit per batch is not
+        worth it (ADR 0005)."""
+        self._unsaved = cursor
+        if force or time.monotonic() - self._saved_at >= self.save_every:
+            self.save_cursor(cursor)
+            self._unsaved, self._saved_at = None, time.monotonic()
 
     def save_cursor(self, cursor: LogCursor) -> None:
         """Recorded only after the broker confirmed everything up to `cursor`."""
@@ -180,7 +207,7 @@ class Relay:
         self.publisher.send(batch.messages)
         upcoming = self._read_batch(batch.cursor)
         self.publisher.wait_for_confirms()
-        self.save_cursor(batch.cursor)
+        self.save_if_due(batch.cursor)
         self._prefetched = upcoming
         self.stats.published += len(batch.messages)
         self.stats.batches += 1
@@ -247,7 +274,9 @@ class Relay:
     def _lead(self, stop: StopSignal) -> None:
         cursor = self.load_cursor()
         RELAY_LEADER.labels(self.producer).set(1)
+        self._listen()
         last_report, reported = 0.0, -1
+        held_back = 0  # polls left while woken events wait behind an older transaction
         while not stop.is_set():
             if not self.leadership.still_held():
                 raise ConnectionError("lost the leadership connection")
@@ -255,9 +284,35 @@ class Relay:
             if time.monotonic() - last_report > self.report_every:
                 reported = self._report(new_cursor, reported)
                 last_report = time.monotonic()
-            if new_cursor == cursor:
-                stop.wait(self.idle_wait)
+            if new_cursor != cursor:
+                held_back = 0
+            elif held_back:
+                # Woken, but the commit is not readable yet: an older writing transaction
+                # still runs (ADR 0003). Look again soon rather than at the next poll.
+                held_back -= 1
+                self.wakeup.wait(HELD_BACK_WAIT_S)
+                self.wakeup.clear()
+            else:
+                if self._unsaved is not None:
+                    self.save_if_due(self._unsaved, force=True)  # idle: record where we are
+                if self.wakeup.wait(self.idle_wait):
+                    held_back = HELD_BACK_POLLS
+                self.wakeup.clear()
             cursor = new_cursor
+        if self._unsaved is not None:
+            self.save_if_due(self._unsaved, force=True)
+
+    def _listen(self) -> None:
+        """Be woken by this process's appends, and LISTEN for other processes' (wakeup.py)."""
+        assert self.leadership.conn is not None
+        self._database = self.leadership.conn.info.dbname
+        self.wakeup = WAKEUPS.lead(self._database, self.schema)
+        self._listener = Listener(self.database_url, self.schema, self.wakeup)
+        self._listener.start()
+
+    def stop_waiting(self) -> None:
+        """Cut an idle wait short (the runner is stopping)."""
+        self.wakeup.set()
 
     def _report(self, cursor: LogCursor, reported: int) -> int:
         """Refresh the lag metrics; log progress only when something moved or is waiting."""
@@ -276,6 +331,13 @@ class Relay:
     def _drop_connections(self) -> None:
         self.stats.is_leader = False
         self._prefetched = None
+        self._unsaved = None  # not confirmed as saved: the next leader starts from the last save
+        if self._database is not None:
+            WAKEUPS.resign(self._database, self.schema)
+            self._database = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         RELAY_LEADER.labels(self.producer).set(0)
         self.publisher.close()
         self.leadership.release()

@@ -145,6 +145,7 @@ def test_the_body_is_the_stored_json_text_byte_for_byte(
         routing_key_for,
         name=f"body-{uuid.uuid4().hex[:8]}",
         batch_size=4,
+        save_every=0.0,  # every batch's position saved, to check it below
     )
     try:
         cursor = start
@@ -199,3 +200,23 @@ def test_a_batch_read_ahead_is_used_only_after_its_own_cursor(
     finally:
         relay._drop_connections()
     assert [p.headers["stream_version"] for p, _b in messages] == [1, 2, 1, 2, 3, 4, 5, 6]
+
+
+def test_a_busy_relay_saves_its_position_at_most_once_a_second_and_when_idle(
+    store, migrated_database_url, broker, probe
+):
+    """Saving after every batch was a commit per batch; a leader that dies republishes what
+    it confirmed since its last save, which consumers ignore as redeliveries."""
+    start = store.head()
+    append_many(store, streams=2, per_stream=4)
+    relay = Relay(store, migrated_database_url, "booking", "booking", broker, routing_key_for,
+                  name=f"save-{uuid.uuid4().hex[:8]}", batch_size=2, save_every=3600.0)  # fmt: skip
+    try:
+        first = relay.publish_once(start)
+        assert relay.load_cursor() == first  # the first confirmed batch is saved at once
+        second = relay.publish_once(first)
+        assert second != first and relay.load_cursor() == first  # not yet: within the hour
+        relay.save_if_due(second, force=True)  # what the loop does once idle, or stopping
+        assert relay.load_cursor() == second
+    finally:
+        relay._drop_connections()

@@ -1,0 +1,80 @@
+"""The relay is woken by commits, not its poll: in-process appends and other writers' NOTIFY."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from services.common.eventstore.store import EventStore
+from services.common.eventstore.wakeup import WAKEUPS
+from services.common.relay.relay import Relay
+from services.common.relay.routing import routing_key_for
+from tests.support.amqp import drain
+from tests.support.events import new_event
+from tests.support.poll import eventually
+
+POLL_S = 60.0  # far beyond every wait below: only a wake-up explains a prompt publish
+
+
+@pytest.fixture
+def leading(store: EventStore, migrated_database_url: str, broker: str) -> Iterator[Relay]:
+    """A relay that polls once a minute, leading, with everything so far published."""
+    stop = threading.Event()
+    relay = Relay(store, migrated_database_url, "booking", "booking", broker, routing_key_for,
+                  idle_wait=POLL_S)  # fmt: skip
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    dbname = psycopg.conninfo.conninfo_to_dict(migrated_database_url)["dbname"]
+    eventually(lambda: WAKEUPS.leads_here(dbname, "booking"), what="the relay leads")
+    eventually(lambda: relay.load_cursor() == store.head(), what="the backlog published")
+    time.sleep(0.3)  # past the quick looks after its last batch: it now waits on its poll
+    yield relay
+    stop.set()
+    relay.stop_waiting()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def _published_within(broker: str, probe: str, event_id: str, seconds: float) -> None:
+    started = time.monotonic()
+    ((props, _body),) = drain(broker, probe, until=1, timeout=seconds)
+    assert props.message_id == event_id
+    assert time.monotonic() - started < seconds
+
+
+def test_an_append_in_the_leaders_process_wakes_it(leading, store, broker, probe) -> None:
+    event = new_event()
+    store.append(f"appointment-push-{event.event_id}", [event], expected_version=0)
+    _published_within(broker, probe, str(event.event_id), 5.0)
+
+
+def test_a_writer_the_leader_cannot_hear_in_process_wakes_it_by_notify(
+    leading, migrated_database_url, broker, probe
+) -> None:
+    # A plain connection in a transaction: no commit hook here, so the append must NOTIFY, as
+    # another replica's or the CLI's would; the relay's listener hears it at the commit.
+    event = new_event()
+    with psycopg.connect(migrated_database_url) as conn:
+        EventStore(lambda: conn, "booking").append_in(
+            conn, f"appointment-push-{event.event_id}", [event], expected_version=0
+        )
+        time.sleep(0.5)
+        assert drain(broker, probe, until=0, timeout=0.1) == []  # nothing before the commit
+        conn.commit()
+    _published_within(broker, probe, str(event.event_id), 5.0)
+
+
+def test_a_rolled_back_append_notifies_nothing_and_is_never_published(
+    leading, migrated_database_url, broker, probe
+) -> None:
+    event = new_event()
+    with psycopg.connect(migrated_database_url) as conn:
+        EventStore(lambda: conn, "booking").append_in(
+            conn, f"appointment-push-{event.event_id}", [event], expected_version=0
+        )
+        conn.rollback()
+    assert drain(broker, probe, until=0, timeout=1.0) == []
