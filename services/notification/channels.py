@@ -7,7 +7,6 @@ recipient address, a subject or a body: those are personal data. Callers get a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -23,6 +22,8 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
+
+from services.notification.smtp_session import SmtpSession
 
 DELIVERY_ERROR_CODES = frozenset(
     {"no_address", "rejected", "bounced", "provider_unavailable", "timeout"}
@@ -117,6 +118,7 @@ class SmtpChannel:
         self.timeout, self.helo = float(timeout), helo
         self.envelope_sender = parseaddr(sender)[1] or sender
         self._context: ssl.SSLContext | None = None
+        self._session = SmtpSession(self._connect)
 
     def __repr__(self) -> str:
         return f"SmtpChannel(host={self.host!r}, port={self.port}, security={self.security!r})"
@@ -172,7 +174,14 @@ class SmtpChannel:
         return self._context
 
     def _deliver(self, email: EmailMessage, to: str) -> None:
-        """One SMTP session per message: simple, and nothing stale to reconnect."""
+        """Over the channel's kept session (smtp_session.py)."""
+        refused = self._session.send(email, self.envelope_sender, to)
+        if refused:
+            code = next(iter(refused.values()))[0]
+            raise smtplib.SMTPRecipientsRefused({"recipient": (code, b"refused")})
+
+    def _connect(self) -> smtplib.SMTP:
+        """A new session: connect, STARTTLS or implicit TLS, login."""
         context = self._tls_context()
         client: smtplib.SMTP
         if self.security == "ssl":
@@ -192,18 +201,14 @@ class SmtpChannel:
                 client.starttls(context=context)
             if self.username:
                 client.login(self.username, self._password or "")
-            refused = client.send_message(email, from_addr=self.envelope_sender, to_addrs=[to])
-            if refused:
-                code = next(iter(refused.values()))[0]
-                raise smtplib.SMTPRecipientsRefused({"recipient": (code, b"refused")})
         except BaseException:
             client.close()
             raise
-        # The message is accepted once DATA got its 250: a failing QUIT must not turn that
-        # into an error, or the sender would resend a delivered message.
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            client.quit()
-        client.close()
+        return client
+
+    def close(self) -> None:
+        """End the kept session (the service stops)."""
+        self._session.close()
 
 
 class SmsOutboxChannel:

@@ -1,5 +1,8 @@
 """Notification entrypoints: confirmations, reminders and breach notices over SMTP (issue #7)."""
 
+from typing import Any
+
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from services.common.nameko_ext.base import CarnetService
@@ -8,11 +11,34 @@ from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.inbox_provider import InboxProvider
 from services.notification import handlers
-from services.notification.channels import channels_from_config
+from services.notification.channels import Channel, channels_from_config
 from services.notification.routes import API
 from services.notification.sender import Sender
 
 APPOINTMENT_EVENTS = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled")
+
+
+class Channels(DependencyProvider):
+    """The delivery channels, built once: the SMTP session stays open between messages."""
+
+    def setup(self) -> None:
+        """Built from the config; nothing connects before the first message."""
+        self.channels = channels_from_config(self.container.config)
+
+    def stop(self) -> None:
+        """End the SMTP session (QUIT) once the workers are done."""
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+
+    def kill(self) -> None:
+        """As stop."""
+        self.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> dict[str, Channel]:
+        """The same channels for every worker."""
+        return self.channels
 
 
 class NotificationService(CarnetService):
@@ -21,6 +47,7 @@ class NotificationService(CarnetService):
     name = "notification"
     api = HttpApi(API)
     inbox = InboxProvider()
+    channels = Channels()
 
     @consume_batch("identity", "PatientRegistered")
     def on_patient_registered(self, events):
@@ -48,7 +75,7 @@ class NotificationService(CarnetService):
         sender = Sender(
             self.db,
             self.store,
-            channels_from_config(self.config),
+            self.channels,
             handlers.settings_from_config(self.config),
         )
         sender.send_due()

@@ -93,6 +93,12 @@ class SmtpServer:
                     self._parsed[path.name] = parser.parse(f)  # type: ignore[assignment]
         return [self._parsed[name] for name in sorted(self._parsed)]
 
+    def sessions(self) -> list[str]:
+        """The client address:port each accepted message came over, in arrival order."""
+        inbox = self.state / "messages"
+        files = sorted(inbox.glob("*.peer")) if inbox.exists() else []
+        return [path.read_text() for path in files]
+
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """The messages once at least `count` have arrived; for asynchronous senders."""
         return eventually(

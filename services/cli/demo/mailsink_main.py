@@ -2,6 +2,7 @@
 
 Run as `python mailsink_main.py STATE_DIR [HOST]`. It picks a free port, writes it to
 STATE_DIR/port once it answers, stores each accepted message as STATE_DIR/messages/NNNNNN.eml
+(and the client address:port it came from as NNNNNN.peer)
 and reads STATE_DIR/mode on every RCPT and DATA, so a test can switch behaviour while it
 runs. It lives in its own process so aiosmtpd's asyncio loop never meets eventlet.
 Only the standard library and aiosmtpd are imported: the script runs from any directory.
@@ -71,6 +72,9 @@ class RecordingHandler:
         if mode == "reject":
             return "550 5.7.1 Message rejected"
         self.received += 1
+        # The client's address and port, so a test can tell one session from many.
+        peer = ":".join(str(part) for part in (session.peer or ())[:2])
+        write_atomically(self.inbox / f"{self.received:06d}.peer", peer.encode())
         write_atomically(self.inbox / f"{self.received:06d}.eml", envelope.original_content)
         return "250 2.0.0 Message accepted for delivery"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from services.notification import smtp_session
 from services.notification.channels import (
     DeliveryError,
     Message,
@@ -190,3 +192,45 @@ def test_channels_from_config_uses_defaults_and_reaches_the_server(
     assert len(smtp_server.messages()) == 1
     with pytest.raises(ValueError):
         channels_from_config({"SMTP_SECURITY": "tls-please"})
+
+
+def test_messages_share_one_session_until_it_is_closed(smtp_server: SmtpServer):
+    smtp = channel(smtp_server)
+    for _ in range(3):
+        smtp.send(email())
+    smtp.close()
+    smtp.send(email())
+    smtp.close()
+    sessions = smtp_server.sessions()
+    assert len(sessions) == 4
+    assert len(set(sessions[:3])) == 1 and sessions[3] != sessions[0]
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["noop-after-idle", "found-at-send"])
+def test_a_session_that_died_between_messages_is_replaced_without_losing_one(
+    smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch, checked: bool
+):
+    smtp = channel(smtp_server)
+    smtp.send(email())
+    # The connection died while kept (a server timeout, a reset on the way).
+    smtp._session._client.sock.shutdown(socket.SHUT_RDWR)
+    monkeypatch.setattr(smtp_session, "IDLE_CHECK_S", 0.0 if checked else 3600.0)
+    smtp.send(email())
+    smtp.close()
+    first, second = smtp_server.sessions()
+    assert first != second
+
+
+def test_a_failure_closes_the_session_and_the_next_message_opens_a_new_one(
+    smtp_server: SmtpServer,
+):
+    smtp = channel(smtp_server)
+    smtp.send(email())
+    smtp_server.set_mode("reject")
+    with pytest.raises(DeliveryError):
+        smtp.send(email())
+    smtp_server.set_mode("accept")
+    smtp.send(email())
+    smtp.close()
+    first, second = smtp_server.sessions()
+    assert first != second
