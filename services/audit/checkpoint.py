@@ -76,6 +76,49 @@ def _check_new_rows(conn: Connection, after: int, upto: int, prev_hash: bytes) -
         raise LedgerCorrupt(f"chain broken at seq {expected_seq}")
 
 
+# The tree of the last checkpoint, per database: the next one reads only the rows added since,
+# not every entry hash of the ledger (that grew with the ledger, every 10 s).
+_TREES: dict[str, merkle.IncrementalTree] = {}
+
+
+def _tree_at(conn: Connection, size: int, root: bytes | None) -> merkle.IncrementalTree:
+    """The tree of the first `size` entries: the kept one if it extends to the last signed
+    head and matches it, else built again from the ledger as it is now."""
+    key = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
+    tree = _TREES.get(key)
+    if tree is not None and tree.size <= size:
+        _extend(conn, tree, size)
+        if root is None or tree.root() == bytes(root):
+            return tree
+    tree = merkle.IncrementalTree()
+    _extend(conn, tree, size)
+    _TREES[key] = tree
+    return tree
+
+
+def _extend(conn: Connection, tree: merkle.IncrementalTree, size: int) -> None:
+    """Append the entry hashes of seq tree.size+1 .. size, checking none is missing."""
+    start = tree.size
+    rows = conn.execute(
+        "SELECT entry_hash FROM audit.ledger WHERE seq > %s AND seq <= %s ORDER BY seq",
+        (start, size),
+    )
+    for (digest,) in rows:
+        tree.append(bytes(digest))
+    if tree.size != size:
+        raise LedgerCorrupt(f"{size - tree.size} seq numbers missing in {start + 1}..{size}")
+
+
+def _entry_hash_at(conn: Connection, seq: int) -> bytes:
+    """The entry hash the next row must chain to (the genesis hash before the first)."""
+    if seq == 0:
+        return GENESIS_HASH
+    row = conn.execute("SELECT entry_hash FROM audit.ledger WHERE seq = %s", (seq,)).fetchone()
+    if row is None:
+        raise LedgerCorrupt(f"seq {seq} is missing")
+    return bytes(row[0])
+
+
 def checkpoint(
     pool: Any,
     store: EventStore,
@@ -98,16 +141,10 @@ def checkpoint(
             or not conn.execute(_NEWS, (last_size, CHECKPOINT_EVENT)).fetchone()[0]
         ):
             return None
-        hashes = [
-            bytes(r[0])
-            for r in conn.execute(
-                "SELECT entry_hash FROM audit.ledger WHERE seq <= %s ORDER BY seq", (size,)
-            )
-        ]
-        if len(hashes) != size:
-            raise LedgerCorrupt(f"{size - len(hashes)} seq numbers missing below {size}")
-        _check_new_rows(conn, last_size, size, hashes[last_size - 1] if last_size else GENESIS_HASH)
-        head = TreeHead(size, merkle.root(hashes), now(), signer.key_id)
+        tree = _tree_at(conn, last_size, last_root)
+        _check_new_rows(conn, last_size, size, _entry_hash_at(conn, last_size))
+        _extend(conn, tree, size)
+        head = TreeHead(size, tree.root(), now(), signer.key_id)
         made = Checkpoint(
             uuid.uuid4(),
             size,

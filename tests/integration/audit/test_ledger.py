@@ -7,7 +7,8 @@ import threading
 import psycopg
 import pytest
 
-from services.audit import ledger, sequencer
+from services.audit import checkpoint as checkpoint_module
+from services.audit import ledger, merkle, sequencer
 from services.audit.canonical import GENESIS_HASH, entry_hash
 from services.audit.checkpoint import checkpoint
 from tests.integration.audit.world import SOURCES, consumed
@@ -105,3 +106,28 @@ def test_the_audit_role_may_read_and_append_but_not_read_other_services(world):
         conn.execute("SET ROLE carnet_booking")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM audit.ledger")
+
+
+def test_checkpoints_extend_the_kept_tree_and_rebuild_one_that_disagrees(world):
+    """Each head is the root of the whole ledger; the tree of the last one is extended (not
+    every entry hash read again), unless it no longer matches the last signed head."""
+    checkpoint_module._TREES.clear()
+
+    def signed_after(n: int):
+        world.emit_many(n)
+        world.ingest_all()
+        made = checkpoint(world.pool, world.stores["audit"], world.signer)
+        hashes = [bytes(r["entry_hash"]) for r in rows(world)][: made.tree_size]
+        assert made.root_hash == merkle.root(hashes)
+        return made
+
+    signed_after(3)
+    (kept,) = checkpoint_module._TREES.values()
+    for n in (5, 1):
+        made = signed_after(n)
+        assert list(checkpoint_module._TREES.values()) == [kept] and kept.size == made.tree_size
+    size, _root = kept._stack[0]
+    kept._stack[0] = (size, b"\x00" * 32)  # the kept tree no longer gives the signed root
+    signed_after(2)
+    (rebuilt,) = checkpoint_module._TREES.values()
+    assert rebuilt is not kept
