@@ -15,6 +15,7 @@ from scripts.bench._figures import Figure
 
 SECTION = "## End to end under load"
 TARGET_MS = 250.0  # issue #11: booking-to-ledger p99 at 100 bookings/s
+XACT_TARGET_MS = 100.0  # issue #21: every relay waits for the oldest writing transaction
 
 
 @dataclass
@@ -71,6 +72,12 @@ def figures(
         Figure("e2e.cpu_per_booking", f"CPU per booking, whole machine, {at}", "ms",
                med(base, lambda s: s.cpu_ms_per_booking()),
                runs=[s.cpu_ms_per_booking() for s in base], section=SECTION),
+        Figure("e2e.oldest_xact_p99", f"oldest open writing transaction, p99, {at}", "ms",
+               med(base, lambda s: s.oldest_xact_ms(99)), target=XACT_TARGET_MS, op="<=",
+               target_on="value", runs=[s.oldest_xact_ms(99) for s in base], section=SECTION),
+        Figure("e2e.oldest_xact_max", f"oldest open writing transaction, max, {at}", "ms",
+               med(base, lambda s: s.oldest_xact_ms(100)),
+               runs=[s.oldest_xact_ms(100) for s in base], section=SECTION),
         Figure("e2e.relay_lag", f"relay lag, max over the run {at}", "events",
                med(base, lambda s: s.worst("relay_events")),
                runs=[s.worst("relay_events") for s in base], section=SECTION),

@@ -37,6 +37,8 @@ class StepResult:
     ledger: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     drain_s: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # CPU s per group, step + drain
+    # Age (s) of the oldest open writing transaction on the cluster, sampled every 50 ms.
+    xact_ages: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> list[Call]:
@@ -76,6 +78,11 @@ class StepResult:
     def after_response_ms(self, q: float) -> float:
         """Ledger's recorded_at minus the client's receipt of the 201, percentile, ms."""
         return percentile([r - c.done for c, _, _, r in self.ledgered()], q) * 1e3
+
+    def oldest_xact_ms(self, q: float) -> float:
+        """The oldest open writing transaction's age, percentile over the samples, ms: every
+        relay waits for it (ADR 0003)."""
+        return percentile(self.xact_ages, q) * 1e3 if self.xact_ages else float("nan")
 
     def cpu_ms_per_booking(self, group: str | None = None) -> float:
         """CPU ms one answered booking cost a group (all groups when None), step and drain."""
@@ -192,6 +199,21 @@ def drain(system: System, timeout: float) -> float:
     return time.monotonic() - start
 
 
+# Transactions holding an xid (they wrote), the sampler's own excluded (it writes nothing).
+_OLDEST_XACT = """
+SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
+  FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+"""
+
+
+def xact_sampler(database_url: str, into: list[float], stop: threading.Event,
+                 every: float = 0.05) -> None:  # fmt: skip
+    """The oldest writing transaction's age every 50 ms until stopped."""
+    with connect(database_url) as conn:
+        while not stop.wait(every):
+            into.append(float(conn.execute(_OLDEST_XACT).fetchone()[0]))
+
+
 def sampler(system: System, into: list[Lags], stop: threading.Event, every: float = 1.0) -> None:
     """Sample the lags every second until stopped (a failed scrape is skipped)."""
     while not stop.wait(every):
@@ -213,8 +235,11 @@ def run_step(
     head = ledger_head(system.env.database_url)
     cpu_before = _cpu.snapshot(system.pids)
     lags: list[Lags] = []
+    ages: list[float] = []
     stop = threading.Event()
     watcher = threading.Thread(target=sampler, args=(system, lags, stop), daemon=True)
+    xacts = threading.Thread(target=xact_sampler, args=(system.env.database_url, ages, stop),
+                             daemon=True)  # fmt: skip
     reads: list[Call] = []
     reader = threading.Thread(
         target=lambda: reads.extend(
@@ -223,6 +248,7 @@ def run_step(
         daemon=True,
     )
     watcher.start()
+    xacts.start()
     reader.start()
     try:
         bookings = open_loop(booking_sender(system, world), rate, seconds, THREADS)
@@ -230,7 +256,8 @@ def run_step(
         stop.set()
         reader.join()
         watcher.join()
-    result = StepResult(rate, seconds, bookings, reads, lags)
+        xacts.join()
+    result = StepResult(rate, seconds, bookings, reads, lags, xact_ages=ages)
     result.drain_s = drain(system, drain_timeout)
     result.cpu = _cpu.used(cpu_before, _cpu.snapshot(system.pids))
     result.ledger = ledger_bookings(system.env.database_url, head)

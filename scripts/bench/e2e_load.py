@@ -59,8 +59,10 @@ def _step(
         f"  {rate:>5.0f}/s for {seconds:.0f} s: answered {result.achieved:,.0f}/s, HTTP p50/p99"
         f" {result.http_ms(50):,.0f}/{result.http_ms(99):,.0f} ms, to ledger p50/p99"
         f" {result.to_ledger_ms(50):,.0f}/{result.to_ledger_ms(99):,.0f} ms, relay lag max"
-        f" {result.worst('relay_events'):,.0f} events, CPU {result.cpu_ms_per_booking():,.1f} ms"
-        " per booking; " + ("held" if not why else "NOT held: " + "; ".join(why))
+        f" {result.worst('relay_events'):,.0f} events, oldest writing transaction p99/max"
+        f" {result.oldest_xact_ms(99):,.0f}/{result.oldest_xact_ms(100):,.0f} ms, CPU"
+        f" {result.cpu_ms_per_booking():,.1f} ms per booking; "
+        + ("held" if not why else "NOT held: " + "; ".join(why))
     )
     return result
 
