@@ -29,15 +29,22 @@ from services.notification.templates import render
 log = get_logger(__name__)
 RECORD_RETRY_CAP_S = 1.0
 
+CLAIM_BATCH = 10  # rows leased per statement (one statement and commit per message before)
 CLAIM = """
 UPDATE notification.outbox o SET lease_until = %(lease_until)s, attempts = o.attempts + 1,
        updated_at = now()
-WHERE o.notification_id = (
+WHERE o.notification_id IN (
     SELECT notification_id FROM notification.outbox
     WHERE state = 'pending' AND due_at <= %(now)s
       AND (lease_until IS NULL OR lease_until < %(now)s)
-    ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING o.notification_id, o.source_event_id, o.template, o.patient_id, o.context, o.attempts
+    ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING o.notification_id, o.source_event_id, o.template, o.patient_id, o.context, o.attempts,
+          o.due_at
+"""
+# A claim not used before half its lease is given back as if never made (attempt included).
+RELEASE = """
+UPDATE notification.outbox SET lease_until = NULL, attempts = attempts - 1, updated_at = now()
+ WHERE notification_id = %s AND state = 'pending' AND attempts = %s
 """
 
 
@@ -89,20 +96,34 @@ class Sender:
         """Send up to `limit` due messages; return how many were attempted."""
         done = 0
         while done < limit:
-            claimed = self.claim()
-            if claimed is None:
+            batch = self.claim(min(CLAIM_BATCH, limit - done))
+            if not batch:
                 break
-            self.deliver(claimed)
-            done += 1
+            for i, claimed in enumerate(batch):
+                if time.monotonic() - claimed.claimed_at > self.settings.lease_s / 2:
+                    # Slow sends (timeouts) ate the lease: give the rest back before another
+                    # sender may take them, so none goes out twice.
+                    self.release(batch[i:])
+                    return done
+                self.deliver(claimed)
+                done += 1
         return done
 
-    def claim(self) -> Claimed | None:
-        """Take the oldest due row for lease_s; a short transaction, so no xid is held."""
+    def claim(self, limit: int = 1) -> list[Claimed]:
+        """Lease the oldest due rows for lease_s, oldest first; one short transaction."""
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.lease_s)
         with self.pool.connection() as conn:
-            row = conn.execute(CLAIM, {"now": now, "lease_until": lease_until}).fetchone()
-        return Claimed(*row) if row else None
+            rows = conn.execute(
+                CLAIM, {"now": now, "lease_until": lease_until, "limit": limit}
+            ).fetchall()
+        return [Claimed(*row[:6]) for row in sorted(rows, key=lambda r: r[6])]
+
+    def release(self, claims: list[Claimed]) -> None:
+        """Give unused leases back, their attempts uncounted."""
+        with self.pool.connection() as conn:
+            for c in claims:
+                conn.execute(RELEASE, (c.notification_id, c.attempt))
 
     def deliver(self, c: Claimed) -> None:
         """Build the message from notification's own read models, send it, record it."""
