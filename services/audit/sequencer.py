@@ -44,15 +44,24 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 # jsonb normalises what it stores: the hash is computed over the values read back, as verify
-# will read them. clock_timestamp() is per row: the ledger's own time of each entry.
+# will read them. clock_timestamp() is per row: the ledger's own time of each entry. Each row
+# also says whether the ledger holds its event already (a redelivery ledgered meanwhile) and
+# where the ledger ends: one round trip, not three.
 _STAGED = """
-SELECT event_id, source_service, source_position, stream_id, stream_version, event_type,
-       schema_version, payload, metadata, occurred_at, clock_timestamp() AS recorded_at
-  FROM audit.ledger_staging ORDER BY staged_seq LIMIT %s
+SELECT s.event_id, s.source_service, s.source_position, s.stream_id, s.stream_version,
+       s.event_type, s.schema_version, s.payload, s.metadata, s.occurred_at,
+       clock_timestamp() AS recorded_at, l.seq AS known_seq, t.seq AS tail_seq,
+       t.entry_hash AS tail_hash
+  FROM audit.ledger_staging s
+  LEFT JOIN audit.ledger l ON l.event_id = s.event_id
+  LEFT JOIN (SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1) t ON true
+ ORDER BY s.staged_seq LIMIT %s
 """
-_TAIL = "SELECT seq, entry_hash FROM audit.ledger ORDER BY seq DESC LIMIT 1"
 # A batch in one statement: the ledger's guard (migration 0028) checks it once, over its rows.
+# With the batch's staged rows cleared in the same statement (one round trip).
+_CLEAR_STAGED = "DELETE FROM audit.ledger_staging WHERE event_id = ANY(%s)"
 _INSERT_ENTRIES = f"""
+WITH cleared AS ({_CLEAR_STAGED})
 INSERT INTO audit.ledger ({ENTRY_COLUMNS})
 SELECT {ENTRY_COLUMNS} FROM jsonb_to_recordset(%s) AS x(
     seq bigint, event_id uuid, source_service text, source_position bigint, stream_id text,
@@ -60,7 +69,6 @@ SELECT {ENTRY_COLUMNS} FROM jsonb_to_recordset(%s) AS x(
     metadata jsonb, occurred_at timestamptz, recorded_at timestamptz, hash_scheme integer,
     prev_hash bytea, entry_hash bytea)
 """
-_KNOWN = "SELECT event_id FROM audit.ledger WHERE event_id = ANY(%s)"
 _REFUSED = """
 DELETE FROM audit.ledger_staging
  WHERE NOT audit.is_recorded(source_service, event_id, source_position, stream_id,
@@ -112,7 +120,12 @@ def stage(conn: Connection, events: list[IncomingEvent]) -> set[UUID]:
 
 
 def sequence(conn: Connection, batch: int = BATCH) -> int:
-    """Under the ledger lock, chain up to `batch` staged rows into the ledger; rows moved.
+    """Under the ledger lock, chain up to `batch` staged rows into the ledger; rows moved."""
+    return sum(moved for _, moved in _sequenced(conn, batch).values())
+
+
+def _sequenced(conn: Connection, batch: int = BATCH) -> dict[UUID, tuple[int, bool]]:
+    """`sequence`, saying for each staged event of the batch its seq and whether it moved now.
 
     A staged row the ledger's guard refuses (staged before it existed: staging checks the
     same now) is taken out of staging and logged, so it cannot block every batch behind it;
@@ -128,10 +141,10 @@ def sequence(conn: Connection, batch: int = BATCH) -> int:
             raise
         for event_id, source in refused:
             log.error("ledger.staged_event_refused", event_id=str(event_id), source=source)
-        return 0
+        return {}
 
 
-def _sequence(conn: Connection, batch: int) -> int:
+def _sequence(conn: Connection, batch: int) -> dict[UUID, tuple[int, bool]]:
     """One batch: lock, read staging, chain, insert in one statement, clear staging."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         # The lock comes first, in a statement of its own: under READ COMMITTED each statement
@@ -140,26 +153,30 @@ def _sequence(conn: Connection, batch: int) -> int:
         cur.execute(LEDGER_LOCK_SQL)
         staged = cur.execute(_STAGED, (batch,)).fetchall()
         if not staged:
-            return 0
-        ids = [r["event_id"] for r in staged]
-        known = {r["event_id"] for r in cur.execute(_KNOWN, (ids,)).fetchall()}
-        tail = cur.execute(_TAIL).fetchone()
-        seq = tail["seq"] if tail else 0
-        prev = bytes(tail["entry_hash"]) if tail else GENESIS_HASH
+            return {}
+        seq = staged[0]["tail_seq"] or 0
+        prev = bytes(staged[0]["tail_hash"]) if staged[0]["tail_hash"] else GENESIS_HASH
+        done: dict[UUID, tuple[int, bool]] = {}
         rows: list[dict[str, Any]] = []
         for entry in staged:
-            if entry["event_id"] in known:
-                continue  # a redelivery ledgered meanwhile: one row per event id
-            known.add(entry["event_id"])
+            known_seq = entry.pop("known_seq")
+            del entry["tail_seq"], entry["tail_hash"]
+            if known_seq is not None or entry["event_id"] in done:
+                # A redelivery ledgered meanwhile: one row per event id.
+                done.setdefault(entry["event_id"], (known_seq, False))
+                continue
             seq += 1
             entry = {**entry, "seq": seq, "hash_scheme": CURRENT_SCHEME}
             digest = entry_hash(prev, entry)
             rows.append({**entry, "prev_hash": prev, "entry_hash": digest})
+            done[entry["event_id"]] = (seq, True)
             prev = digest
+        ids = [r["event_id"] for r in staged]
         if rows:
-            cur.execute(_INSERT_ENTRIES, (recordset(rows),))
-        cur.execute("DELETE FROM audit.ledger_staging WHERE event_id = ANY(%s)", (ids,))
-        return len(rows)
+            cur.execute(_INSERT_ENTRIES, (ids, recordset(rows)))
+        else:
+            cur.execute(_CLEAR_STAGED, (ids,))
+        return done
 
 
 def ingest(pool: Any, event: IncomingEvent) -> int | None:
@@ -170,17 +187,26 @@ def ingest(pool: Any, event: IncomingEvent) -> int | None:
 def ingest_all(pool: Any, events: list[IncomingEvent]) -> list[int | None]:
     """`ingest` for a batch: one staging statement, then batches until all are ledgered."""
     ids = [UUID(str(e.event_id)) for e in events]
+    wanted = set(ids)
     with pool.connection() as conn:
         conn.autocommit = True  # each step commits on its own; restored for the pool
         try:
             staged = stage(conn, events)
+            seqs: dict[UUID, int] = {}
             for _ in range(1000):
-                sequence(conn)  # ours, or those of whoever staged before us
-                rows = conn.execute(
-                    "SELECT event_id, seq FROM audit.ledger WHERE event_id = ANY(%s)", (ids,)
-                ).fetchall()
-                seqs = {r[0]: int(r[1]) for r in rows}
-                if len(seqs) == len(set(ids)):
+                # Ours, or those of whoever staged before us; what the batch moved or found is
+                # known without asking the ledger again.
+                for event_id, (seq, _moved) in _sequenced(conn).items():
+                    if event_id in wanted:
+                        seqs[event_id] = seq
+                missing = wanted - seqs.keys()
+                if missing:  # a redelivery of ours was ledgered or staged by someone else
+                    rows = conn.execute(
+                        "SELECT event_id, seq FROM audit.ledger WHERE event_id = ANY(%s)",
+                        (list(missing),),
+                    ).fetchall()
+                    seqs.update({r[0]: int(r[1]) for r in rows})
+                if len(seqs) == len(wanted):
                     done: set[UUID] = set()
                     out: list[int | None] = []
                     for i in ids:  # a copy later in the batch was known before, as a redelivery
