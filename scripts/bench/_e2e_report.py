@@ -124,16 +124,19 @@ def _ledger_note(base: list[Step], sizes: dict) -> str:
     return _cpu_sentence(base, sizes) + (
         f" At {sizes['rate']:.0f}/s the p99 splits into {in_booking:,.0f} ms inside booking"
         f" (from the command's occurred_at to the commit of its events) and {after:,.0f} ms from"
-        " that commit to the ledger row (the relay's poll, read and publish with confirms, the"
-        " broker, audit's consumer staging the event and sequencing it under the ledger lock);"
+        " that commit to the ledger row (the relay woken by the commit, its read and publish"
+        " with confirms, the broker, audit's batch consumer staging the event and sequencing"
+        " it under the ledger lock);"
         f" the relay lagged up to {relay:.2f} s and the consumers up to {consumer:.2f} s. On"
         " this 2-core machine the four services, PostgreSQL, RabbitMQ and the load generator"
         " share the cores, so each stage queues behind the others' CPU. What would close it,"
         " to be measured: cores (the services scale out: booking is stateless between"
         " requests and audit's sequencer takes staged rows from every replica, ADR 0010); less"
-        " CPU per booking in its largest shares (the CPU table of the section); fewer events per"
-        " booking on the ledger's path (each is ledgered, indexed and checked by detection);"
-        " the relay publishing as soon as a commit is announced rather than on its poll."
+        " CPU per booking in its largest shares (the CPU table of the section: most of it is"
+        " per-statement round trips through psycopg and eventlet, not the work itself); fewer"
+        " events per booking on the ledger's path (each is ledgered, indexed and checked by"
+        " detection); fewer statements per event (a cheaper access record, an append fast"
+        " path: issue #21 items 3 and 4)."
     )
 
 

@@ -52,29 +52,33 @@ def test_an_append_in_the_leaders_process_wakes_it(leading, store, broker, probe
     _published_within(broker, probe, str(event.event_id), 5.0)
 
 
-def test_a_writer_the_leader_cannot_hear_in_process_wakes_it_by_notify(
-    leading, migrated_database_url, broker, probe
-) -> None:
-    # A plain connection in a transaction: no commit hook here, so the append must NOTIFY, as
-    # another replica's or the CLI's would; the relay's listener hears it at the commit.
+def _append_then(url: str, broker: str, probe: str, commit: bool) -> str:
+    """Append on a plain connection in a transaction (no commit hook here: the append must
+    NOTIFY, as another replica's or the CLI's would); nothing is published before the commit;
+    then commit or roll back. The event's id."""
     event = new_event()
-    with psycopg.connect(migrated_database_url) as conn:
+    with psycopg.connect(url) as conn:
         EventStore(lambda: conn, "booking").append_in(
             conn, f"appointment-push-{event.event_id}", [event], expected_version=0
         )
         time.sleep(0.5)
-        assert drain(broker, probe, until=0, timeout=0.1) == []  # nothing before the commit
-        conn.commit()
-    _published_within(broker, probe, str(event.event_id), 5.0)
+        assert drain(broker, probe, until=0, timeout=0.1) == []
+        if commit:
+            conn.commit()
+        else:
+            conn.rollback()
+    return str(event.event_id)
+
+
+def test_a_writer_the_leader_cannot_hear_in_process_wakes_it_by_notify(
+    leading, migrated_database_url, broker, probe
+) -> None:
+    event_id = _append_then(migrated_database_url, broker, probe, commit=True)
+    _published_within(broker, probe, event_id, 5.0)  # the listener heard the commit
 
 
 def test_a_rolled_back_append_notifies_nothing_and_is_never_published(
     leading, migrated_database_url, broker, probe
 ) -> None:
-    event = new_event()
-    with psycopg.connect(migrated_database_url) as conn:
-        EventStore(lambda: conn, "booking").append_in(
-            conn, f"appointment-push-{event.event_id}", [event], expected_version=0
-        )
-        conn.rollback()
-    assert drain(broker, probe, until=0, timeout=1.0) == []
+    _append_then(migrated_database_url, broker, probe, commit=False)
+    assert drain(broker, probe, until=1, timeout=1.0) == []
