@@ -23,11 +23,9 @@ from scripts.bench._payload import EVENT_TYPE, event_metadata, payload, schema_v
 from scripts.bench._read import pooled_store, walk
 from scripts.bench._relay import drain_queue, raw_publisher, relay_for
 from services.common.eventstore import NewEvent, RecordedEvent
+from services.common.eventstore.append_codec import params as _params  # the store's own
 from services.common.eventstore.statements import build
-from services.common.eventstore.store import (
-    _params,  # the store's own encoding, reused as is
-    _tuple_rows,
-)
+from services.common.eventstore.store import _tuple_rows
 from services.common.relay.publisher import OutgoingMessage
 
 
@@ -192,8 +190,8 @@ def relay_breakdown(
         _timed(relay.publisher, "send", relay_t, "publish")
         _timed(relay.publisher, "wait_for_confirms", relay_t, "publish")
         _timed(relay.publisher.connection, "process_data_events", relay_t, "wait")
-        _timed(relay, "save_cursor", relay_t, "save")
-        cursor = relay.load_cursor()
+        _timed(relay.position, "save", relay_t, "save")
+        cursor = relay.position.load()
         start = time.monotonic()
         while (new_cursor := relay.publish_once(cursor)) != cursor:
             cursor = new_cursor

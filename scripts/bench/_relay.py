@@ -72,8 +72,7 @@ def relay_for(database_url: str, schema: str, amqp_uri: str, name: str) -> Itera
             yield relay
         finally:
             relay.publisher.close()
-            if relay.position_conn is not None:
-                relay.position_conn.close()
+            relay.position.close()
 
 
 def publish_both(
@@ -89,7 +88,7 @@ def publish_both(
         raw_publisher(amqp_uri) as publisher,
         relay_for(database_url, schema, amqp_uri, name) as relay,
     ):
-        cursor = relay.load_cursor()  # as Relay._lead does before its loop
+        cursor = relay.position.load()  # as Relay._lead does before its loop
         offset = 0
         seconds = {"raw": 0.0, "carnet": 0.0}
 

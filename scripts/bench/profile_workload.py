@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             _read.fill(env.database_url, schema, args.events)
             _relay.declare_queue(env.amqp_uri)
             with _relay.relay_for(env.database_url, schema, env.amqp_uri, "profile") as relay:
-                cursor = relay.load_cursor()
+                cursor = relay.position.load()
                 while (after := relay.publish_once(cursor)) != cursor:
                     cursor = after
             _relay.drain_queue(env.amqp_uri, args.events)

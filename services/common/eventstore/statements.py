@@ -28,6 +28,7 @@ class Statements:
 
     append: str
     append_notify: str
+    notify: str
     read_stream: str
     read_all: str
     read_all_raw: str
@@ -59,6 +60,7 @@ def build(schema: str, ordering: Ordering) -> Statements:
         # The same, waking a relay that leads in another process once the append commits
         # (NOTIFY is transactional): relay/wakeup.py.
         append_notify=f"{append} CROSS JOIN pg_notify('{wakeup.channel(schema)}', '')",
+        notify=f"SELECT pg_notify('{wakeup.channel(schema)}', '')",
         read_stream=(
             f"SELECT {RECORDED_COLUMNS} FROM {events}"
             " WHERE stream_id = %(stream_id)s AND stream_version >= %(from_version)s"

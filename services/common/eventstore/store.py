@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar, runtime_checkable
-from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
 
-from services.common.eventstore import statements
+from services.common.eventstore import append_codec, statements
 from services.common.eventstore.after_commit import AfterCommitConnection, after_commit
 from services.common.eventstore.models import (
     AppendResult,
     ConcurrencyError,
-    IdempotencyConflict,
     LogCursor,
     NewEvent,
     RawRecordedEvent,
     RecordedEvent,
 )
-from services.common.eventstore.wakeup import WAKEUPS
+from services.common.eventstore.wakeup import WAKEUPS, Notifier
 from services.common.metrics import EVENTS_APPENDED
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -41,10 +38,6 @@ _CLASHES = (
     psycopg.errors.DeadlockDetected,
 )
 
-STALE_XID = (
-    "this transaction wrote before the stream's head was committed, so its events would sort "
-    "before the head in the global log: retry in a new transaction"
-)
 CLASHED = "a concurrent append committed first; this transaction is aborted: retry it"
 
 
@@ -91,6 +84,7 @@ class EventStore:
         self.ordering = ordering
         self._sql = statements.build(schema, ordering)
         self._max_attempts = max_attempts
+        self._notifier = Notifier(self._notify)
 
     def append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
@@ -101,7 +95,7 @@ class EventStore:
         IdempotencyConflict when only some of the event ids are stored already. Appending
         events that are all stored already returns their original positions.
         """
-        params = _params(stream_id, events, expected_version)
+        params = append_codec.params(stream_id, events, expected_version)
         for _ in range(self._max_attempts):
             with self._pool.connection() as conn, _single_statement(conn):
                 database = conn.info.dbname
@@ -112,7 +106,7 @@ class EventStore:
                     # snapshot: it will see the winner and say whether this is an idempotent
                     # retry (same ids), a version clash, or (expected None) the next version.
                     continue
-            result = _result(row, stream_id, expected_version)
+            result = append_codec.result(row, stream_id, expected_version)
             if not result.already_stored:
                 self._committed(database, events)  # autocommit: committed by now
             return result
@@ -128,15 +122,15 @@ class EventStore:
         """Append inside the caller's transaction, e.g. with the processed_events row it justifies.
 
         A version or idempotency refusal changes nothing and leaves the transaction usable. A
-        clash with a concurrent commit, or the rare stale-xid case (see STALE_XID), raises
+        clash with a concurrent commit, or the rare stale-xid case (append_codec.STALE_XID), raises
         ConcurrencyError: roll back and retry the whole unit of work in a new transaction.
         """
-        params = _params(stream_id, events, expected_version)
+        params = append_codec.params(stream_id, events, expected_version)
         try:
             row = conn.execute(self._append_sql(conn), params).fetchone()
         except _CLASHES as exc:
             raise ConcurrencyError(stream_id, expected_version, -1, reason=CLASHED) from exc
-        result = _result(row, stream_id, expected_version)
+        result = append_codec.result(row, stream_id, expected_version)
         if not result.already_stored:
             # Counted when the caller's transaction commits: a unit of work that rolls back
             # (a lost race rerun, a refused check) appended nothing.
@@ -144,10 +138,9 @@ class EventStore:
         return result
 
     def _append_sql(self, conn: Connection) -> str:
-        """The append, with a NOTIFY unless the relay leads here and will hear of the commit."""
-        if WAKEUPS.leads_here(conn.info.dbname, self.schema) and (
-            isinstance(conn, AfterCommitConnection)  # tells us when it commits
-            or (conn.autocommit and conn.pgconn.transaction_status == TransactionStatus.IDLE)
+        """The append; with a NOTIFY inside only when its commit is invisible here (wakeup.py)."""
+        if isinstance(conn, AfterCommitConnection) or (
+            conn.autocommit and conn.pgconn.transaction_status == TransactionStatus.IDLE
         ):
             return self._sql.append
         return self._sql.append_notify
@@ -156,7 +149,15 @@ class EventStore:
         """Once the events are committed: carnet_events_appended_total, and wake the relay."""
         for event in events:
             EVENTS_APPENDED.labels(self.schema, event.event_type).inc()
-        WAKEUPS.committed(database, self.schema)
+        if WAKEUPS.leads_here(database, self.schema):
+            WAKEUPS.committed(database, self.schema)
+        else:
+            self._notifier.due()
+
+    def _notify(self) -> None:
+        """One NOTIFY for the relay, in a transaction of its own (Notifier)."""
+        with self._pool.connection() as conn, _single_statement(conn):
+            conn.execute(self._sql.notify)
 
     def read_stream(
         self,
@@ -254,46 +255,3 @@ def _single_statement(conn: Connection) -> Iterator[None]:
     finally:
         if not conn.closed and not conn.broken:
             conn.autocommit = False
-
-
-def _params(
-    stream_id: str, events: Sequence[NewEvent], expected_version: int | None
-) -> dict[str, Any]:
-    """Validate a batch and encode it: one JSON array, plus the ids as a uuid[] literal."""
-    if not events:
-        raise ValueError("nothing to append")
-    if expected_version is not None and expected_version < 0:
-        raise ValueError(f"expected_version must be None or >= 0, not {expected_version}")
-    ids = [e.event_id for e in events]
-    if not all(isinstance(i, UUID) for i in ids):
-        raise TypeError("event ids must be UUIDs")
-    if len(set(ids)) != len(ids):
-        raise ValueError("a batch cannot hold the same event id twice")
-    batch = [[str(e.event_id), e.event_type, e.schema_version, e.data, e.metadata] for e in events]
-    return {
-        "stream_id": stream_id,
-        "expected_version": expected_version,
-        "batch": json.dumps(batch, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
-        "event_ids": "{" + ",".join(map(str, ids)) + "}",
-    }
-
-
-def _result(
-    row: tuple[Any, ...] | None, stream_id: str, expected_version: int | None
-) -> AppendResult:
-    """Turn append_events' (outcome, stream_version, positions) into a result or an exception."""
-    assert row is not None, "append_events always returns one row"
-    outcome, stream_version, positions = row
-    if outcome == "appended":
-        return AppendResult(tuple(positions), stream_version)
-    if outcome == "stored":
-        return AppendResult(tuple(positions), stream_version, already_stored=True)
-    if outcome == "partial":
-        raise IdempotencyConflict(
-            f"stream {stream_id!r}: some, not all, of the batch's event ids are stored already"
-        )
-    if outcome == "conflict":
-        raise ConcurrencyError(stream_id, expected_version, stream_version)
-    if outcome == "stale":
-        raise ConcurrencyError(stream_id, expected_version, stream_version, reason=STALE_XID)
-    raise RuntimeError(f"append_events answered {outcome!r}")

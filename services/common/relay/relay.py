@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import psycopg
-from psycopg import sql
-
 from services.common.eventstore.models import LogCursor, RawRecordedEvent
 from services.common.eventstore.wakeup import WAKEUPS
 from services.common.logging import get_logger
@@ -21,9 +18,10 @@ from services.common.metrics import (
     RELAY_LEADER,
     RELAY_PUBLISHED,
 )
-from services.common.pool_check import check_idle
+from services.common.relay.leadership import Leadership
 from services.common.relay.listener import Listener
 from services.common.relay.messages import seconds_since, to_message
+from services.common.relay.position import SAVE_EVERY_S, Position
 from services.common.relay.publisher import ConfirmingPublisher, OutgoingMessage
 from services.common.retry import backoff_delays
 
@@ -32,7 +30,6 @@ log = get_logger(__name__)
 IDLE_WAIT_S = 1.0  # the poll behind the wake-ups: only a lost wake-up waits this long
 HELD_BACK_WAIT_S = 0.02
 HELD_BACK_POLLS = 25  # 0.5 s of quick looks after a wake-up, then back to the poll
-SAVE_EVERY_S = 1.0
 
 
 class StopSignal(Protocol):
@@ -72,43 +69,6 @@ class _Batch:
     last_recorded_at: datetime
 
 
-class Leadership:
-    """Session advisory lock on a dedicated connection: held while the connection lives.
-
-    If the leader dies, PostgreSQL drops its session and the lock with it, so a standby's
-    next try succeeds: take-over time is the standby's poll interval plus the TCP timeout.
-    """
-
-    def __init__(self, database_url: str, schema: str) -> None:
-        self.database_url = database_url
-        self.key = f"carnet.relay.{schema}"
-        self.conn: psycopg.Connection | None = None
-
-    def try_acquire(self) -> bool:
-        """True if this process now holds the lock."""
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-        row = self.conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key,)
-        ).fetchone()
-        return bool(row and row[0])
-
-    def still_held(self) -> bool:
-        """Liveness of the lock's session before each batch, without a query (pool_check)."""
-        try:
-            assert self.conn is not None
-            check_idle(self.conn)
-        except Exception:
-            return False
-        return True
-
-    def release(self) -> None:
-        """Closing the session releases the lock."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
 class Relay:
     """Publishes a service's committed events to `<service>.events`, never skipping one."""
 
@@ -135,61 +95,14 @@ class Relay:
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self.report_every = report_every
-        self.save_every = save_every
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.leadership = Leadership(database_url, schema)
+        self.position = Position(database_url, schema, name, save_every)
         self.stats = RelayStats()
-        self.position_conn: psycopg.Connection | None = None
         self._prefetched: _Batch | None = None
-        self._unsaved: LogCursor | None = None  # confirmed, not yet recorded
-        self._saved_at = 0.0
         self.wakeup = threading.Event()  # set on a commit here or a NOTIFY (wakeup.py)
         self._listener: Listener | None = None
         self._database: str | None = None  # where we lead, while we do
-
-    # -- position ---------------------------------------------------------------------------
-    def _pos_conn(self) -> psycopg.Connection:
-        if self.position_conn is None or self.position_conn.closed:
-            self.position_conn = psycopg.connect(self.database_url, autocommit=True)
-        return self.position_conn
-
-    def load_cursor(self) -> LogCursor:
-        """Where the last confirmed batch ended (the start of the log if never run)."""
-        row = (
-            self._pos_conn()
-            .execute(
-                sql.SQL(
-                    "SELECT transaction_id::text::bigint, position FROM {}.relay_position "
-                    "WHERE relay = %s"
-                ).format(sql.Identifier(self.schema)),
-                (self.name,),
-            )
-            .fetchone()
-        )
-        return LogCursor(row[0], row[1]) if row else LogCursor.start()
-
-    def save_if_due(self, cursor: LogCursor, force: bool = False) -> None:
-        """Record a confirmed cursor at most every `save_every` seconds (and when stopping).
-
-        A leader that dies republishes what it confirmed since its last save; consumers are
-        idempotent, so that costs redeliveries, never an event: a commit per batch is not
-        worth it (ADR 0005)."""
-        self._unsaved = cursor
-        if force or time.monotonic() - self._saved_at >= self.save_every:
-            self.save_cursor(cursor)
-            self._unsaved, self._saved_at = None, time.monotonic()
-
-    def save_cursor(self, cursor: LogCursor) -> None:
-        """Recorded only after the broker confirmed everything up to `cursor`."""
-        self._pos_conn().execute(
-            sql.SQL(
-                "INSERT INTO {}.relay_position (relay, transaction_id, position, updated_at) "
-                "VALUES (%s, %s::text::xid8, %s, now()) ON CONFLICT (relay) DO UPDATE SET "
-                "transaction_id = excluded.transaction_id, position = excluded.position, "
-                "updated_at = excluded.updated_at"
-            ).format(sql.Identifier(self.schema)),
-            (self.name, str(cursor.transaction_id), cursor.position),
-        )
 
     # -- one step ---------------------------------------------------------------------------
     def publish_once(self, cursor: LogCursor) -> LogCursor:
@@ -207,7 +120,7 @@ class Relay:
         self.publisher.send(batch.messages)
         upcoming = self._read_batch(batch.cursor)
         self.publisher.wait_for_confirms()
-        self.save_if_due(batch.cursor)
+        self.position.save_if_due(batch.cursor)
         self._prefetched = upcoming
         self.stats.published += len(batch.messages)
         self.stats.batches += 1
@@ -272,7 +185,7 @@ class Relay:
         self._drop_connections()
 
     def _lead(self, stop: StopSignal) -> None:
-        cursor = self.load_cursor()
+        cursor = self.position.load()
         RELAY_LEADER.labels(self.producer).set(1)
         self._listen()
         last_report, reported = 0.0, -1
@@ -293,14 +206,14 @@ class Relay:
                 self.wakeup.wait(HELD_BACK_WAIT_S)
                 self.wakeup.clear()
             else:
-                if self._unsaved is not None:
-                    self.save_if_due(self._unsaved, force=True)  # idle: record where we are
+                if self.position.unsaved is not None:  # idle: record where we are
+                    self.position.save_if_due(self.position.unsaved, force=True)
                 if self.wakeup.wait(self.idle_wait):
                     held_back = HELD_BACK_POLLS
                 self.wakeup.clear()
             cursor = new_cursor
-        if self._unsaved is not None:
-            self.save_if_due(self._unsaved, force=True)
+        if self.position.unsaved is not None:
+            self.position.save_if_due(self.position.unsaved, force=True)
 
     def _listen(self) -> None:
         """Be woken by this process's appends, and LISTEN for other processes' (wakeup.py)."""
@@ -331,7 +244,6 @@ class Relay:
     def _drop_connections(self) -> None:
         self.stats.is_leader = False
         self._prefetched = None
-        self._unsaved = None  # not confirmed as saved: the next leader starts from the last save
         if self._database is not None:
             WAKEUPS.resign(self._database, self.schema)
             self._database = None
@@ -341,6 +253,4 @@ class Relay:
         RELAY_LEADER.labels(self.producer).set(0)
         self.publisher.close()
         self.leadership.release()
-        if self.position_conn is not None:
-            self.position_conn.close()
-            self.position_conn = None
+        self.position.close()

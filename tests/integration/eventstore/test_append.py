@@ -14,7 +14,7 @@ from services.common.eventstore import (
     IdempotencyConflict,
     LogCursor,
 )
-from services.common.eventstore.store import STALE_XID
+from services.common.eventstore.append_codec import STALE_XID
 from tests.support.eventstore import (
     SCHEMA,
     connect,

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from services.common.eventstore import ConcurrencyError, EventStore, LogCursor, NewEvent
-from services.common.eventstore.store import STALE_XID
+from services.common.eventstore.append_codec import STALE_XID
 
 
 class _Abandon(Exception):

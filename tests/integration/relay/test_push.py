@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +21,7 @@ from tests.support.amqp import drain
 from tests.support.events import new_event
 from tests.support.poll import eventually
 
+REPO = Path(__file__).resolve().parents[3]
 POLL_S = 60.0  # far beyond every wait below: only a wake-up explains a prompt publish
 
 
@@ -30,7 +35,7 @@ def leading(store: EventStore, migrated_database_url: str, broker: str) -> Itera
     thread.start()
     dbname = psycopg.conninfo.conninfo_to_dict(migrated_database_url)["dbname"]
     eventually(lambda: WAKEUPS.leads_here(dbname, "booking"), what="the relay leads")
-    eventually(lambda: relay.load_cursor() == store.head(), what="the backlog published")
+    eventually(lambda: relay.position.load() == store.head(), what="the backlog published")
     time.sleep(0.3)  # past the quick looks after its last batch: it now waits on its poll
     yield relay
     stop.set()
@@ -82,3 +87,22 @@ def test_a_rolled_back_append_notifies_nothing_and_is_never_published(
 ) -> None:
     _append_then(migrated_database_url, broker, probe, commit=False)
     assert drain(broker, probe, until=1, timeout=1.0) == []
+
+
+def test_a_writer_in_another_process_wakes_it_by_notify_after_its_commit(
+    leading, migrated_database_url, broker, probe
+) -> None:
+    # An append as another replica or the CLI makes it: autocommit, then the process ends at
+    # once; its NOTIFY is sent after the commit (off the append path), at the latest at exit.
+    event_id = str(uuid.uuid4())
+    script = (
+        "import dataclasses, sys, uuid, psycopg\n"
+        "from services.common.eventstore.store import EventStore\n"
+        "from tests.support.events import new_event\n"
+        "event = dataclasses.replace(new_event(), event_id=uuid.UUID(sys.argv[2]))\n"
+        "store = EventStore(lambda: psycopg.connect(sys.argv[1]), 'booking')\n"
+        "store.append(f'appointment-push-{event.event_id}', [event], expected_version=0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, migrated_database_url, event_id], check=True,
+                   cwd=REPO, timeout=60)  # fmt: skip
+    _published_within(broker, probe, event_id, 5.0)

@@ -64,7 +64,7 @@ def test_relay_publishes_each_event_with_its_envelope(store, migrated_database_u
     assert props.delivery_mode == 2 and props.correlation_id.startswith("corr-")
     assert props.headers["schema_version"] >= 1 and props.headers["position"] >= 1
     assert json.loads(body)["appointment_id"]
-    assert relay.load_cursor() == store.head()
+    assert relay.position.load() == store.head()
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(store, relays, broker, probe):
@@ -152,7 +152,7 @@ def test_the_body_is_the_stored_json_text_byte_for_byte(
         while (new_cursor := relay.publish_once(cursor)) != cursor:
             cursor = new_cursor
             # saved only once confirmed, and only up to the batch it returned
-            assert relay.load_cursor() == cursor
+            assert relay.position.load() == cursor
         messages = drain(broker, probe, until=len(appended), timeout=30)
         with store._pool.connection() as conn:
             stored = dict(
@@ -213,10 +213,10 @@ def test_a_busy_relay_saves_its_position_at_most_once_a_second_and_when_idle(
                   name=f"save-{uuid.uuid4().hex[:8]}", batch_size=2, save_every=3600.0)  # fmt: skip
     try:
         first = relay.publish_once(start)
-        assert relay.load_cursor() == first  # the first confirmed batch is saved at once
+        assert relay.position.load() == first  # the first confirmed batch is saved at once
         second = relay.publish_once(first)
-        assert second != first and relay.load_cursor() == first  # not yet: within the hour
-        relay.save_if_due(second, force=True)  # what the loop does once idle, or stopping
-        assert relay.load_cursor() == second
+        assert second != first and relay.position.load() == first  # not yet: within the hour
+        relay.position.save_if_due(second, force=True)  # what the loop does once idle, or stopping
+        assert relay.position.load() == second
     finally:
         relay._drop_connections()
