@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -25,6 +26,13 @@ class Identified(Protocol):
 E = TypeVar("E", bound=Identified)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A lone event id, as `once` claims it through `each`."""
+
+    event_id: UUID | str
+
+
 class Inbox:
     """`once(event_id, effect)` runs `effect(conn)` at most once per (consumer, event id)."""
 
@@ -35,10 +43,6 @@ class Inbox:
         self.max_attempts = max_attempts
         self.schema = schema
         self.consumer = consumer
-        self._claim = sql.SQL(
-            "INSERT INTO {}.processed_events (consumer, event_id) VALUES (%s, %s) "
-            "ON CONFLICT DO NOTHING RETURNING 1"
-        ).format(sql.Identifier(schema))
         self._claim_all = sql.SQL(
             "INSERT INTO {}.processed_events (consumer, event_id) "
             "SELECT %s, unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text"
@@ -55,17 +59,8 @@ class Inbox:
         The claim gives the transaction its id first, so an append in `effect` may meet the
         store's stream-order guard (ADR 0003); the whole unit then reruns in a new transaction.
         """
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                with self.pool.connection() as conn, conn.transaction():
-                    claimed = conn.execute(self._claim, (self.consumer, str(event_id))).fetchone()
-                    if claimed is None:
-                        return False, None
-                    return True, effect(conn)
-            except ConcurrencyError:
-                if attempt == self.max_attempts:
-                    raise
-        raise AssertionError("unreachable")
+        ((ran, result),) = self.each([_Claim(event_id)], lambda conn, _: effect(conn))
+        return ran, result
 
     def each(
         self, events: Sequence[E], effect: Callable[[psycopg.Connection, E], T]

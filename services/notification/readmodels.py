@@ -181,3 +181,12 @@ def apply_breach_request(conn: psycopg.Connection, event: ConsumedEvent, now: da
     }
     nid = notification_id("breach", p["incident_id"], p["patient_id"])
     schedule(conn, nid, event, "breach_notice_art34", p["patient_id"], context, now)
+
+
+def practitioner_name(conn: Any, practitioner_id: str) -> str:
+    """The display name, or an empty string if identity's event has not arrived."""
+    row = conn.execute(
+        "SELECT display_name FROM notification.practitioners WHERE practitioner_id = %s",
+        (practitioner_id,),
+    ).fetchone()
+    return row[0] if row else ""

@@ -23,6 +23,7 @@ from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.logging import current_ids, get_logger
 from services.common.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
+from services.notification import readmodels
 from services.notification.channels import Channel, DeliveryError, Message
 from services.notification.templates import render
 
@@ -198,7 +199,9 @@ class Sender:
             if key in c.context:
                 ctx[key] = datetime.fromisoformat(c.context[key])
         if "practitioner_id" in c.context:
-            ctx["practitioner_name"] = practitioner_name(conn, c.context["practitioner_id"])
+            ctx["practitioner_name"] = readmodels.practitioner_name(
+                conn, c.context["practitioner_id"]
+            )
         if c.template == "breach_notice_art34":
             rows = conn.execute(
                 "SELECT a.start_at, coalesce(p.display_name, '') FROM notification.appointments a "
@@ -293,12 +296,3 @@ class Sender:
             metadata={**current_ids(), "causation_id": str(c.source_event_id)},
         )
         self.store.append_in(conn, f"notification-{c.notification_id}", [event], None)
-
-
-def practitioner_name(conn: Any, practitioner_id: str) -> str:
-    """The display name, or an empty string if identity's event has not arrived."""
-    row = conn.execute(
-        "SELECT display_name FROM notification.practitioners WHERE practitioner_id = %s",
-        (practitioner_id,),
-    ).fetchone()
-    return row[0] if row else ""

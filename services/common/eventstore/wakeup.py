@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from services.common.logging import get_logger
@@ -67,15 +68,13 @@ class Notifier:
     def __init__(self, send: Callable[[], None], interval: float = NOTIFY_INTERVAL_S) -> None:
         self._send, self._interval = send, interval
         self._lock = threading.Lock()
-        self._due = self._running = self._registered = False
+        self._due = self._running = False
+        _NOTIFIERS.add(self)  # flushed at exit; weakly held, so a dropped store is not kept
 
     def due(self) -> None:
         """Events committed: a NOTIFY goes out within `interval` (or as the process exits)."""
         with self._lock:
             self._due = True
-            if not self._registered:  # a CLI command may end before the thread's turn
-                atexit.register(self.flush)
-                self._registered = True
             if self._running:
                 return
             self._running = True
@@ -104,3 +103,13 @@ class Notifier:
             self._send()
         except Exception as error:  # the relay's poll covers a lost wake-up
             log.warning("relay.notify_failed", error=type(error).__name__)
+
+
+_NOTIFIERS: weakref.WeakSet[Notifier] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """A CLI command may end before a notifier's thread had its turn."""
+    for notifier in list(_NOTIFIERS):
+        notifier.flush()
