@@ -57,7 +57,7 @@ class SlotQuery:
 
     @property
     def free_only(self) -> bool:
-        """True unless busy slots were asked for (views filter on this flag)."""
+        """True unless busy slots were asked for (the read model filters on this flag)."""
         return "busy" not in self.statuses
 
 

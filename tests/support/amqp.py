@@ -39,21 +39,27 @@ def consumer_count(amqp_uri: str, name: str) -> int:
         return 0
 
 
-def drain(amqp_uri: str, name: str, until: int, timeout: float = 60.0) -> list[tuple[Any, bytes]]:
-    """Consume (and ack) until `until` messages arrived or `timeout`; return them in order."""
-    got: list[tuple[Any, bytes]] = []
+def deliveries(amqp_uri: str, name: str, until: int, timeout: float = 60.0) -> list[tuple]:
+    """Consume (and ack) until `until` messages arrived or `timeout`: (method, properties, body)
+    of each, in delivery order."""
+    got: list[tuple] = []
     deadline = time.monotonic() + timeout
     with connect(amqp_uri) as conn:
         ch = conn.channel()
         ch.basic_qos(prefetch_count=1000)
         for method, props, body in ch.consume(name, inactivity_timeout=0.5):
             if method is not None:
-                got.append((props, body))
+                got.append((method, props, body))
                 ch.basic_ack(method.delivery_tag)
             if len(got) >= until or time.monotonic() > deadline:
                 break
         ch.cancel()
     return got
+
+
+def drain(amqp_uri: str, name: str, until: int, timeout: float = 60.0) -> list[tuple[Any, bytes]]:
+    """(properties, body) of what `deliveries` consumed."""
+    return [(props, body) for _method, props, body in deliveries(amqp_uri, name, until, timeout)]
 
 
 def wait_for_depth(amqp_uri: str, name: str, at_least: int, timeout: float = 60.0) -> int:

@@ -14,9 +14,9 @@ from services.audit.checkpoint import checkpoint
 from services.audit.heads import SignedHead, ledger_heads, read_jsonl, write_jsonl
 from services.audit.witness_check import verify_database_with_witness
 from services.common.metrics import WITNESS_HEADS as HEADS
-from tests.integration.audit.test_tamper import build, entries, rewrite
 from tests.integration.audit.world import SOURCES, consumed
 from tests.support.ledger import tamper, verify
+from tests.support.ledger_tamper import build, entries, rewrite
 from tests.support.witness import TestWitness
 
 

@@ -21,8 +21,8 @@ from services.audit.checkpoint import checkpoint
 from services.audit.heads import head_from_json
 from services.audit.signing import public_key_b64
 from services.cli.main import cli
-from tests.integration.audit.test_tamper import build
 from tests.support.ledger import tamper
+from tests.support.ledger_tamper import build
 from tests.support.poll import eventually
 from tests.support.witness import TestWitness
 

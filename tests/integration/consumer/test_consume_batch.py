@@ -15,9 +15,9 @@ from services.common.metrics import CONSUMER_BATCHES_SPLIT
 from services.common.nameko_ext.batch_consumer import consume_batch
 from services.common.nameko_ext.database import DatabasePool
 from services.common.nameko_ext.inbox_provider import InboxProvider
-from tests.integration.consumer.test_consume_event import BOOKED, publish, valid_body
 from tests.support.amqp import consumer_count, drain, wait_for_depth
 from tests.support.poll import eventually
+from tests.support.publish import BOOKED, publish, valid_body
 
 BATCHES: list[int] = []
 POISON = "corr-poison"

@@ -8,7 +8,7 @@ from psycopg_pool import ConnectionPool
 from services.common.eventstore.store import EventStore
 from services.notification.channels import channels_from_config
 from services.notification.sender import Sender, SenderSettings
-from tests.integration.notification.test_record_retry import _queue_one
+from tests.support.outbox import queue_one
 from tests.support.smtp_server import SmtpServer
 
 
@@ -31,7 +31,7 @@ def test_one_claim_leases_several_and_each_is_sent_once(
     fresh_migrated_database_url, smtp_server, tmp_path
 ):
     url = fresh_migrated_database_url
-    ids = {_queue_one(url) for _ in range(4)}
+    ids = {queue_one(url) for _ in range(4)}
     with ConnectionPool(url, min_size=1, max_size=2, open=True) as pool:
         sender = _sender(pool, smtp_server, tmp_path)
         assert len(sender.claim(3)) == 3  # one statement, three leases
@@ -45,7 +45,7 @@ def test_claims_a_slow_send_left_too_little_lease_for_are_given_back_uncounted(
 ):
     url = fresh_migrated_database_url
     for _ in range(3):
-        _queue_one(url)
+        queue_one(url)
     smtp_server.set_mode("hang")  # the first send times out after 1 s: over half the lease
     with ConnectionPool(url, min_size=1, max_size=2, open=True) as pool:
         assert _sender(pool, smtp_server, tmp_path, lease_s=1.5).send_due() == 1

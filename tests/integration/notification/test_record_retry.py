@@ -7,16 +7,13 @@ second time when the lease expired. The sender now retries the record while its 
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from services.common.eventstore.store import EventStore
 from services.notification.channels import channels_from_config
 from services.notification.sender import Sender, SenderSettings
+from tests.support.outbox import queue_one
 
 TERMINATE_OTHERS = (
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -38,33 +35,11 @@ class CutAfterSend:
         return provider_id
 
 
-def _queue_one(url: str) -> uuid.UUID:
-    patient, nid = uuid.uuid4(), uuid.uuid4()
-    start = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO notification.contacts (patient_id, given_name, family_name, email,"
-            " language) VALUES (%s, 'Ada', 'Test', 'ada@example.org', 'en')",
-            (patient,),
-        )
-        conn.execute(
-            "INSERT INTO notification.outbox (notification_id, source_event_id, template,"
-            " patient_id, context, due_at) VALUES (%s, %s, 'appointment_booked', %s, %s, now())",
-            (
-                nid,
-                uuid.uuid4(),
-                patient,
-                Jsonb({"practitioner_id": str(uuid.uuid4()), "start": start}),
-            ),
-        )
-    return nid
-
-
 def test_a_connection_lost_after_the_send_is_retried_and_nothing_goes_out_twice(
     migrated_database_url, smtp_server, tmp_path
 ):
     url = migrated_database_url
-    nid = _queue_one(url)
+    nid = queue_one(url)
     channels = channels_from_config({**smtp_server.config, "SMS_OUTBOX_PATH": str(tmp_path / "s")})
     cutting = CutAfterSend(channels["email"], url)
     with ConnectionPool(url, min_size=1, max_size=1, open=True) as pool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -16,7 +15,7 @@ from services.common.eventstore.models import LogCursor, RawRecordedEvent
 from services.common.eventstore.store import EventStore
 from services.common.relay.messages import to_message
 from services.common.relay.routing import routing_key_for
-from tests.support.amqp import connect, probe_queue, queue_depth
+from tests.support.amqp import connect, deliveries, probe_queue, queue_depth
 from tests.support.events import new_event
 from tests.support.poll import eventually
 
@@ -48,23 +47,6 @@ def _wait_readable(store: EventStore, ids: set[uuid.UUID]) -> None:
 def _target_queue(amqp_uri: str, name: str) -> None:
     with connect(amqp_uri) as conn:
         conn.channel().queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
-
-
-def _consume(amqp_uri: str, queue: str, count: int, timeout: float = 60.0) -> list[tuple]:
-    """(method, properties, body) of `count` messages, in delivery order, acked."""
-    got: list[tuple] = []
-    deadline = time.monotonic() + timeout
-    with connect(amqp_uri) as conn:
-        ch = conn.channel()
-        ch.basic_qos(prefetch_count=1000)
-        for method, props, body in ch.consume(queue, inactivity_timeout=0.5):
-            if method is not None:
-                got.append((method, props, body))
-                ch.basic_ack(method.delivery_tag)
-            if len(got) >= count or time.monotonic() > deadline:
-                break
-        ch.cancel()
-    return got
 
 
 def _invoke(*args: str) -> Any:
@@ -121,7 +103,7 @@ def test_publish_delivers_the_selected_events_as_the_relay_would(history, fresh_
     assert result.exit_code == 0, result.output
     assert f"sent {len(expected)} events" in result.output
 
-    got = _consume(fresh_broker, "consumer.target", len(expected))
+    got = deliveries(fresh_broker, "consumer.target", len(expected))
     assert [p.message_id for _m, p, _b in got] == [str(e.event_id) for e in expected]
     for (method, props, body), event in zip(got, expected, strict=True):
         relayed = to_message(event, SERVICE, routing_key_for(event.event_type))
@@ -150,7 +132,7 @@ def test_stream_filter_and_a_repeat_deliver_again(history, fresh_broker):
     for _ in range(2):
         result = _invoke(*args)
         assert result.exit_code == 0, result.output
-    got = _consume(fresh_broker, "consumer.again", 2 * len(expected))
+    got = deliveries(fresh_broker, "consumer.again", 2 * len(expected))
     assert [p.message_id for _m, p, _b in got] == expected * 2
 
 
