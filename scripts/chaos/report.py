@@ -26,6 +26,7 @@ def figures(result: Result) -> dict[str, Any]:
         and not not_recovered
         and all(result.self_check.values())
         and all(result.tamper.values())
+        and result.broker_cap
     )
     return {
         "operations": sum(t.operations.values()),
@@ -44,6 +45,7 @@ def figures(result: Result) -> dict[str, Any]:
         "dead_letters": sum(result.dead_letters.values()),
         "self_check": result.self_check,
         "tamper": result.tamper,
+        "broker_cap": result.broker_cap,
         "seconds": round(result.seconds, 1),
         "passed": passed,
     }
@@ -69,6 +71,7 @@ def lines(result: Result) -> list[str]:
         f"  lost           {f['lost']}",
         f"  duplicates     {f['duplicates']}",
         f"  ledger verify  {'ok' if a.verify_ok else 'FAILED'}",
+        f"  broker cap     {'1 MiB + 1 byte refused' if result.broker_cap else 'NOT ENFORCED'}",
         f"  time           {f['seconds']} s (load {result.load_seconds:.1f} s; "
         + ", ".join(f"{k} {v} s" for k, v in result.phases.items())
         + ")",

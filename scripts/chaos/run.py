@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scripts.chaos import faults, reconcile, sabotage, tamper
+from scripts.chaos import broker_cap, faults, reconcile, sabotage, tamper
 from scripts.chaos.client import Client
 from scripts.chaos.fleet import Fleet
 from scripts.chaos.infra import PrivatePostgres, PrivateRabbit
@@ -77,6 +77,7 @@ class Result:
     self_check: dict[str, bool] = field(default_factory=dict)
     tamper: dict[str, bool] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
+    broker_cap: bool = False  # the deployed 1 MiB message cap refused one byte more
 
 
 @contextmanager
@@ -217,6 +218,7 @@ def run(opts: Options, say: Say) -> Result:
     say(f"  work directory {root}")
     try:
         with private_servers(root, say) as (pg, rabbit), mail_server(root / "mail") as smtp:
+            cap = broker_cap.refuses_oversized(rabbit.amqp_uri)
             lap("private servers")
             env = service_env(pg, rabbit, smtp, root)
             fleet = Fleet(env, root / "log")
@@ -264,6 +266,7 @@ def run(opts: Options, say: Say) -> Result:
             self_check=checked,
             tamper=tampered,
             dead_letters=dead_letters,
+            broker_cap=cap,
         )
     finally:
         if not opts.keep:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +9,7 @@ from uuid import UUID
 
 from contracts.errors import ContractViolation, UnknownEventType, UnsupportedSchemaVersion
 from contracts.registry import DEFAULT_MAX_BYTES, REGISTRY, Registry
+from services.common.json_input import BadJson, parse_json
 
 JSON = "application/json"
 
@@ -52,7 +52,7 @@ def _require(headers: Mapping[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _within_size(body: bytes, event_type: Any, registry: Registry) -> None:
+def _within_size(body: bytes | str, event_type: Any, registry: Registry) -> None:
     """Refuse a body larger than its type's contract allows before reading a byte of it.
 
     Producers cannot append such an event (Registry.dump_payload), so it was forged or
@@ -63,8 +63,9 @@ def _within_size(body: bytes, event_type: Any, registry: Registry) -> None:
         limit = registry.contract(str(event_type)).max_bytes
     except (UnknownEventType, UnsupportedSchemaVersion):
         limit = DEFAULT_MAX_BYTES
-    if len(body) > limit:
-        raise PoisonMessage("oversized", f"{len(body)} bytes, {event_type!s:.60} allows {limit}")
+    size = len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
+    if size > limit:
+        raise PoisonMessage("oversized", f"{size} bytes, {event_type!s:.60} allows {limit}")
 
 
 def _only_undeclared(messages: Any) -> bool:
@@ -75,7 +76,7 @@ def _only_undeclared(messages: Any) -> bool:
 
 
 def decode(
-    body: bytes,
+    body: bytes | str,  # kombu's text when it could decode the body, else its bytes
     content_type: str | None,
     properties: Mapping[str, Any],
     headers: Mapping[str, Any],
@@ -87,9 +88,11 @@ def decode(
         raise PoisonMessage("wrong-content-type", f"expected {JSON}, got {content_type!r}")
     _within_size(body, properties.get("type"), registry)
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoisonMessage("malformed-json", type(exc).__name__) from exc
+        # The strict reader: an over-long integer (ValueError) or deep nesting (RecursionError)
+        # under the size bound would otherwise escape decode and kill the consuming container.
+        payload = parse_json(body)
+    except BadJson as exc:
+        raise PoisonMessage("malformed-json", str(exc)) from exc
     if not isinstance(payload, dict):
         raise PoisonMessage("malformed-json", "body is not a JSON object")
 

@@ -1,10 +1,11 @@
-"""Request bodies read strictly: what json.loads lets through but PostgreSQL or JSON refuse.
+"""Bodies and events read strictly: what json.loads lets through but PostgreSQL or JSON refuse.
 
 Python's json accepts NaN and Infinity (not JSON), numbers that overflow a float, integers
 longer than Python converts (a ValueError past 4,300 digits), lone surrogates such as "\\ud800" (not
 encodable as UTF-8) and "\\u0000" (refused by PostgreSQL's text and jsonb), and raises
 RecursionError, not a decode error, on deep nesting. Each of those reached the store as a 500;
-here each is a BadJson the HTTP edges answer with a 400.
+here each is a BadJson the HTTP edges answer with a 400 and consumers dead-letter
+(`malformed-json`): an event raising RecursionError in a consumer killed its whole container.
 """
 
 from __future__ import annotations
@@ -67,10 +68,13 @@ def _check(value: Any, depth: int) -> None:
             _check(item, depth + 1)
 
 
-def parse_json(raw: bytes) -> Any:
-    """The JSON value of a UTF-8 body, or BadJson (never RecursionError or a surrogate)."""
+def parse_json(raw: bytes | str) -> Any:
+    """The JSON value of a UTF-8 body, or BadJson (never RecursionError or a surrogate).
+
+    kombu hands a consumer its body as text when it could decode it, else as bytes.
+    """
     try:
-        text = raw.decode("utf-8")
+        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         raise BadJson("body is not UTF-8") from None
     try:

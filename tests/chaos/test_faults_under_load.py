@@ -55,6 +55,8 @@ def test_faults_under_load_lose_nothing_and_do_nothing_twice():
     assert len(summary["self_check"]) == 8 and all(summary["self_check"].values()), summary
     # And docs/audit.md's tamper table holds on its ledger (#20): each case named by verify.
     assert len(summary["tamper"]) == 8 and all(summary["tamper"].values()), summary["tamper"]
+    # And the deployed broker settings hold: one byte over the 1 MiB cap is refused (#18).
+    assert summary["broker_cap"] is True
     assert run.returncode == 0, output[-4000:]
 
 

@@ -32,6 +32,10 @@ class Case:
 
 CASES = (
     Case("garbage-bytes", "malformed-json"),
+    # under the size bound, but past what Python's json converts (a ValueError, a RecursionError
+    # that killed the consuming container before the strict reader)
+    Case("long-integer", "malformed-json"),
+    Case("deep-nesting", "malformed-json"),
     Case("wrong-content-type", "wrong-content-type"),
     Case("wrong-schema", "schema-invalid"),
     Case("unknown-event-type", "unknown-event-type"),
@@ -165,6 +169,11 @@ def hostile(spec: QueueSpec, case: Case, valid: dict[str, Any]) -> Outgoing | No
     t = spec.event_type
     if case.name == "garbage-bytes":
         return message(spec, valid, body=b"\x00\xff\xfe{not json", direct=True)
+    if case.name in ("long-integer", "deep-nesting"):
+        raw = "9" * 5000 if case.name == "long-integer" else "[" * 5000 + "]" * 5000
+        return message(
+            spec, valid, body=json.dumps(valid)[:-1].encode() + f', "n": {raw}}}'.encode()
+        )
     if case.name == "wrong-content-type":
         return message(spec, valid, content_type="text/plain", direct=True)
     if case.name == "wrong-schema":

@@ -13,10 +13,12 @@ from marshmallow import ValidationError
 
 from services.audit.fhir_export import parse_dates
 from services.audit.schemas import IncidentIn
+from services.booking.fhir_input import parse_new_appointment
 from services.booking.fhir_search import parse_appointment_search, parse_slot_search
 from services.booking.schemas import OpenSlotInterval
 from services.common.errors import Invalid
 from services.common.http.body import parse_instant
+from services.identity.schemas import PatientIn, QuotaIn
 
 PREFIXES = ("eq", "ge", "gt", "le", "lt")
 
@@ -46,6 +48,73 @@ def answered_or_invalid(call) -> None:
 def test_booking_searches_answer_or_refuse(bounds):
     for name, parse in (("date", parse_appointment_search), ("start", parse_slot_search)):
         answered_or_invalid(lambda: parse([(name, p + t) for p, t in bounds]))  # noqa: B023
+
+
+@given(st.lists(st.tuples(st.sampled_from(PREFIXES), edge_texts()), min_size=1, max_size=2))
+def test_a_delta_syncs_last_updated_answers_or_refuses(bounds):
+    answered_or_invalid(
+        lambda: parse_appointment_search([("_lastUpdated", p + t) for p, t in bounds])
+    )
+
+
+SEARCHES = (
+    (parse_appointment_search, "date"),
+    (parse_appointment_search, "_lastUpdated"),
+    (parse_slot_search, "start"),
+)
+
+
+@pytest.mark.parametrize(("parse", "name"), SEARCHES)
+@pytest.mark.parametrize(
+    "value",
+    ["gt9999-12-31T23:59:59.999999Z", "ge9999-12-31T23:00:00-05:00", "eq0001-01-01T00:00:00+14:00"],
+)
+def test_a_refused_search_date_names_its_parameter(parse, name, value):
+    with pytest.raises(Invalid) as caught:
+        parse([(name, value)])
+    assert name in str(caught.value)
+
+
+def test_a_refused_audit_event_date_names_its_parameter():
+    with pytest.raises(Invalid, match="date"):
+        parse_dates(["ge9999-12-31T23:00:00-05:00"])
+
+
+@given(edge_texts(), edge_texts())
+def test_a_posted_appointments_start_and_end_answer_or_refuse(start, end):
+    body = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": start,
+        "end": end,
+        "slot": [{"reference": f"Slot/{CONNECTOR}"}],
+        "participant": [{"actor": {"reference": f"Patient/{CONNECTOR}"}, "status": "accepted"}],
+    }
+    try:
+        new = parse_new_appointment(body)
+    except Invalid as refusal:
+        assert "Appointment" in str(refusal) or "start" in str(refusal) or "end" in str(refusal)
+        return
+    assert new.start.tzinfo is UTC and new.end.tzinfo is UTC
+
+
+@given(st.sampled_from(["0001-01-01", "9999-12-31", "10000-01-01", "0000-12-31", "-0001-01-01"]))
+def test_a_birth_date_at_the_calendars_edges_loads_or_is_a_validation_error(text):
+    body = {"given_name": "A", "family_name": "B", "birth_date": text, "gender": "female"}
+    try:
+        PatientIn().load(body)
+    except ValidationError as error:
+        assert "birth_date" in error.messages
+
+
+@given(edge_texts())
+def test_a_quotas_end_loads_in_utc_or_is_a_validation_error(until):
+    try:
+        loaded = QuotaIn().load({"per_hour": 100, "burst": 10, "until": until})
+    except ValidationError as error:
+        assert "until" in error.messages
+        return
+    assert loaded["until"].tzinfo is UTC
 
 
 @given(st.lists(st.tuples(st.sampled_from(PREFIXES[1:]), edge_texts()), min_size=1, max_size=2))

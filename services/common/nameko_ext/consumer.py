@@ -140,6 +140,12 @@ class EventConsumer(Entrypoint):
         except PoisonMessage as poison:
             self.dead_letter(message, poison.reason, poison.detail)
             return None
+        except Exception as error:
+            # A decoding bug would otherwise escape into nameko's thread and kill the container
+            # (every queue of the service); the message is kept, with the error's kind.
+            log.exception("message.decode_failed", queue=self.queue_name)
+            self.dead_letter(message, "decode-failed", type(error).__name__)
+            return None
         if ALL_EVENTS not in self.event_types and event.event_type not in self.event_types:
             if message.delivery_info.get("exchange", "") == REPLAY_EXCHANGE:
                 # `carnet replay publish` without --type sends a service's whole history:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -99,3 +100,25 @@ def test_a_header_line_over_8_kb_is_a_json_431(base: str) -> None:
 def test_a_malformed_request_line_is_a_json_400(base: str) -> None:
     status, head, body = raw(base, b"NONSENSE\r\n\r\n")
     assert status == 400 and b"application/json" in head and body.startswith(b'{"error": "invalid"')
+
+
+def outcome(head: bytes, body: bytes) -> dict:
+    """The OperationOutcome a /fhir path is answered with, even by the web server itself."""
+    assert b"application/fhir+json" in head
+    answer = json.loads(body)
+    assert (
+        answer["resourceType"] == "OperationOutcome" and answer["issue"][0]["severity"] == "error"
+    )
+    return answer
+
+
+def test_under_fhir_a_request_line_over_8_kb_is_an_operation_outcome_414(base: str) -> None:
+    line = b"GET /fhir/Appointment?date=" + b"2" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, head, body = raw(base, line)
+    assert status == 414 and outcome(head, body)["issue"][0]["code"] == "too-long"
+
+
+def test_under_fhir_a_header_line_over_8_kb_is_an_operation_outcome_431(base: str) -> None:
+    request = b"GET /fhir/Slot HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+    status, head, body = raw(base, request)
+    assert status == 431 and outcome(head, body)["issue"][0]["code"] == "too-long"
