@@ -22,7 +22,7 @@ class Position:
         self.save_every = save_every
         self.conn: psycopg.Connection | None = None
         self.unsaved: LogCursor | None = None  # confirmed, not yet recorded
-        self._saved_at = 0.0
+        self._saved_at: float | None = None  # never: the first confirmed cursor is saved at once
 
     def _conn(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
@@ -51,7 +51,10 @@ class Position:
         idempotent, so that costs redeliveries, never an event: a commit per batch is not
         worth it (ADR 0005)."""
         self.unsaved = cursor
-        if force or time.monotonic() - self._saved_at >= self.save_every:
+        # Not "0.0": monotonic time starts near the machine's boot, so a host up for less than
+        # `save_every` would not save its first cursor (the CI machine, minutes after boot).
+        due = self._saved_at is None or time.monotonic() - self._saved_at >= self.save_every
+        if force or due:
             self.save(cursor)
             self.unsaved, self._saved_at = None, time.monotonic()
 

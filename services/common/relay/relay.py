@@ -188,7 +188,7 @@ class Relay:
         cursor = self.position.load()
         RELAY_LEADER.labels(self.producer).set(1)
         self._listen()
-        last_report, reported = 0.0, -1
+        last_report, reported = float("-inf"), -1  # the first report at once, whatever the uptime
         held_back = 0  # polls left while woken events wait behind an older transaction
         while not stop.is_set():
             if not self.leadership.still_held():
