@@ -34,7 +34,7 @@ from scripts.bench._env import Servers, bench_env, machine_info
 from scripts.bench._figures import Figure, write_json
 from scripts.bench._read import raw_step
 from services.booking.readmodels_projection import PROJECTION
-from services.common.projections import Rebuild
+from services.ops.rebuild import Rebuild
 
 HEADING = "## Projection rebuild vs raw keyset read"
 T0 = datetime(2031, 1, 6, 8, 0, tzinfo=UTC)

@@ -6,13 +6,15 @@ names and contact details kept here, written by the identity-event consumers (in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 from psycopg import Connection
 
 from services.booking.model import PatientCard, PractitionerCard
+
+T = TypeVar("T")
 
 
 def apply_patient(conn: Connection, p: Mapping[str, Any]) -> None:
@@ -48,30 +50,36 @@ def apply_practitioner(conn: Connection, p: Mapping[str, Any]) -> None:
     )
 
 
-def patients(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, PatientCard]:
-    """The cards of these patients (those booking has heard of)."""
+def _cards(
+    conn: Connection, query: str, ids: Iterable[UUID], card: Callable[..., T]
+) -> dict[UUID, T]:
+    """One card per known id, by one `= ANY` query whose first column is the id."""
     wanted = list({*ids})
     if not wanted:
         return {}
-    rows = conn.execute(
+    return {r[0]: card(*r) for r in conn.execute(query, (wanted,)).fetchall()}
+
+
+def patients(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, PatientCard]:
+    """The cards of these patients (those booking has heard of)."""
+    return _cards(
+        conn,
         "SELECT patient_id, given_name, family_name, birth_date, gender, email, phone,"
         " preferred_language FROM booking.patients WHERE patient_id = ANY(%s)",
-        (wanted,),
-    ).fetchall()
-    return {r[0]: PatientCard(*r) for r in rows}
+        ids,
+        PatientCard,
+    )
 
 
 def practitioners(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, PractitionerCard]:
     """The cards of these practitioners."""
-    wanted = list({*ids})
-    if not wanted:
-        return {}
-    rows = conn.execute(
+    return _cards(
+        conn,
         "SELECT practitioner_id, given_name, family_name, specialty FROM booking.practitioners"
         " WHERE practitioner_id = ANY(%s)",
-        (wanted,),
-    ).fetchall()
-    return {r[0]: PractitionerCard(*r) for r in rows}
+        ids,
+        PractitionerCard,
+    )
 
 
 def patient_exists(conn: Connection, patient_id: UUID) -> bool:

@@ -101,7 +101,7 @@ def rebuild(
         raise click.BadParameter(f"unknown projection {projection!r}; one of {sorted(known)}")
     import psycopg
 
-    from services.common.projections import Rebuild, RefusedSwap
+    from services.ops.rebuild import Rebuild, RefusedSwap
 
     url = database_url or Settings.from_env().database_url
     job = Rebuild(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 from services.common.errors import Conflict, Invalid, NotFound
@@ -59,8 +59,24 @@ class Grant:
     scopes: tuple[str, ...]
 
 
+class Folded:
+    """An aggregate rebuilt by folding its stream, event by event, into a fresh state."""
+
+    def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Fold one event into the state."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_events(cls, stream_id: UUID, events: Iterable[tuple[str, Mapping[str, Any]]]) -> Self:
+        """Replay the aggregate's stream."""
+        state = cls(stream_id)  # type: ignore[call-arg]  # every aggregate's first field is its id
+        for event_type, data in events:
+            state.apply(event_type, data)
+        return state
+
+
 @dataclass
-class Connector:
+class Connector(Folded):
     """Third-party software: its status and, per practitioner, the scopes granted to it."""
 
     connector_id: UUID
@@ -68,16 +84,6 @@ class Connector:
     client_id: str | None = None
     status: str = "new"
     grants: dict[UUID, Grant] = field(default_factory=dict)
-
-    @classmethod
-    def from_events(
-        cls, connector_id: UUID, events: Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> Connector:
-        """Replay the connector's stream."""
-        connector = cls(connector_id)
-        for event_type, data in events:
-            connector.apply(event_type, data)
-        return connector
 
     def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
         """Fold one event into the state; unknown types only move the version."""
@@ -207,23 +213,13 @@ ACCOUNT_REGISTERED = {
 
 
 @dataclass
-class Account:
+class Account(Folded):
     """A person's account (practitioner, patient, staff): whether it may act at all."""
 
     principal_id: UUID
     kind: str | None = None
     version: int = 0
     status: str = "new"
-
-    @classmethod
-    def from_events(
-        cls, principal_id: UUID, events: Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> Account:
-        """Replay the person's stream."""
-        account = cls(principal_id)
-        for event_type, data in events:
-            account.apply(event_type, data)
-        return account
 
     def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
         """Fold one event; profile and credential events only move the version."""

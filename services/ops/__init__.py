@@ -1,2 +1,3 @@
-"""Operator tooling the `carnet` CLI runs: replay (stream, export, import, re-publish) and dead
-letters (list, show, requeue, drop). No service imports it: it is not part of their runtime."""
+"""Operator tooling the `carnet` CLI runs: replay (stream, export, import, re-publish), rebuilds
+beside the live tables (ADR 0011) and dead letters (list, show, requeue, drop). No service
+imports it: it is not part of their runtime."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from services.booking.schemas import OpenSlotInterval
 from services.common.errors import Invalid
 from services.common.http.body import parse_instant
 from services.identity.schemas import PatientIn, QuotaIn
+from tests.support.fhir_bodies import appointment
 
 PREFIXES = ("eq", "ge", "gt", "le", "lt")
 
@@ -82,14 +84,7 @@ def test_a_refused_audit_event_date_names_its_parameter():
 
 @given(edge_texts(), edge_texts())
 def test_a_posted_appointments_start_and_end_answer_or_refuse(start, end):
-    body = {
-        "resourceType": "Appointment",
-        "status": "booked",
-        "start": start,
-        "end": end,
-        "slot": [{"reference": f"Slot/{CONNECTOR}"}],
-        "participant": [{"actor": {"reference": f"Patient/{CONNECTOR}"}, "status": "accepted"}],
-    }
+    body = appointment(UUID(CONNECTOR), UUID(CONNECTOR), start=start, end=end)
     try:
         new = parse_new_appointment(body)
     except Invalid as refusal:

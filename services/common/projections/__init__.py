@@ -1,6 +1,6 @@
-"""Rebuilding a read model beside the live one, then swapping it in atomically (ADR 0011)."""
+"""What a read model is to a rebuild: its source, batches and tables (ADR 0011); the rebuild
+itself is operator tooling (services/ops/rebuild.py)."""
 
-from services.common.projections.rebuild import Outcome, Rebuild, RefusedSwap
 from services.common.projections.spec import Batch, Projection, Source
 
-__all__ = ["Batch", "Outcome", "Projection", "Rebuild", "RefusedSwap", "Source"]
+__all__ = ["Batch", "Projection", "Source"]

@@ -10,7 +10,7 @@ import pytest
 
 from services.audit import access_index, ledger
 from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
-from services.common.projections import Rebuild
+from services.ops.rebuild import Rebuild
 from tests.support.access_records import expected, fill, index
 from tests.support.ledger import Ledger, tamper
 

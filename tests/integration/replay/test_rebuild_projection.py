@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from services.audit.access_index_projection import PROJECTION as ACCESS_INDEX
 from services.booking.readmodels_projection import PROJECTION as BOOKING_VIEWS
 from services.cli.main import cli
-from services.common.projections import Rebuild, RefusedSwap
+from services.ops.rebuild import Rebuild, RefusedSwap
 from tests.integration.audit.world import World as AuditWorld
 from tests.integration.booking.world import World
 from tests.support.access_records import expected, fill, index

@@ -25,24 +25,14 @@ from services.booking.fhir_input import (
     parse_status_patch,
 )
 from services.booking.model import AppointmentRow, PatientCard, PractitionerCard
+from tests.support.fhir_bodies import appointment
 
 SLOT, PATIENT, DOCTOR = uuid4(), uuid4(), uuid4()
-START = "2025-03-04T09:30:00+01:00"
-END = "2025-03-04T09:50:00+01:00"
 OK = {"status": "accepted"}
 
 
 def booking(**changes: object) -> dict:
-    body = {
-        "resourceType": "Appointment",
-        "status": "booked",
-        "start": START,
-        "end": END,
-        "slot": [{"reference": f"Slot/{SLOT}"}],
-        "participant": [{"actor": {"reference": f"Patient/{PATIENT}"}, "status": "accepted"}],
-    }
-    body.update(changes)
-    return {k: v for k, v in body.items() if v is not ...}
+    return appointment(SLOT, PATIENT, **changes)
 
 
 def refused(fn, arg) -> FhirInputError:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from psycopg import Connection, errors
 
 from services.common.logging import get_logger
-from services.common.projections import shadow
 from services.common.projections.spec import Batch, Cursor, Projection
+from services.ops import shadow
 
 log = get_logger(__name__)
 
