@@ -130,6 +130,16 @@ class ConfirmingPublisher:
             self.tracker.pending.clear()
             raise PublishFailed("broker nacked a message of the batch")
 
+    def keep_alive(self) -> None:
+        """Between batches: answer the broker's heartbeats, which pika does only when its I/O
+        loop runs. An idle relay otherwise lost its connection after two missed heartbeats
+        (~60 s), and its next publish failed with three ERROR lines before a retry."""
+        if self.connection is not None and self.connection.is_open:
+            try:
+                self.connection.process_data_events(time_limit=0)
+            except Exception:  # a dead connection is reopened by the next send
+                self.close()
+
     def close(self) -> None:
         """Close quietly: a dead connection has nothing left to flush."""
         if self.connection is not None and self.connection.is_open:

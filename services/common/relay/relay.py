@@ -208,6 +208,7 @@ class Relay:
             else:
                 if self.position.unsaved is not None:  # idle: record where we are
                     self.position.save_if_due(self.position.unsaved, force=True)
+                self.publisher.keep_alive()
                 if self.wakeup.wait(self.idle_wait):
                     held_back = HELD_BACK_POLLS
                 self.wakeup.clear()

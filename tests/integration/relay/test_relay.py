@@ -220,3 +220,28 @@ def test_a_busy_relay_saves_its_position_at_most_once_a_second_and_when_idle(
         assert relay.position.load() == second
     finally:
         relay._drop_connections()
+
+
+def test_an_idle_leader_answers_heartbeats_and_keeps_its_connection(
+    store, migrated_database_url, broker, probe
+):
+    """Idle for several heartbeats (1 s here, 30 s in service), the next event still goes out
+    on the same connection: the broker did not drop it for missed heartbeats (#24's finding)."""
+    relay = Relay(store, migrated_database_url, "booking", "booking", broker, routing_key_for,
+                  name=f"idle-{uuid.uuid4().hex[:8]}", idle_wait=0.2)  # fmt: skip
+    relay.publisher.params.heartbeat = 1
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        first = append_many(store, streams=1, per_stream=1)
+        drain_until_ids(broker, probe, {str(first[0][2])}, timeout=30)
+        connection = relay.publisher.connection
+        time.sleep(5)  # at 1 s heartbeats, the broker closes a silent connection after ~2-3 s
+        assert connection is not None and connection.is_open
+        second = append_many(store, streams=1, per_stream=1)
+        drain_until_ids(broker, probe, {str(second[0][2])}, timeout=30)
+        assert relay.publisher.connection is connection
+    finally:
+        stop.set()
+        thread.join(10)
