@@ -28,7 +28,7 @@ lint: venv  ## ruff
 
 test: venv infra  ## the whole suite on the real PostgreSQL and RabbitMQ
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/python scripts/test_shards.py
 
 unit: venv  ## pure-logic tests only (no infrastructure)
 	$(BIN)/pytest tests/unit tests/contract

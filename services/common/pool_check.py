@@ -1,6 +1,8 @@
-"""Pooled connections checked without a round trip: a dead socket reads as closed."""
+"""Pooled connections checked without a round trip: a live idle socket has nothing to read."""
 
 from __future__ import annotations
+
+import select
 
 import psycopg
 from psycopg import pq
@@ -10,19 +12,22 @@ from psycopg_pool import ConnectionPool
 def check_idle(conn: psycopg.Connection) -> None:
     """Raise if `conn` is dead; a live idle connection costs no query (was `SELECT ''` each time).
 
-    A restarted or terminated server leaves the socket readable: libpq reads its last notice,
-    then the end of the stream, and the second read fails. Only a connection that is not
-    plainly idle after that is checked with a query, as the pool does by default."""
+    Nothing is sent to an idle pooled connection, so anything to read on its socket is news:
+    a terminated backend's FATAL, the end of the stream of a restarted server (its FATAL can
+    be read before its end, so reading alone missed a connection terminated a moment ago).
+    Then, and for a connection that is not plainly idle, the pool's own check (a query) decides.
+    """
     pgconn = conn.pgconn
-    try:
-        pgconn.consume_input()
-        pgconn.consume_input()
-    except pq.PQerror as error:
-        raise psycopg.OperationalError(f"connection lost: {error}") from None
     idle = (
         not conn.closed
         and pgconn.status == pq.ConnStatus.OK
         and pgconn.transaction_status == pq.TransactionStatus.IDLE
     )
-    if not idle:
-        ConnectionPool.check_connection(conn)
+    if idle:
+        try:
+            readable, _, _ = select.select([pgconn.socket], [], [], 0)
+        except (OSError, ValueError, psycopg.OperationalError) as error:
+            raise psycopg.OperationalError(f"connection lost: {error}") from None
+        if not readable:
+            return
+    ConnectionPool.check_connection(conn)

@@ -9,6 +9,7 @@ Used by the tests' in-process services and by the chaos runner's private servers
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -38,6 +39,18 @@ def candidates(low: int, high: int) -> list[int]:
     return below or [p for p in range(max(high + 1, FLOOR), 65536) if p not in RESERVED]
 
 
+def own_share(pool: list[int]) -> list[int]:
+    """This test shard's share of the pool (every n-th port; scripts/test_shards.py), so two
+    shards never pick the same port between one's check and its bind, nor while one's server
+    restarts."""
+    index, _, count = os.environ.get("CARNET_TEST_SHARD", "0/1").partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        return pool
+    return pool[i % n :: n] if n > 1 else pool
+
+
 def is_free(port: int) -> bool:
     """Nothing is bound to `port` on any address (binding the wildcard conflicts with all)."""
     with socket.socket() as s:
@@ -50,7 +63,7 @@ def is_free(port: int) -> bool:
 
 def free_port() -> int:
     """A port outside the ephemeral range that nothing uses now, never handed out twice here."""
-    pool = candidates(*ephemeral_range())
+    pool = own_share(candidates(*ephemeral_range()))
     if not pool:  # the range covers every port: fall back to the kernel's choice
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

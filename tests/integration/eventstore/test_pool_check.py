@@ -56,3 +56,20 @@ def test_a_terminated_connection_is_replaced_not_handed_out(
     with checked.connection(timeout=10) as conn:
         assert conn.info.backend_pid != pid
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_anything_to_read_on_an_idle_connection_is_checked_with_a_query(
+    checked: ConnectionPool, migrated_database_url: str
+) -> None:
+    """A FATAL can be readable before the end of the stream (the race a loaded machine showed):
+    whatever waits on the socket, here a notification, makes the pool ask the server."""
+    with checked.connection() as conn:
+        conn.execute("LISTEN pool_check")
+        conn.commit()
+        pid = conn.info.backend_pid
+    with psycopg.connect(migrated_database_url, autocommit=True) as admin:
+        admin.execute("NOTIFY pool_check")
+        before = _last_query(admin, pid)
+        with checked.connection() as conn:
+            assert conn.info.backend_pid == pid  # alive: kept, after a query
+            assert _last_query(admin, pid) != before
