@@ -138,6 +138,9 @@ def _message(registry: Registry, contract: EventContract) -> dict[str, Any]:
         "bindings": {
             "amqp": {"messageType": contract.event_type, "bindingVersion": AMQP_BINDING_VERSION}
         },
+        # The body's bound (ADR 0013): producers cannot append past it, consumers dead-letter
+        # a larger body as `oversized` before reading it.
+        "x-carnet-max-bytes": contract.max_bytes,
     }
     if contract.version < latest:
         message["description"] = (

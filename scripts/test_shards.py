@@ -2,9 +2,10 @@
 
 Most of the suite waits on PostgreSQL, RabbitMQ, SMTP or a service process, so one pytest
 leaves a core of this 2-core machine idle much of the time. Two pytest sessions, each on its
-own databases and vhosts (tests/support/infra.py), fill it. pytest-xdist cannot do this here:
-eventlet's monkey-patching (tests/conftest.py) stalls its workers' channel. Tests marked
-`serial` change what every test shares (a RabbitMQ restart) and run after both shards.
+own databases and vhosts (tests/support/infra.py), fill it. pytest-xdist stalled here: its
+workers never reported a test (eventlet's monkey-patching, tests/conftest.py, is the suspect).
+Tests marked `serial` change what every test shares (a RabbitMQ restart) and run after both
+shards.
 
 Usage: python scripts/test_shards.py [extra pytest arguments]. Exit status: the worst of the
 three runs (pytest's own codes; 0 when all passed).

@@ -106,6 +106,7 @@ def test_messages_carry_headers_and_correlation(document: dict[str, Any]) -> Non
         headers = message["headers"]["properties"]
         assert {"schema_version", "causation_id", "stream", "position"} <= set(headers)
         assert headers["schema_version"]["const"] == contract.version
+        assert message["x-carnet-max-bytes"] == contract.max_bytes  # the bound consumers apply
 
 
 @pytest.mark.parametrize("event_type", sorted(EXAMPLES))
