@@ -183,9 +183,10 @@ def render_section(
         "### The containment lag",
         "",
         "Share of the reach taken before every attacker was suspended, by how long booking "
-        "takes to enforce a finding. docs/benchmarks.md measured 0.25-0.56 s from a scraper's "
-        "first read to identity's suspension under load (booking drops the principal on the "
-        "next event); ADR 0014 promises a second.",
+        "takes to enforce a finding. On a quiet system a suspension reaches booking's cache "
+        "0.1 s after detection commits (docs/identity.md); a saturated system is slower (at 70 "
+        "bookings/s offered the e2e bench's scrapers were not cut off within its 60 s window: "
+        "docs/benchmarks.md); ADR 0014 promises a second.",
         "",
         *lag_table(by_lag),
         "",
