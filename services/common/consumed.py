@@ -9,7 +9,7 @@ from uuid import UUID
 
 from contracts.errors import ContractViolation, UnknownEventType, UnsupportedSchemaVersion
 from contracts.registry import DEFAULT_MAX_BYTES, REGISTRY, Registry
-from services.common.json_input import BadJson, parse_json
+from services.common.json_input import PYTHON_DIGITS, BadJson, parse_json
 
 JSON = "application/json"
 
@@ -90,7 +90,7 @@ def decode(
     try:
         # The strict reader: an over-long integer (ValueError) or deep nesting (RecursionError)
         # under the size bound would otherwise escape decode and kill the consuming container.
-        payload = parse_json(body)
+        payload = parse_json(body, max_digits=PYTHON_DIGITS)
     except BadJson as exc:
         raise PoisonMessage("malformed-json", str(exc)) from exc
     if not isinstance(payload, dict):

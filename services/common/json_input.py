@@ -10,6 +10,7 @@ here each is a BadJson the HTTP edges answer with a 400 and consumers dead-lette
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -26,10 +27,15 @@ def _reject_constant(name: str) -> Any:
     raise BadJson(f"{name} is not JSON")
 
 
-def _integer(text: str) -> int:
+# What Python converts at all (sys.get_int_max_str_digits): events are read up to it, since
+# PostgreSQL writes a large jsonb number (a float of 1e32 and more) as a long integer.
+PYTHON_DIGITS = 4300
+
+
+def _integer(text: str, max_digits: int = MAX_DIGITS) -> int:
     """Python refuses to convert more than 4,300 digits with a ValueError (a 500): refuse first."""
-    if len(text.lstrip("-")) > MAX_DIGITS:
-        raise BadJson(f"an integer has more than {MAX_DIGITS} digits")
+    if len(text.lstrip("-")) > max_digits:
+        raise BadJson(f"an integer has more than {max_digits} digits")
     return int(text)
 
 
@@ -68,7 +74,7 @@ def _check(value: Any, depth: int) -> None:
             _check(item, depth + 1)
 
 
-def parse_json(raw: bytes | str) -> Any:
+def parse_json(raw: bytes | str, max_digits: int = MAX_DIGITS) -> Any:
     """The JSON value of a UTF-8 body, or BadJson (never RecursionError or a surrogate).
 
     kombu hands a consumer its body as text when it could decode it, else as bytes.
@@ -79,7 +85,10 @@ def parse_json(raw: bytes | str) -> Any:
         raise BadJson("body is not UTF-8") from None
     try:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_int=_integer, parse_float=_number
+            text,
+            parse_constant=_reject_constant,
+            parse_int=functools.partial(_integer, max_digits=max_digits),
+            parse_float=_number,
         )
     except json.JSONDecodeError as error:
         raise BadJson(f"body is not JSON: {error.msg} at position {error.pos}") from None

@@ -25,8 +25,10 @@ def check_idle(conn: psycopg.Connection) -> None:
     )
     if idle:
         try:
-            readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        except (OSError, ValueError, psycopg.OperationalError) as error:
+            readable = bool(select.select([pgconn.socket], [], [], 0)[0])
+        except ValueError:  # a descriptor past select()'s limit (a process eventlet left alone)
+            readable = True
+        except (OSError, psycopg.OperationalError) as error:
             raise psycopg.OperationalError(f"connection lost: {error}") from None
         if not readable:
             return

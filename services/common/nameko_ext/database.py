@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -11,8 +12,13 @@ from psycopg_pool import ConnectionPool
 
 from services.common.config import DEFAULT_DATABASE_URL
 from services.common.eventstore.after_commit import AfterCommitConnection
+from services.common.nameko_ext.consumer import EventConsumer
 from services.common.pool_check import check_idle
 from services.common.retry import wait_until_available
+
+# A consumer's worker waits this long for the pool to open, then fails (requeued, as before):
+# short enough not to hold a container's stop for long (nameko stops providers last).
+OPEN_WAIT_S = 10.0
 
 
 def _ping(url: str) -> None:
@@ -32,6 +38,7 @@ class DatabasePool(DependencyProvider):
         """Build the pool closed; nothing connects until start()."""
         self.url = self.container.config.get("DATABASE_URL", DEFAULT_DATABASE_URL)
         self._stopping = threading.Event()
+        self._opened = threading.Event()
         self.pool = ConnectionPool(
             self.url,
             min_size=self.min_size,
@@ -57,6 +64,7 @@ class DatabasePool(DependencyProvider):
         )
         assert self.pool is not None
         self.pool.open(wait=True, timeout=30)
+        self._opened.set()
 
     def stop(self) -> None:
         """Close every connection; in-flight workers have finished by now."""
@@ -69,8 +77,20 @@ class DatabasePool(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx: Any) -> ConnectionPool:
-        """The pool itself: handlers take a connection for exactly one transaction."""
+        """The pool itself, once open: handlers take a connection for exactly one transaction.
+
+        nameko starts entrypoints beside dependencies, so a consumer may be handed a message
+        while the database is still awaited: its worker waits for the pool here rather than
+        failing ("pool not open yet") and spending one of the message's attempts on it. HTTP
+        workers do not wait: health answers 503 at once while the database is away.
+        """
         assert self.pool is not None
+        if self._opened.is_set() or not isinstance(worker_ctx.entrypoint, EventConsumer):
+            return self.pool
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while not self._opened.wait(0.1):
+            if self._stopping.is_set() or time.monotonic() > deadline:
+                break  # the handler fails on the closed pool: requeued, as before
         return self.pool
 
 

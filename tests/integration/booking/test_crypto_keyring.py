@@ -27,6 +27,10 @@ from services.booking.crypto import (
 NOTE = "Allergic to penicillin; HIV+ since 2019"
 
 
+# A pool of 25 connections: beside two shards' services it could pass PostgreSQL's 100.
+pytestmark = pytest.mark.serial
+
+
 def as_role(url: str, role: str) -> str:
     """The same database as another role (the server trusts local connections)."""
     scheme, _, rest = url.partition("://")

@@ -158,6 +158,7 @@ def test_a_transaction_older_than_the_stream_head_must_retry(
     assert [e.stream_version for e in log if e.stream_id == s] == [1, 2]
 
 
+@pytest.mark.serial  # fifty connections: beside two shards' services, past max_connections
 @pytest.mark.parametrize("transaction", ["own", "callers"])
 def test_fifty_concurrent_appends_at_one_version_have_one_winner(
     store: EventStore, migrated_database_url: str, transaction: str

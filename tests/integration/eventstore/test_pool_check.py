@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 
 import psycopg
@@ -66,9 +67,11 @@ def test_anything_to_read_on_an_idle_connection_is_checked_with_a_query(
     with checked.connection() as conn:
         conn.execute("LISTEN pool_check")
         conn.commit()
-        pid = conn.info.backend_pid
+        pid, pooled = conn.info.backend_pid, conn
     with psycopg.connect(migrated_database_url, autocommit=True) as admin:
         admin.execute("NOTIFY pool_check")
+        socket = pooled.pgconn.socket  # arrived: readable (looking consumes nothing)
+        eventually(lambda: select.select([socket], [], [], 0)[0], what="the notification")
         before = _last_query(admin, pid)
         with checked.connection() as conn:
             assert conn.info.backend_pid == pid  # alive: kept, after a query
