@@ -28,7 +28,7 @@ class Outcome:
     refused_at_suspension: int = 0
     first_review_after: timedelta | None = None
     taken_per_day: float = 0.0  # over the attack, until suspended (the slow scraper's figure)
-    false_positives: int = 0  # honest principals throttled or suspended
+    false_positives: int = 0  # honest principals (an attack's bystander) throttled or suspended
     reviews: int = 0  # review findings on honest principals
     findings: Counter = field(default_factory=Counter)  # "rule action" -> count
     cross_linked: int = 0  # findings on one of them naming another as linked
@@ -119,7 +119,10 @@ def measure(scenario: Scenario, setup: Setup, pf: Platform, events: int, seconds
     if out.first_review_after is not None:
         out.first_review_after -= start
     out.false_positives = len({m.principal for m in pf.measures if m.principal in honest_ids})
-    out.reviews = sum(1 for _, d in reviews if d.principal_id in honest_ids)
+    out.reviews = sum(
+        1 for _, d in pf.findings
+        if d.principal_id in honest_ids and d.finding.recommended_action == "review"
+    )  # fmt: skip
     out.cross_linked = sum(
         1 for _, d in pf.findings if d.principal_id in ids and ids & set(d.linked)
     )

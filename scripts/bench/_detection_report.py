@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from scripts.bench._detection_measure import Outcome
-from scripts.bench._detection_platform import THROTTLE
+from scripts.bench._detection_platform import QUOTAS, THROTTLE
 from scripts.bench._detection_verdicts import Verdict, quota_per_day, verdicts
 from scripts.bench._detection_world import PER_AGENDA
 from services.audit.detection.rules import scaled
@@ -77,15 +77,17 @@ def attack_table(outcomes: Sequence[Outcome]) -> list[str]:
     """Attacks: when contained (after the attack started), what was taken by then."""
     rows = [
         "| scenario | reach | throttled after | taken by then | suspended after "
-        "| taken by then | refused reads by throttle / suspension | findings |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| taken by then | refused reads by throttle / suspension | findings "
+        "| honest bystander: throttled or suspended / reviews |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for o in outcomes:
         rows.append(
             f"| {o.title} | {o.reach:,} | {when(o.throttled_after)} "
             f"| {o.taken_at_throttle:,} ({o.share_at_throttle:.1%}) | {when(o.suspended_after)} "
             f"| {o.taken_at_suspension:,} ({o.share_at_suspension:.1%}) "
-            f"| {o.refused_at_throttle} / {o.refused_at_suspension} | {_findings(o)} |"
+            f"| {o.refused_at_throttle} / {o.refused_at_suspension} | {_findings(o)} "
+            f"| {o.false_positives} / {o.reviews} |"
         )
     return rows
 
@@ -154,7 +156,9 @@ def render_section(
         "Scripted access streams go through `services.audit.detection.engine.handle` (its "
         "inbox, its PostgreSQL state, as `carnet_audit`) on simulated time, with booking and "
         "identity modelled around it (`scripts/bench/_detection_platform.py`): default quotas "
-        "per principal kind, reach by grants, an access record for every answer; a finding's "
+        "per principal kind, reach by grants, an access record for every answer; every attack "
+        "world also holds an honest bystander (a partner of another vendor syncing the "
+        "attacker's agendas every 5 minutes from its own address); a finding's "
         f"throttle (500/h, burst 50, for an hour) or suspension takes effect {lag:g} s after "
         "the event that tipped it (the containment lag), linked principals are throttled. "
         "Times are simulated, counted from the attack's start (honest: from the run's).",
@@ -186,14 +190,18 @@ def render_section(
         "takes to enforce a finding. On a quiet system a suspension reaches booking's cache "
         "0.1 s after detection commits (docs/identity.md); a saturated system is slower (at 70 "
         "bookings/s offered the e2e bench's scrapers were not cut off within its 60 s window: "
-        "docs/benchmarks.md); ADR 0014 promises a second.",
+        "docs/benchmarks.md); ADR 0014 promises a second. Until the finding reaches booking a "
+        f"credential reads at most its quota's burst ({QUOTAS['connector'][1]:,} for a "
+        "connector), what its hourly rate refills meanwhile and one page more: that, not the "
+        "lag, is what the burst scrapers take.",
         "",
         *lag_table(by_lag),
         "",
         "### What quotas bound",
         "",
         f"Every rule silent, a connector's default quota lets it take "
-        f"{quota_per_day('connector'):,} appointments a day (20,000 an hour, 2,000 at once), a "
+        f"{quota_per_day('connector'):,} appointments a day ({QUOTAS['connector'][0]:,} an hour, "
+        f"{QUOTAS['connector'][1]:,} at once), a "
         f"practitioner's or staff member's {quota_per_day('staff'):,}, a patient's "
         f"{quota_per_day('patient'):,}; throttled, {THROTTLED_PER_DAY:,}. {_under_rules()}",
     ]

@@ -2,8 +2,11 @@
 
 Each scenario builds its own world (agendas of ~330 appointments), registers its principals
 through identity's events, and returns its actors; who is honest and who attacks, and when the
-attack starts, is what the report measures against. `quick` (make test) runs the minute syncer and
-the busy clinic for two days instead of seven; nothing else changes.
+attack starts, is what the report measures against. Every attack world also holds an honest
+bystander: a partner of another vendor syncing the same agendas (a practice running two
+systems), so an attack's false positives are counted where they would happen. Honest scenarios
+run a simulated week; `quick` (make test) runs the longer of them for two or three days
+instead; nothing else changes.
 """
 
 from __future__ import annotations
@@ -75,12 +78,12 @@ def _changes(
 
 
 def first_sync(agendas: int) -> Callable[[Platform, bool], Setup]:
-    """A new partner's first full sync of its agendas, then hourly deltas for a day."""
+    """A new partner's first full sync of its agendas, then hourly deltas for the week."""
 
     def build(pf: Platform, quick: bool) -> Setup:
         p = _partner(pf, agendas, f"first{agendas}", T0)
         actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p)]
-        return Setup(actors, [p], end=T0 + 2 * DAY)
+        return Setup(actors, [p], end=T0 + (2 if quick else 7) * DAY)
 
     return build
 
@@ -122,7 +125,7 @@ def revoked_mid_sync(pf: Platform, quick: bool) -> Setup:
     revoke_at = T0 + DAY + 10 * HOUR + timedelta(seconds=30)
     sync = SyncPartner(p, timedelta(minutes=1), lost_agenda=lost, lost_until=revoke_at + 2 * HOUR)
     actors = [(T0 + OPENING, sync), _changes(pf, p), (revoke_at, _Revoke(p, lost))]
-    return Setup(actors, [p], end=T0 + 2 * DAY)
+    return Setup(actors, [p], end=T0 + (2 if quick else 7) * DAY)
 
 
 @dataclass
@@ -174,6 +177,22 @@ def _established(pf: Platform, agendas: int, tag: str, address: str | None = Non
     return p
 
 
+def _bystander(pf: Platform, agendas: set) -> tuple[Principal, list[tuple[datetime, Actor]]]:
+    """An honest partner of another vendor, at its own address, granted (up to 5 of) the same
+    agendas as the attacker: it syncs by delta every 5 minutes through the attack."""
+    ids = sorted(agendas)[:5]
+    n = len(pf.principals) + 1
+    p = pf.connector(ids, T0, _address(pf, n, 3), "bench-bystander/2.1", "bench vendor bystander")
+    return p, [(T0 + OPENING, SyncPartner(p, timedelta(minutes=5)))]
+
+
+def _attack(actors: list[tuple[datetime, Actor]], attackers: list[Principal], start: datetime,
+            pf: Platform, end: datetime) -> Setup:  # fmt: skip
+    """An attack's setup, with the honest bystander on the attacker's agendas."""
+    by, by_actors = _bystander(pf, set().union(*(a.agendas for a in attackers)))
+    return Setup(actors + by_actors, [by], attackers, start, end)
+
+
 def burst_within_grants(pf: Platform, quick: bool) -> Setup:
     """An established connector of 40 agendas re-reads its whole reach at the issue's pace."""
     p = _established(pf, 40, "burst")
@@ -181,7 +200,7 @@ def burst_within_grants(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p),
               (attack, Scraper(p, reach, ATTACK_PACE))]  # fmt: skip
-    return Setup(actors, [], [p], attack, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
 
 
 def slow_scraper(pf: Platform, quick: bool) -> Setup:
@@ -192,7 +211,7 @@ def slow_scraper(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     scraper = Scraper(p, reach * 20, timedelta(minutes=20), page=15)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p), (attack, scraper)]
-    return Setup(actors, [], [p], attack, T0 + (3 if quick else 7) * DAY)
+    return _attack(actors, [p], attack, pf, T0 + (3 if quick else 7) * DAY)
 
 
 def warmup_burst(pf: Platform, quick: bool) -> Setup:
@@ -204,7 +223,7 @@ def warmup_burst(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     sync = SyncPartner(p, timedelta(minutes=10), pace=timedelta(seconds=30))
     actors = [(start, sync), _changes(pf, p), (attack, Scraper(p, reach, ATTACK_PACE))]
-    return Setup(actors, [], [p], attack, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
 
 
 def two_connectors(pf: Platform, quick: bool) -> Setup:
@@ -218,7 +237,7 @@ def two_connectors(pf: Platform, quick: bool) -> Setup:
     actors = [(T0 + OPENING, SyncPartner(a, HOUR)), (T0 + OPENING, SyncPartner(b, HOUR)),
               _changes(pf, a), (attack, Scraper(a, reach[:half], ATTACK_PACE)),
               (attack, Scraper(b, reach[half:], ATTACK_PACE))]  # fmt: skip
-    return Setup(actors, [], [a, b], attack, T0 + 2 * DAY)
+    return _attack(actors, [a, b], attack, pf, T0 + 2 * DAY)
 
 
 def probing_scraper(pf: Platform, quick: bool) -> Setup:
@@ -230,7 +249,7 @@ def probing_scraper(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     scraper = Scraper(p, reach, ATTACK_PACE, probes=others, probe_every=5)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p), (attack, scraper)]
-    return Setup(actors, [], [p], attack, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
 
 
 def rotating_addresses(pf: Platform, quick: bool) -> Setup:
@@ -242,7 +261,7 @@ def rotating_addresses(pf: Platform, quick: bool) -> Setup:
     pool = [_address(pf, i, 2) for i in range(200)]
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p),
               (attack, Scraper(p, reach, ATTACK_PACE, addresses=pool))]  # fmt: skip
-    return Setup(actors, [], [p], attack, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
 
 
 def patient_prober(pf: Platform, quick: bool) -> Setup:
@@ -255,7 +274,8 @@ def patient_prober(pf: Platform, quick: bool) -> Setup:
     )
     others = [a for a in pf.world.in_horizon(agendas, attack) if a.patient_id != p.id]
     prober = Prober(p, others, timedelta(milliseconds=300), attempts=2_000)
-    return Setup([(attack, prober)], [], [p], attack, T0 + 2 * DAY)
+    by, by_actors = _bystander(pf, set(agendas))
+    return Setup([(attack, prober), *by_actors], [by], [p], attack, T0 + 2 * DAY)
 
 
 SCENARIOS = (

@@ -35,7 +35,7 @@ from scripts.bench._env import bench_database, database_machine, load_average
 from services.common.logging import configure_logging
 
 DOCS = REPO / "docs" / "detection.md"
-LAGS = (0.5, 1.0, 2.0)  # the containment lags the attacks are also run at
+LAGS = (0.5, 1.0, 2.0, 10.0)  # the containment lags the attacks are also run at
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Detection's scenario bench in its short form (`make bench-detection` runs it in full and
 writes docs/detection.md): issue #19's Done-when on simulated time, through the real engine and
-PostgreSQL. The quick run differs only in running the minute syncer and the busy clinic for
-two days instead of seven."""
+PostgreSQL. The quick run differs only in running the first syncs, the minute syncer, the busy
+clinic and the revoked grant for two days instead of seven, and the slow scraper for three."""
 
 from __future__ import annotations
 
@@ -44,10 +44,9 @@ def test_two_connectors_from_one_address_are_both_contained_and_linked(outcomes)
     o = outcomes["two_connectors"]
     assert o.principals == 2 and o.suspended_after is not None  # both suspended
     assert o.cross_linked >= 2  # each one's findings name the other
-    # At the default lag of a second (ADR 0014's bound) two scrapers at the issue's pace take
-    # 12 %: the miss docs/detection.md states. `make bench-detection` runs the same world at the
-    # lag measured end to end (0.5 s: a tenth at most) on a database of its own.
-    assert o.share_at_suspension <= 0.15
+    # At the lag of a second ADR 0014 promises: the connector's burst (500) bounds what each
+    # takes before the finding reaches booking.
+    assert o.share_at_suspension <= 0.10
 
 
 def test_a_fresh_patient_probing_ids_is_throttled_within_a_few_dozen_then_suspended(outcomes):
@@ -68,3 +67,10 @@ def test_a_slow_scraper_is_flagged_within_a_day_and_bounded(outcomes):
 def test_the_other_scrapers_are_contained_too(outcomes, key):
     o = outcomes[key]
     assert o.suspended_after is not None and o.share_at_suspension <= 0.10
+
+
+def test_no_attack_throttles_or_suspends_its_honest_bystander(outcomes):
+    attacks = [o for o in outcomes.values() if not o.honest]
+    assert len(attacks) == 7
+    for o in attacks:
+        assert o.false_positives == 0, o.key

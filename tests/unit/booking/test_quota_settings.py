@@ -14,7 +14,7 @@ SHIPPED = shipped_defaults("booking", "BOOKING_QUOTA_")
 def test_the_shipped_defaults_are_the_documented_ones():
     quotas = quotas_from_config(SHIPPED)
     assert quotas.limits == {
-        "connector": Limit(20000, 2000),
+        "connector": Limit(20000, 500),
         "practitioner": Limit(5000, 500),
         "staff": Limit(5000, 500),
         "patient": Limit(300, 50),
@@ -25,7 +25,7 @@ def test_the_shipped_defaults_are_the_documented_ones():
 def test_services_are_not_metered_and_an_unknown_kind_gets_the_strictest():
     quotas = quotas_from_config(SHIPPED)
     assert quotas.of("service") is None
-    assert quotas.of("connector") == Limit(20000, 2000)
+    assert quotas.of("connector") == Limit(20000, 500)
     assert quotas.of("robot") == Limit(120, 30)
 
 
