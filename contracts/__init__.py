@@ -6,6 +6,7 @@ connects to anything, and nothing here imports nameko, eventlet or `services`.
 
 from contracts import (
     audit,
+    audit_access,
     audit_containment,
     booking,
     booking_access,
@@ -47,6 +48,7 @@ __all__ = [
     "UnknownEventType",
     "UnsupportedSchemaVersion",
     "audit",
+    "audit_access",
     "audit_containment",
     "booking",
     "booking_access",

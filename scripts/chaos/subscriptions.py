@@ -76,6 +76,13 @@ SUBSCRIPTIONS = (
     ),
     Subscription(
         "audit",
+        ("detect_refusals",),
+        "audit.detection",
+        "audit",
+        ("AuditAccessRefused",),
+    ),
+    Subscription(
+        "audit",
         ("detect_sign_ins",),
         "audit.detection",
         "identity",

@@ -1,7 +1,8 @@
 """Audit's HTTP routes: investigators' traces, incidents, the FHIR AuditEvent export, verify.
 
 Every route is for staff investigators and admins, authenticated by identity's tokens like
-every other service's (`AuditSite`); each answer logs `audit.trace_served` (who read a trace).
+every other service's (`AuditSite`); each answer logs `audit.trace_served` (who read a trace),
+and each refused token or role is recorded (refusals.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.audit import fhir_export, handlers, schemas, trace
+from services.audit import fhir_export, handlers, refusals, schemas, trace
 from services.audit.canonical import format_timestamp
 from services.audit.incident_routes import (
     incident_markdown,
@@ -21,7 +22,7 @@ from services.audit.incident_routes import (
     incident_report,
     open_incident,
 )
-from services.common.errors import Forbidden, Invalid, NotFound
+from services.common.errors import DomainError, Invalid, NotFound
 from services.common.eventstore.store import EventStore
 from services.common.http.body import parse_instant, parse_uuid, single
 from services.common.http.edge import Site
@@ -66,8 +67,16 @@ class AuditSite(Site):
         token = req.bearer_required()
         principal = self.auth(token)
         if principal.get("kind") != "staff" or principal.get("role") not in INVESTIGATOR_ROLES:
-            raise Forbidden("only staff investigators and admins may trace")
+            raise refusals.NotInvestigator(
+                "only staff investigators and admins may trace", principal
+            )
         return principal
+
+    def refused(
+        self, ctx: Ctx, req: Request, principal: Principal | None, route: Any, error: DomainError
+    ) -> None:
+        """A refused token or role is evidence (refusals.py): recorded before the answer."""
+        refusals.record(ctx.store, req, route.name, error, principal)
 
     def served(self, req: Request, principal: Principal, route: Any) -> None:
         """Who read which trace: investigators are accountable too."""

@@ -131,6 +131,11 @@ class AuditService(CarnetService):
         """Reads, refusals and appointment changes: state, rules and detections, once per event."""
         detection.handle_all(self.db, self.store, self.config, events)
 
+    @consume_batch("audit", detection.AUDIT_REFUSALS)
+    def detect_refusals(self, events):
+        """Refused tokens and roles at audit's own API (D5, D6, D7), once per event."""
+        detection.handle_all(self.db, self.store, self.config, events)
+
     @consume_batch("identity", ("TokenIssued", "AuthenticationFailed"))
     def detect_sign_ins(self, events):
         """Addresses credentials came from (D8, D9) and failed sign-ins (D5, D6)."""

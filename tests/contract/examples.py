@@ -339,6 +339,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "error_code": "provider_unavailable",
         "retryable": True,
     },
+    "AuditAccessRefused": {
+        "access_id": fake_id(22),
+        "principal_kind": "connector",
+        "principal_id": CONNECTOR,
+        "network_address": "203.0.113.9",
+        "user_agent": "curl/8.5",
+        "request_id": "req-0001",
+        "route": "access_records",
+        "token_fingerprint": "0123456789abcdef",
+        "denial_code": "forbidden",
+    },
     "SuspiciousAccessDetected": {
         **SUSPICIOUS_ACCESS_DETECTED_V2,
         "rule": "D1_reread",

@@ -57,6 +57,7 @@ EXPECTED_ROUTES = {
     "NotificationSent": ("notification.events", "notification.sent"),
     "NotificationFailed": ("notification.events", "notification.failed"),
     "SuspiciousAccessDetected": ("audit.events", "suspicious_access.detected"),
+    "AuditAccessRefused": ("audit.events", "audit_access.refused"),
     "IncidentOpened": ("audit.events", "incident.opened"),
     "BreachNotificationRequested": ("audit.events", "breach_notification.requested"),
     "LedgerCheckpointed": ("audit.events", "ledger.checkpointed"),

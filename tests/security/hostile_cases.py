@@ -317,6 +317,14 @@ SPECS: tuple[QueueSpec, ...] = (
     ),
     QueueSpec(
         "audit",
+        "detect_refusals",
+        "audit",
+        "AuditAccessRefused",
+        fresh("AuditAccessRefused", "access_id", "principal_id"),
+        unsubscribed="IncidentOpened",
+    ),
+    QueueSpec(
+        "audit",
         "detect_grants",
         "identity",
         "ConnectorAuthorized",

@@ -149,7 +149,7 @@ class HostileWorld:
             return self._count(
                 "SELECT count(*) FROM audit.ledger WHERE event_id = %s", UUID(event_id)
             )
-        if spec.id == "audit.detect_accesses":
+        if spec.id in ("audit.detect_accesses", "audit.detect_refusals"):
             return self._subject_sum("accesses", data.get("principal_id"))
         if spec.id == "audit.detect_sign_ins":
             return self._subject_sum("auth_failures", data.get("connector_id"))

@@ -18,6 +18,7 @@ from contracts.registry import REGISTRY
 from services.audit.detection import ingest, links, reference, subjects, windows
 from services.audit.detection.ingest import Work
 from services.audit.detection.observe import (
+    AUDIT_REFUSALS,
     CHANGES,
     IDENTITY_FACTS,
     WATCHED,
@@ -57,7 +58,15 @@ SUSPEND, THROTTLE = ACTIONS.index("suspend"), ACTIONS.index("throttle")
 SHARED = (D1, D2)  # re-reads one operator splits between its credentials
 SAME_MEASURE = {D2: D1}  # a rule that says what another said over a longer window
 
-__all__ = ["CHANGES", "IDENTITY_FACTS", "Detection", "handle", "on_event", "settings_for"]
+__all__ = [
+    "AUDIT_REFUSALS",
+    "CHANGES",
+    "IDENTITY_FACTS",
+    "Detection",
+    "handle",
+    "on_event",
+    "settings_for",
+]
 
 
 def window(at: datetime, seconds: int) -> tuple[datetime, datetime]:

@@ -21,7 +21,8 @@ CHANGES = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled"
 IDENTITY_FACTS = ("ConnectorRegistered", "ConnectorAuthorized", "ConnectorAuthorizationRevoked",
                   "PrincipalTrusted")  # fmt: skip
 SIGN_INS = ("TokenIssued", "AuthenticationFailed")
-WATCHED = ("AppointmentsAccessed", *CHANGES, *SIGN_INS, *IDENTITY_FACTS)
+AUDIT_REFUSALS = ("AuditAccessRefused",)
+WATCHED = ("AppointmentsAccessed", *AUDIT_REFUSALS, *CHANGES, *SIGN_INS, *IDENTITY_FACTS)
 UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -145,6 +146,8 @@ def observe(event: DetectedEvent, now: datetime) -> Observation | None:
     at, data, kind = event_time(event.occurred_at, now), event.payload, event.event_type
     if kind == "AppointmentsAccessed":
         return access(data, at)
+    if kind in AUDIT_REFUSALS:
+        return audit_refusal(data, at)
     if kind in CHANGES:
         return Change(
             at,
@@ -224,4 +227,24 @@ def access(data: Mapping[str, Any], at: datetime) -> Access:
         entries=() if denied else entries,
         targets=_entries(data.get("targets") or ()) if denied else (),
         asked=asked_practitioners(str(data.get("query") or "")) if denied else (),
+    )
+
+
+def audit_refusal(data: Mapping[str, Any], at: datetime) -> Access:
+    """A refused request at audit's API: a refusal naming no appointment (operation `trace`)."""
+    kind = str(data.get("principal_kind") or "unknown")
+    principal = _id(data.get("principal_id"))
+    return Access(
+        at=at,
+        access_id=UUID(str(data["access_id"])),
+        principal_kind=kind,
+        principal_id=principal,
+        connector_id=principal if kind == "connector" else None,
+        address=str(data["network_address"]),
+        agent=(data.get("user_agent") or None),
+        fingerprint=data.get("token_fingerprint"),
+        denied=True,
+        denial_code=str(data["denial_code"]),
+        returned=0,
+        operation="trace",
     )

@@ -129,6 +129,70 @@ def test_only_staff_investigators_and_admins_may_trace(investigation):
     )
 
 
+def refusals(pool: ConnectionPool) -> list[dict[str, Any]]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT data FROM audit.events WHERE event_type = 'AuditAccessRefused'"
+            " ORDER BY position"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_every_refused_token_or_role_at_audit_is_evidence_detection_sees(investigation):
+    w = investigation
+    c = w.admin_post(
+        "/v1/connectors",
+        {"name": "Agenda Sync", "vendor": "Synthetic Vendor", "contact_email": "ops@example.org"},
+    )
+    connector_token = w.identity.client_token(c["client_id"], c["client_secret"])
+    guessed = "guessed-token-0001"
+    assert (
+        w.get("/v1/audit/accesses", connector_token, connector=c["connector_id"]).status_code == 403
+    )
+    for _ in range(11):  # one more than D6's review threshold (10 in 10 minutes)
+        assert w.get("/v1/audit/verify", guessed).status_code == 401
+    assert w.get("/v1/audit/verify").status_code == 401  # no token at all
+    r = w.get("/v1/audit/accesses", ADMIN_TOKEN, connector=c["connector_id"])
+    assert r.status_code == 200  # served: not a refusal
+    assert w.get("/v1/audit/accesses", ADMIN_TOKEN, connector="x").status_code == 400
+
+    found = refusals(w.pool)
+    assert len(found) == 13  # the 403, eleven 401s with a token, one without; not the 400
+    forbidden, *unauthenticated = found
+    assert forbidden["denial_code"] == "forbidden" and forbidden["route"] == "access_records"
+    assert (forbidden["principal_kind"], forbidden["principal_id"]) == (
+        "connector",
+        c["connector_id"],
+    )
+    assert {x["denial_code"] for x in unauthenticated} == {"unauthenticated"}
+    assert {x["principal_id"] for x in unauthenticated} == {None}
+    prints = [x["token_fingerprint"] for x in unauthenticated]
+    assert len(set(prints[:11])) == 1 and prints[11] is None
+    assert all(x["request_id"] and x["network_address"] for x in found)
+    with w.pool.connection() as conn:  # the token itself is nowhere in audit's log
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM audit.events WHERE data::text LIKE %s", (f"%{guessed}%",)
+            ).fetchone()[0]
+            == 0
+        )
+
+    def finding() -> dict[str, Any] | None:
+        with w.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM audit.events WHERE event_type = 'SuspiciousAccessDetected'"
+                " AND data->>'rule' = 'D6_refused_tokens'"
+            ).fetchone()
+        return row[0] if row else None
+
+    d6 = eventually(finding, what="D6 on audit's refused tokens")
+    assert (
+        d6["principal_id"] is None
+        and d6["network_address"] == unauthenticated[0]["network_address"]
+    )
+    assert d6["recommended_action"] == "review"
+
+
 def test_incidents_take_several_subjects_and_refuse_bad_ones_whole(investigation):
     """Over HTTP: a connector and an address in one incident; an unknown connector is 404 and an
     empty set 400, with nothing written; a vendor resolves once identity's registration is in."""
