@@ -164,9 +164,11 @@ def slot_resource(row: SlotRow, practitioner: PractitionerCard | None) -> dict[s
     schedule: dict[str, str] = {"reference": f"Schedule/{row.schedule_id}"}
     if practitioner is not None:
         schedule["display"] = _name(practitioner.given_name, practitioner.family_name)
+    resource: dict[str, Any] = {"resourceType": "Slot", "id": str(row.slot_id)}
+    if row.updated_at is not None:  # None: a row from before 0031 the log did not explain
+        resource["meta"] = {"lastUpdated": instant(row.updated_at)}
     return {
-        "resourceType": "Slot",
-        "id": str(row.slot_id),
+        **resource,
         "serviceType": [{"text": row.service_type}],
         "schedule": schedule,
         "status": "free" if row.appointment_id is None else "busy",

@@ -54,6 +54,7 @@ class SlotRow:
     end: datetime
     service_type: str
     appointment_id: UUID | None
+    updated_at: datetime | None = None  # opened, held or released last (meta.lastUpdated)
 
 
 @dataclass(frozen=True)

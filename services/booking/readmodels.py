@@ -22,7 +22,10 @@ _APPT_COLS = (
     "appointment_id, version, slot_id, practitioner_id, patient_id, start_at, end_at, status,"
     " service_type, reason, note, booked_by, connector_id, updated_at"
 )
-_SLOT_COLS = "slot_id, schedule_id, practitioner_id, start_at, end_at, service_type, appointment_id"
+_SLOT_COLS = (
+    "slot_id, schedule_id, practitioner_id, start_at, end_at, service_type, appointment_id,"
+    " updated_at"
+)
 SLOTS, APPOINTMENTS = "booking.slots", "booking.appointments"
 LIVE: Mapping[str, str] = {SLOTS: SLOTS, APPOINTMENTS: APPOINTMENTS}
 

@@ -29,11 +29,12 @@ from services.common.projections.event_log import LogEvent
 # Rows travel as one JSON array per statement: json.dumps runs in C, where adapting Python
 # lists into PostgreSQL arrays was most of a batch's client time (make bench-rebuild).
 _SLOT_INSERT = (
-    "INSERT INTO {t} (slot_id, schedule_id, practitioner_id, start_at, end_at, service_type)"
-    ' SELECT slot_id, schedule_id, practitioner_id, start, "end", service_type'
+    "INSERT INTO {t} (slot_id, schedule_id, practitioner_id, start_at, end_at, service_type,"
+    " updated_at)"
+    ' SELECT slot_id, schedule_id, practitioner_id, start, "end", service_type, at'
     " FROM jsonb_to_recordset(%s::jsonb) AS r(slot_id uuid, schedule_id uuid,"
-    ' practitioner_id uuid, start timestamptz, "end" timestamptz, service_type text)'
-    " ON CONFLICT (slot_id) DO NOTHING"
+    ' practitioner_id uuid, start timestamptz, "end" timestamptz, service_type text,'
+    " at timestamptz) ON CONFLICT (slot_id) DO NOTHING"
 )
 _BOOK_INSERT = (
     "INSERT INTO {t} (appointment_id, version, slot_id, practitioner_id, patient_id, start_at,"
@@ -50,12 +51,14 @@ _BOOK_INSERT = (
 # slots for a command's one hold (0.5 ms at 6,000 slots, growing until the index wins); a
 # LIMIT parameter would do the same but make PostgreSQL plan every execution afresh.
 _HOLD = (
-    "UPDATE {t} s SET appointment_id = r.a FROM (SELECT * FROM jsonb_to_recordset(%s::jsonb)"
-    " AS r(slot uuid, a uuid) LIMIT {n}) r WHERE s.slot_id = r.slot"
+    "UPDATE {t} s SET appointment_id = r.a, updated_at = r.at FROM (SELECT * FROM"
+    " jsonb_to_recordset(%s::jsonb) AS r(slot uuid, a uuid, at timestamptz) LIMIT {n}) r"
+    " WHERE s.slot_id = r.slot"
 )
 _RELEASE = (
-    "UPDATE {t} s SET appointment_id = NULL FROM (SELECT * FROM jsonb_to_recordset(%s::jsonb)"
-    " AS r(slot uuid, a uuid) LIMIT {n}) r WHERE s.slot_id = r.slot AND s.appointment_id = r.a"
+    "UPDATE {t} s SET appointment_id = NULL, updated_at = r.at FROM (SELECT * FROM"
+    " jsonb_to_recordset(%s::jsonb) AS r(slot uuid, a uuid, at timestamptz) LIMIT {n}) r"
+    " WHERE s.slot_id = r.slot AND s.appointment_id = r.a"
 )
 _CHANGE = (
     "UPDATE {t} SET slot_id = coalesce(%(slot)s, slot_id), start_at = coalesce(%(start)s,"
@@ -69,15 +72,16 @@ def fold(conn: Connection, events: Sequence[LogEvent], tables: Mapping[str, str]
     """Apply events (JSON-form payloads, latest contracts) to `tables`: live or shadow tables."""
     slots: list[dict[str, Any]] = []
     booked: list[dict[str, Any]] = []
-    holds: dict[str, list[tuple[bool, str]]] = {}  # slot -> [(held?, appointment)] in order
+    holds: dict[str, list[tuple[bool, str, str]]] = {}  # slot -> [(held?, appointment, at)]
     changes: list[dict[str, Any]] = []
     for e in events:
         kind, d, version, at = e.event_type, e.data, e.stream_version, e.occurred_at
         if kind == "SlotsOpened":
             common = {k: d[k] for k in ("schedule_id", "practitioner_id", "service_type")}
-            slots.extend({**s, **common} for s in d["slots"])
+            slots.extend({**s, **common, "at": at.isoformat()} for s in d["slots"])
         elif kind in ("SlotHeld", "SlotReleased"):
-            holds.setdefault(d["slot_id"], []).append((kind == "SlotHeld", d["appointment_id"]))
+            op = (kind == "SlotHeld", d["appointment_id"], at.isoformat())
+            holds.setdefault(d["slot_id"], []).append(op)
         elif kind == "AppointmentBooked":
             booked.append({**d, "version": version, "at": at.isoformat()})
         elif change := _change(kind, d):
@@ -115,19 +119,20 @@ def _change(kind: str, d: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _reduce(holds: dict[str, list[tuple[bool, str]]]) -> tuple[list[dict], list[dict]]:
-    """Per slot, one assignment (after its last hold) or the releases that may clear it."""
+def _reduce(holds: dict[str, list[tuple[bool, str, str]]]) -> tuple[list[dict], list[dict]]:
+    """Per slot, one assignment (after its last hold) or the releases that may clear it, each
+    with the time of the event that set the value (the slot's meta.lastUpdated)."""
     assign, release = [], []
     for slot, ops in holds.items():
-        last_hold = max((i for i, (is_hold, _a) in enumerate(ops) if is_hold), default=None)
+        last_hold = max((i for i, (is_hold, _a, _t) in enumerate(ops) if is_hold), default=None)
         if last_hold is None:
-            release.extend({"slot": slot, "a": a} for _h, a in ops)
+            release.extend({"slot": slot, "a": a, "at": at} for _h, a, at in ops)
             continue
-        value: str | None = ops[last_hold][1]
-        for _is_hold, appointment in ops[last_hold + 1 :]:  # releases only, after the hold
+        _held, value, changed = ops[last_hold]
+        for _is_hold, appointment, at in ops[last_hold + 1 :]:  # releases only, after the hold
             if value == appointment:
-                value = None
-        assign.append({"slot": slot, "a": value})
+                value, changed = None, at
+        assign.append({"slot": slot, "a": value, "at": changed})
     return assign, release
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -239,6 +240,9 @@ def test_free_slots_are_served_as_valid_fhir(world, agenda):
     for s in slots:
         Slot.model_validate(s)
         assert s["status"] == "free"
+        # when it was opened (held or released last), by booking's clock: a delta sync's mark
+        opened = datetime.fromisoformat(s["meta"]["lastUpdated"])
+        assert timedelta(0) <= datetime.now(UTC) - opened < timedelta(hours=1)
 
 
 def test_refused_when_the_access_record_cannot_be_committed(world, agenda):

@@ -130,5 +130,8 @@ def test_event_by_event_and_batches_of_any_size_give_the_same_rows(migrated_data
         assert len(expected[readmodels.APPOINTMENTS]) > 20
         assert any("cancelled" in r for r in expected[readmodels.APPOINTMENTS])
         assert _state(conn, one) == history
+        # every slot says when it was opened, held or released last (meta.lastUpdated)
+        undated = f"SELECT count(*) FROM {one[readmodels.SLOTS]} WHERE updated_at IS NULL"
+        assert conn.execute(undated).fetchone()[0] == 0
         assert _rows(conn, batched) == expected
         assert _rows(conn, whole) == expected

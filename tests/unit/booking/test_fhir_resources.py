@@ -32,6 +32,7 @@ from services.booking.fhir import (
     MEDICAL_ERASED_TAG,
     FhirInputError,
     appointment_resource,
+    instant,
     searchset,
     slot_resource,
 )
@@ -267,6 +268,10 @@ def test_slot_resource_validates_free_and_busy():
     busy = slot_resource(dataclasses.replace(slot, appointment_id=uuid4()), None)
     Slot.model_validate(busy)
     assert busy["status"] == "busy" and "display" not in busy["schedule"]
+    assert "meta" not in free  # a row the log did not explain (before migration 0031)
+    held = slot_resource(dataclasses.replace(slot, updated_at=START - timedelta(days=1)), None)
+    Slot.model_validate(held)
+    assert held["meta"] == {"lastUpdated": instant(START - timedelta(days=1))}
 
 
 def test_searchset_validates_with_entries_links_and_total():
