@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from contracts.identity_accounts import MAX_PER_HOUR
+from contracts.identity_accounts import ACCOUNT_KINDS, MAX_PER_HOUR
 from services.common.errors import NotFound, Unprocessable
 from services.common.eventstore.decided import Decided
 from services.common.logging import get_logger
@@ -20,9 +20,12 @@ from services.identity import readmodels as rm
 from services.identity.commands import require_admin
 from services.identity.context import Actor, Ctx, new_events, retrying
 
+ACCOUNTS = tuple(ACCOUNT_KINDS)
+
 log = get_logger(__name__)
 Conn = Any
 TRUST_HOURS = (1, 168)  # a planned migration: at most a week, renewed on purpose
+CONNECTOR = ("connector",)  # /v1/connectors/{id}/…; ACCOUNT_KINDS: /v1/accounts/{id}/…
 
 
 def quota_problems(per_hour: int, burst: int, until: datetime | None, now: datetime) -> list[str]:
@@ -89,12 +92,23 @@ def _append(ctx: Ctx, conn: Conn, principal: rm.Principal, decided: Decided) -> 
     ctx.store.append_in(conn, stream, new_events([decided], ctx.causation_id), version)
 
 
-def _connector(ctx: Ctx, connector_id: UUID) -> rm.Principal:
+def _principal(ctx: Ctx, actor: Actor, principal_id: UUID, kinds: tuple[str, ...]) -> rm.Principal:
+    """The connector, or the person's account, an admin sets a quota or trust on (404: none;
+    422: an admin's own account, which would exempt its holder from containment)."""
     with ctx.pool.connection() as conn:
-        found = rm.get_principal(conn, connector_id, "connector")
-    if found is None:
-        raise NotFound("no such connector")
+        found = rm.get_principal(conn, principal_id)
+    if found is None or found.kind not in kinds:
+        raise NotFound("no such connector" if kinds == CONNECTOR else "no such account")
+    if actor.principal_id == principal_id:
+        raise Unprocessable("an admin cannot set their own quota or trust; ask another admin")
     return found
+
+
+def _named(p: rm.Principal) -> dict[str, str]:
+    """Whom an answer is about: a connector by its id, an account by id and kind."""
+    if p.kind == "connector":
+        return {"connector_id": str(p.principal_id)}
+    return {"principal_id": str(p.principal_id), "principal_kind": p.kind}
 
 
 def view(quota: rm.Quota | None, now: datetime) -> dict[str, Any] | None:
@@ -110,11 +124,16 @@ def view(quota: rm.Quota | None, now: datetime) -> dict[str, Any] | None:
 
 
 def set_quota(
-    ctx: Ctx, actor: Actor, connector_id: UUID, data: Mapping[str, Any]
+    ctx: Ctx,
+    actor: Actor,
+    principal_id: UUID,
+    data: Mapping[str, Any],
+    kinds: tuple[str, ...] = CONNECTOR,
 ) -> dict[str, Any]:
-    """PUT /v1/connectors/{id}/quota: the operator's quota, in force until changed or `until`."""
+    """PUT /v1/connectors/{id}/quota or /v1/accounts/{id}/quota: the operator's quota, in force
+    until changed or `until`."""
     require_admin(actor)
-    principal = _connector(ctx, connector_id)  # 404 before the values' 422
+    principal = _principal(ctx, actor, principal_id, kinds)  # 404 before the values' 422
     now = ctx.clock()
     decided = decide_quota(
         principal, data["per_hour"], data["burst"], data.get("until"), now, "operator",
@@ -124,15 +143,15 @@ def set_quota(
     def work() -> None:
         with ctx.pool.connection() as conn, conn.transaction():
             _append(ctx, conn, principal, decided)
-            rm.put_quota(conn, connector_id, decided[1])
+            rm.put_quota(conn, principal_id, decided[1])
 
     retrying(work)
     payload = decided[1]
-    log.info("quota.set", principal_id=str(connector_id), principal_kind="connector",
+    log.info("quota.set", principal_id=str(principal_id), principal_kind=principal.kind,
              reason="operator", per_hour=payload["per_hour"], burst=payload["burst"],
              until=payload["until"])  # fmt: skip
     keep = ("per_hour", "burst", "until", "reason")
-    return {"connector_id": str(connector_id), **{k: payload[k] for k in keep}}
+    return {**_named(principal), **{k: payload[k] for k in keep}}
 
 
 def throttle_in(
@@ -157,10 +176,17 @@ def throttle_in(
     return decided[1]
 
 
-def trust(ctx: Ctx, actor: Actor, connector_id: UUID, data: Mapping[str, Any]) -> dict[str, Any]:
-    """POST /v1/connectors/{id}/trust: no automatic throttle or suspension for a while."""
+def trust(
+    ctx: Ctx,
+    actor: Actor,
+    principal_id: UUID,
+    data: Mapping[str, Any],
+    kinds: tuple[str, ...] = CONNECTOR,
+) -> dict[str, Any]:
+    """POST /v1/connectors/{id}/trust or /v1/accounts/{id}/trust: no automatic throttle or
+    suspension for a while (a partner's migration, a staff member's planned bulk export)."""
     require_admin(actor)
-    principal = _connector(ctx, connector_id)
+    principal = _principal(ctx, actor, principal_id, kinds)
     by, now = actor.principal_id, ctx.clock()
     decided = decide_trust(principal, data["hours"], data["reason"], now, by)
     until = datetime.fromisoformat(decided[1]["until"])
@@ -168,10 +194,10 @@ def trust(ctx: Ctx, actor: Actor, connector_id: UUID, data: Mapping[str, Any]) -
     def work() -> None:
         with ctx.pool.connection() as conn, conn.transaction():
             _append(ctx, conn, principal, decided)
-            rm.set_trusted_until(conn, connector_id, until)
+            rm.set_trusted_until(conn, principal_id, until)
 
     retrying(work)
     # The reason is free text an operator typed: it stays in the event, out of the logs.
-    log.info("principal.trusted", principal_id=str(connector_id), principal_kind="connector",
+    log.info("principal.trusted", principal_id=str(principal_id), principal_kind=principal.kind,
              until=decided[1]["until"])  # fmt: skip
-    return {"connector_id": str(connector_id), "trusted_until": decided[1]["until"]}
+    return {**_named(principal), "trusted_until": decided[1]["until"]}

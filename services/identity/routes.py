@@ -147,6 +147,20 @@ def trust_connector(ctx: Ctx, req: Request, who: Actor) -> Response:
     return Response(200, quotas.trust(ctx, who, req.path_uuid("connector_id"), data))
 
 
+def put_account_quota(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Set a person's read quota (shape 400, values 422)."""
+    data = json_object(req, schemas.QuotaIn)
+    pid = req.path_uuid("principal_id")
+    return Response(200, quotas.set_quota(ctx, who, pid, data, quotas.ACCOUNTS))
+
+
+def trust_account(ctx: Ctx, req: Request, who: Actor) -> Response:
+    """Trust a person's account for some hours."""
+    data = json_object(req, schemas.TrustIn)
+    pid = req.path_uuid("principal_id")
+    return Response(200, quotas.trust(ctx, who, pid, data, quotas.ACCOUNTS))
+
+
 def suspend_account(ctx: Ctx, req: Request, who: Actor) -> Response:
     """Suspend a person; the body (a reason) is optional."""
     data = json_object(req, schemas.SuspendIn) if req.body else {}
@@ -201,6 +215,7 @@ def oauth_token(ctx: Ctx, req: Request, _: None) -> Response:
 P, C = "/v1/practitioners/{practitioner_id}", "/v1/connectors/{connector_id}"
 A = "/v1/accounts/{principal_id}"  # a practitioner's, patient's or staff member's account
 VALUES = {422: "A value out of its range (the message names each)"}
+SELF_OR_VALUES = {422: "A value out of its range, or your own account"}
 API = Api(
     "identity",
     "Practitioners, patients, staff, connectors, grants and OAuth2 tokens.",
@@ -251,6 +266,12 @@ API = Api(
         Route("trust_connector", "POST", f"{C}/trust", trust_connector,
               "No automatic throttle or suspension for some hours", request=schemas.TrustIn,
               response=schemas.TrustOut, errors=VALUES),
+        Route("put_account_quota", "PUT", f"{A}/quota", put_account_quota,
+              "Set a person's read quota (booking enforces it)", request=schemas.QuotaIn,
+              response=schemas.AccountQuotaOut, errors=SELF_OR_VALUES),
+        Route("trust_account", "POST", f"{A}/trust", trust_account,
+              "No automatic throttle or suspension of this account for some hours",
+              request=schemas.TrustIn, response=schemas.AccountTrustOut, errors=SELF_OR_VALUES),
         Route("suspend_account", "POST", f"{A}/suspend", suspend_account,
               "Suspend a person's account and revoke its tokens", request=schemas.SuspendIn,
               body_required=False, response=schemas.AccountOut,

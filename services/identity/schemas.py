@@ -155,6 +155,25 @@ class TrustOut(Schema):
     trusted_until = fields.String(required=True)
 
 
+class AccountQuotaOut(Schema):
+    """The operator quota now in force on a person's account."""
+
+    principal_id = fields.UUID(required=True)
+    principal_kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    per_hour = fields.Integer(required=True)
+    burst = fields.Integer(required=True)
+    until = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True)
+
+
+class AccountTrustOut(Schema):
+    """Until when no throttle or suspension follows a finding on this account automatically."""
+
+    principal_id = fields.UUID(required=True)
+    principal_kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    trusted_until = fields.String(required=True)
+
+
 class PasswordIn(Schema):
     """A new password an admin sets for a person (after a reset, or a first one)."""
 

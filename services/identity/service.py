@@ -136,6 +136,16 @@ class IdentityService(CarnetService):
         """Admin: findings on the connector get no automatic response for some hours."""
         return self.api.serve(request, connector_id=connector_id)
 
+    @http("PUT", f"{A}/quota")
+    def put_account_quota(self, request: Any, principal_id: str) -> Any:
+        """Admin: a person's read quota per hour and at once, until changed or a time."""
+        return self.api.serve(request, principal_id=principal_id)
+
+    @http("POST", f"{A}/trust")
+    def trust_account(self, request: Any, principal_id: str) -> Any:
+        """Admin: findings on the account get no automatic response for some hours."""
+        return self.api.serve(request, principal_id=principal_id)
+
     @http("POST", f"{A}/suspend")
     def suspend_account(self, request: Any, principal_id: str) -> Any:
         """Admin: suspend a practitioner's, patient's or staff account; tokens revoked."""

@@ -173,6 +173,19 @@ def test_a_quota_and_trust_are_set_and_shown(world):
     assert world.post(f"/v1/connectors/{cid}/trust", {"hours": 2}).status_code == 400
 
 
+def test_a_person_gets_a_quota_and_trust_on_the_accounts_path(world):
+    pid, _ = person(world, "staff")
+    r = world.put(f"/v1/accounts/{pid}/quota", {"per_hour": 900, "burst": 90})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"principal_id": pid, "principal_kind": "staff", "per_hour": 900,
+                        "burst": 90, "until": None, "reason": "operator"}  # fmt: skip
+    r = world.post(f"/v1/accounts/{pid}/trust", {"hours": 4, "reason": "planned bulk export"})
+    assert r.status_code == 200 and r.json()["principal_kind"] == "staff", r.text
+    assert world.put(f"/v1/accounts/{pid}/quota", {"per_hour": 0, "burst": 1}).status_code == 422
+    cid = connector(world)
+    assert world.post(f"/v1/accounts/{cid}/trust", {"hours": 1, "reason": "x"}).status_code == 404
+
+
 def test_a_throttle_finding_bounds_the_principal_and_the_linked_one(world, migrated_database_url):
     pid, _ = person(world, "patient")
     cid = connector(world)
