@@ -101,8 +101,12 @@ class Events:
             at,
         )
 
-    def registered(self, connector: UUID, vendor: str, at: datetime) -> BenchEvent:
-        """Identity: a connector exists, with its vendor."""
+    def registered(
+        self, connector: UUID, vendor: str, at: datetime, contact: str | None = None
+    ) -> BenchEvent:
+        """Identity: a connector exists, with its vendor and its registrant's contact (by
+        default one per vendor: a vendor registers its own connectors)."""
+        slug = "".join(ch for ch in vendor.lower() if ch.isalnum()) or "vendor"
         return self.make(
             "ConnectorRegistered",
             {
@@ -110,7 +114,7 @@ class Events:
                 "client_id": f"bench-{connector.hex[:8]}",
                 "name": f"bench connector {connector.hex[:8]}",
                 "vendor": vendor,
-                "contact_email": "bench@example.org",
+                "contact_email": contact or f"ops@{slug}.example.org",
                 "registered_by": str(SYSTEM),
             },
             at,

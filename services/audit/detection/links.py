@@ -1,7 +1,8 @@
 """Linked principals: one operator behind several credentials (a finding's linked_principal_ids).
 
 Principals are linked when, within the link window, they used the same source address or the
-same user agent, or when they are connectors of one vendor. A value shared by more than
+same user agent, or when they are connectors of one vendor or of one registrant (registered
+under one contact e-mail, whatever vendor name each was given). A value shared by more than
 `link_max_group` principals is not a link: that is a product many run, or a shared network,
 and linking it would throttle honest strangers. Principals an operator trusts are left out.
 """
@@ -21,7 +22,8 @@ PRINCIPALS_ONLY = "o.subject NOT LIKE '%%:%%'"
 
 
 def linked(conn: Connection, key: str, at: datetime, s: DetectionSettings) -> list[UUID]:
-    """The principals linked to this one, strongest first (address, user agent, vendor)."""
+    """The principals linked to this one, strongest first (address, user agent, registrant,
+    vendor)."""
     since = at - timedelta(seconds=s.link_window_s)
     rows = conn.execute(
         "WITH mine AS (SELECT kind, value FROM audit.detection_seen"
@@ -34,9 +36,14 @@ def linked(conn: Connection, key: str, at: datetime, s: DetectionSettings) -> li
         " vendor AS (SELECT array_agg(o.connector_id::text) AS members"
         " FROM audit.detection_connectors me JOIN audit.detection_connectors o"
         " ON o.vendor = me.vendor WHERE me.connector_id::text = %(s)s"
+        " HAVING count(*) <= %(max)s),"
+        " registrant AS (SELECT array_agg(o.connector_id::text) AS members"
+        " FROM audit.detection_connectors me JOIN audit.detection_connectors o"
+        " ON o.registrant = me.registrant WHERE me.connector_id::text = %(s)s"
         " HAVING count(*) <= %(max)s)"
         " SELECT CASE kind WHEN 'address' THEN 0 ELSE 1 END, members FROM groups"
-        " UNION ALL SELECT 2, members FROM vendor WHERE members IS NOT NULL ORDER BY 1",
+        " UNION ALL SELECT 2, members FROM registrant WHERE members IS NOT NULL"
+        " UNION ALL SELECT 3, members FROM vendor WHERE members IS NOT NULL ORDER BY 1",
         {"s": key, "since": since, "max": s.link_max_group},
     ).fetchall()
     found: dict[str, None] = {}

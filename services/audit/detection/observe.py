@@ -8,6 +8,7 @@ identity's grants, vendors and trust are reference facts the rules weigh them ag
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -103,10 +104,19 @@ class Grant:
 
 @dataclass(frozen=True)
 class Vendor:
-    """Which vendor a connector belongs to: connectors of one vendor are linked."""
+    """Which vendor and registrant a connector belongs to: connectors of one vendor, or
+    registered under one contact e-mail, are linked."""
 
     connector_id: UUID
     vendor: str
+    registrant: str | None = None  # registrant(contact_email)
+
+
+def registrant(contact_email: str) -> str:
+    """A connector's registration contact as a keyed digest: equal for one e-mail (any case),
+    and not the e-mail itself in detection's working state."""
+    text = contact_email.strip().lower().encode("utf-8")
+    return hashlib.sha256(b"carnet:registrant:" + text).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,12 @@ def observe(event: DetectedEvent, now: datetime) -> Observation | None:
             _when(data.get("expires_at")),
         )
     if kind == "ConnectorRegistered":
-        return Vendor(UUID(str(data["connector_id"])), str(data["vendor"]).strip().lower())
+        contact = data.get("contact_email")
+        return Vendor(
+            UUID(str(data["connector_id"])),
+            str(data["vendor"]).strip().lower(),
+            registrant(str(contact)) if contact else None,
+        )
     if kind == "PrincipalTrusted":
         until = _when(data["until"])
         assert until is not None

@@ -39,9 +39,10 @@ def apply(conn: Connection, fact: Fact) -> None:
         _grant(conn, fact)
     elif isinstance(fact, Vendor):
         conn.execute(
-            "INSERT INTO audit.detection_connectors (connector_id, vendor) VALUES (%s, %s) "
-            "ON CONFLICT (connector_id) DO UPDATE SET vendor = EXCLUDED.vendor",
-            (fact.connector_id, fact.vendor),
+            "INSERT INTO audit.detection_connectors (connector_id, vendor, registrant)"
+            " VALUES (%s, %s, %s) ON CONFLICT (connector_id) DO UPDATE SET"
+            " vendor = EXCLUDED.vendor, registrant = EXCLUDED.registrant",
+            (fact.connector_id, fact.vendor, fact.registrant),
         )
     else:
         conn.execute(

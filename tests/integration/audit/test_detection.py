@@ -381,6 +381,24 @@ def test_linked_principals_by_address_and_vendor_trusted_left_out(pool, store):
     assert set(fired.linked) == {b, c}
 
 
+def test_connectors_of_one_registrant_are_linked_whatever_their_vendor_names(pool, store):
+    appts = agenda(uuid.uuid4(), 330)
+    a, b, c = (uuid.uuid4() for _ in range(3))
+    setup = [
+        EVENTS.registered(a, "Agenda Tool", T0 - timedelta(days=3), "Ops@Attacker.example"),
+        EVENTS.registered(b, "Other Name Ltd", T0 - timedelta(days=3), "ops@attacker.example"),
+        EVENTS.registered(c, "Honest Vendor", T0 - timedelta(days=3), "it@honest.example"),
+    ]
+    for x in (a, b, c):
+        setup += [EVENTS.granted(x, appts[0].practitioner_id, T0 - timedelta(days=3))]
+    setup += [EVENTS.booked(x, min(T0, x.start) - timedelta(days=2)) for x in appts]
+    assert run(pool, store, setup) == []
+    for n, x in enumerate((a, b, c)):  # each from its own address and client
+        run(pool, store, read(x, appts, T0, address=f"192.0.2.{210 + n}"))
+    [fired] = run(pool, store, read(a, appts[:60], T0 + timedelta(hours=2), address="192.0.2.210"))
+    assert fired.linked == (b,)
+
+
 def test_a_value_many_principals_share_is_not_a_link(pool, store):
     appts = agenda(uuid.uuid4(), 330)
     crowd = [connector_with(pool, store, appts) for _ in range(6)]
