@@ -110,6 +110,8 @@ def audit_events(
     denied = record["outcome"] != "success"
     base: dict[str, Any] = {
         "resourceType": "AuditEvent",
+        # An access record never changes: its last update is when it was recorded.
+        "meta": {"lastUpdated": _iso(record["occurred_at"])},
         "type": AUDIT_EVENT_TYPE,
         "subtype": [{"system": INTERACTIONS, "code": SUBTYPE.get(operation, "read")}],
         "action": ACTION.get(operation, "R"),

@@ -44,6 +44,7 @@ def test_a_search_over_two_patients_is_two_valid_audit_events():
         AuditEvent.model_validate(event)
         assert event["action"] == "E" and event["outcome"] == "0"
         assert event["agent"][0]["network"]["address"] == "198.51.100.7"
+        assert event["meta"]["lastUpdated"] == event["recorded"]  # a record never changes
     first = next(
         e
         for e in events
