@@ -24,6 +24,7 @@ from services.common.metrics import REQUESTS_DENIED
 from services.identity import accounts, commands, connectors, queries, quotas, schemas, tokens
 from services.identity.context import Actor, Ctx
 from services.identity.errors import AuthenticationError, oauth_error
+from services.identity.smart import is_smart, translate
 
 FORM = "application/x-www-form-urlencoded"
 # Token endpoint refusals answered 400, by the reason class of carnet_requests_denied_total.
@@ -184,7 +185,14 @@ def set_password(ctx: Ctx, req: Request, who: Actor) -> Response:
 
 
 def _grant(ctx: Ctx, req: Request, data: dict[str, Any]) -> dict[str, Any]:
-    scope = data["scope"].split() if data["scope"] is not None else None
+    asked = data["scope"].split() if data["scope"] is not None else None
+    answer = _issue(ctx, req, data, translate(asked) if asked is not None else None)
+    if asked and any(is_smart(s) for s in asked):
+        answer["scope"] = " ".join(dict.fromkeys(asked))  # in the vocabulary it was asked in
+    return answer
+
+
+def _issue(ctx: Ctx, req: Request, data: dict[str, Any], scope: list[str] | None) -> dict[str, Any]:
     where = (req.remote_addr, req.request_id)
     if data["grant_type"] == "client_credentials":
         if not data["client_id"] or not data["client_secret"]:

@@ -111,6 +111,23 @@ def test_oauth2_flow_reach_follows_grants(world, rpc):
     assert rpc.authenticate(token)["reach"]["appointment:read"] == []
 
 
+def test_smart_system_scopes_are_accepted_and_answered_in_their_own_names(world, rpc):
+    c, p = connector(world), practitioner(world)
+    grant = {"connector_id": c["connector_id"], "scopes": ["appointment:read"]}
+    assert world.post(f"/v1/practitioners/{p['practitioner_id']}/grants", grant).status_code == 201
+    r = world.token(c["client_id"], c["client_secret"], scope="system/Appointment.rs")
+    assert r.status_code == 200, r.text
+    SECRETS.append(r.json()["access_token"])
+    assert r.json()["scope"] == "system/Appointment.rs"
+    principal = rpc.authenticate(r.json()["access_token"])
+    assert principal["reach"] == {"appointment:read": [p["practitioner_id"]]}
+    for scope, says in (("system/Appointment.cu", "scope must be among"),  # no write grant
+                        ("system/Appointment.r", "ask system/Appointment.rs")):  # fmt: skip
+        refused = world.token(c["client_id"], c["client_secret"], scope=scope)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+        assert says in refused.json()["error_description"]
+
+
 def test_wrong_secret_is_401_invalid_client_and_an_event(world, migrated_database_url):
     c = connector(world)
     r = world.token(c["client_id"], "not-the-secret-0000")
