@@ -30,6 +30,7 @@ class Settings:
     default_page: int = 20
     max_body_bytes: int = 64 * 1024
     public_base_url: str = ""
+    token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 (identity's token endpoint URL)
     quotas: Quotas | None = None  # None: reads are not metered (use-case tests, the bench)
 
 
@@ -39,6 +40,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
     return Settings(
         max_page=int(config.get("BOOKING_MAX_PAGE", 100)),
         public_base_url=str(config.get("BOOKING_PUBLIC_BASE_URL") or "").rstrip("/"),
+        token_url=str(config.get("BOOKING_TOKEN_URL") or Settings.token_url),
         quotas=quotas_from_config(config),
     )
 

@@ -128,10 +128,15 @@ def _bounds(name: str, values: list[str]) -> tuple[datetime | None, datetime | N
     return lower, upper
 
 
+FORMAT = "_format"
+
+
 def _grouped(params: list[tuple[str, str]], allowed: tuple[str, ...]) -> dict[str, list[str]]:
     """Parameters by name; an unknown one is refused rather than dropped with its filter."""
     grouped: dict[str, list[str]] = {}
     for name, value in params:
+        if name == FORMAT:
+            continue  # a result format, not a filter: the edge answered it (http/negotiate.py)
         if name not in allowed:
             raise FhirInputError(
                 "not-supported",

@@ -9,12 +9,10 @@ the table: a token of the caller's quota is taken before they run.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from contracts.booking import ACCESS_PURPOSES
-from services.booking import commands, fhir, queries, schemas
+from services.booking import capability, commands, queries, responses, schemas
 from services.booking.context import Ctx
 from services.booking.domain.slots import slice_interval
 from services.booking.fhir_input import (
@@ -28,6 +26,7 @@ from services.booking.model import STATUSES
 from services.booking.reach import Principal
 from services.booking.site import PURPOSE_HEADER, asked_minimal, metered, request_info
 from services.common.http.body import json_body, json_object, load
+from services.common.http.openapi import fhir_resource
 from services.common.http.request import FHIR_JSON, JSON, Request, Response
 from services.common.http.routes import Api, Param, Route
 from services.common.logging import bind_context
@@ -36,42 +35,15 @@ FHIR_IN = (FHIR_JSON, JSON)
 PATCH_IN = ("application/json-patch+json",)
 
 
-def _served(resource: dict[str, Any], access_id: Any, status: int = 200) -> Response:
-    headers = {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
-    if "meta" in resource and "versionId" in resource["meta"]:
-        headers["ETag"] = f'W/"{resource["meta"]["versionId"]}"'
-    return Response(status, resource, headers, FHIR_JSON)
-
-
-def _page_url(req: Request, cursor: str | None) -> str:
-    kept = [(k, v) for k, v in req.params() if k != "_cursor"]
-    if cursor:
-        kept.append(("_cursor", cursor))
-    return f"{req.base_url}{req.path}" + (f"?{urlencode(kept)}" if kept else "")
-
-
-def _bundle(
-    req: Request,
-    resources: list[dict[str, Any]],
-    cursor: str | None,
-    nxt: str | None,
-    searched_at: datetime | None = None,
-) -> dict[str, Any]:
-    """A searchset page with its self and next links, and when the search began (meta)."""
-    return fhir.searchset(
-        f"{req.base_url}/fhir",
-        resources,
-        _page_url(req, cursor),
-        _page_url(req, nxt) if nxt else None,
-        searched_at=searched_at,
-    )
-
-
 def read_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
     """GET /fhir/Appointment/{id}: recorded before it is sent."""
     info = request_info(req)
     resource, access_id = queries.read_one(ctx, p, req.path_uuid("appointment_id"), info)
-    return _served(resource, access_id)
+    served = responses.served(resource, access_id)
+    if responses.unchanged(req, served.headers.get("ETag")):
+        # Still an access, recorded as one: the answer tells the client its copy is current.
+        return Response(304, None, served.headers, FHIR_JSON)
+    return served
 
 
 def search_appointments(ctx: Ctx, req: Request, p: Principal) -> Response:
@@ -82,7 +54,7 @@ def search_appointments(ctx: Ctx, req: Request, p: Principal) -> Response:
     searched_at = ctx.clock()
     resources, next_cursor, access_id = queries.search(ctx, p, query, info)
     headers = {"X-Carnet-Access-Id": str(access_id), "Cache-Control": "no-store"}
-    bundle = _bundle(req, resources, query.cursor, next_cursor, searched_at)
+    bundle = responses.bundle(req, resources, query.cursor, next_cursor, searched_at)
     return Response(200, bundle, headers, FHIR_JSON)
 
 
@@ -101,7 +73,7 @@ def book_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
         # Only the new id goes back, so there is no read to record.
         return Response(201, None, {"Location": location, "ETag": 'W/"1"'}, FHIR_JSON)
     resource, access_id = queries.read_one(ctx, p, appointment_id, info, "create")
-    response = _served(resource, access_id, 201)
+    response = responses.served(resource, access_id, 201)
     response.headers["Location"] = location
     return response
 
@@ -114,7 +86,7 @@ def patch_appointment(ctx: Ctx, req: Request, p: Principal) -> Response:
     if _minimal(ctx, req, p, appointment_id):
         return Response(200, None, {}, FHIR_JSON)
     resource, access_id = queries.read_one(ctx, p, appointment_id, info, "update")
-    return _served(resource, access_id)
+    return responses.served(resource, access_id)
 
 
 def search_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
@@ -122,7 +94,7 @@ def search_slots(ctx: Ctx, req: Request, p: Principal) -> Response:
     request_info(req)
     query = parse_slot_search(req.params())
     resources, next_cursor = queries.search_slots(ctx, p, query)
-    bundle = _bundle(req, resources, query.cursor, next_cursor)
+    bundle = responses.bundle(req, resources, query.cursor, next_cursor)
     return Response(200, bundle, {"Cache-Control": "no-store"}, FHIR_JSON)
 
 
@@ -156,6 +128,23 @@ def destroy_medical_key(ctx: Ctx, req: Request, p: Principal) -> Response:
     return Response(200, {"patient_id": str(patient_id), "key_destroyed": key_id is not None})
 
 
+def metadata(ctx: Ctx, req: Request, _: Any) -> Response:
+    """GET /fhir/metadata: the CapabilityStatement, from this table (public, as FHIR asks)."""
+    doc = capability.statement(API, req.base_url, ctx.settings.token_url)
+    return Response(200, doc, {"Cache-Control": "max-age=3600"}, FHIR_JSON)
+
+
+def smart_configuration(ctx: Ctx, req: Request, _: Any) -> Response:
+    """GET /fhir/.well-known/smart-configuration: where and how a backend client gets a token."""
+    doc = capability.smart_configuration(ctx.settings.token_url)
+    return Response(200, doc, {"Cache-Control": "max-age=3600"}, JSON)
+
+
+IF_NONE_MATCH = Param(
+    "If-None-Match",
+    "An ETag the client holds: 304 without a body when it is current.",
+    where="header",
+)
 PURPOSE = Param(
     PURPOSE_HEADER,
     "Why the data is used; written into the access record.",
@@ -182,18 +171,32 @@ PRACTITIONER = Param(
 )
 SERVED = {
     "ETag": 'W/"<meta.versionId>"',
+    "Last-Modified": "meta.lastUpdated as an HTTP date",
     "X-Carnet-Access-Id": "The access record of this response",
 }
 APPOINTMENT = "/fhir/Appointment/{appointment_id}"
+CAPABILITY = fhir_resource("CapabilityStatement", kind={"const": "instance"})
 API = Api(
     "booking",
     "FHIR R4 appointments and slots for connectors; every read recorded.",
     (
         Route(
+            "fhir_metadata", "GET", "/fhir/metadata", metadata,
+            "The CapabilityStatement: resources, interactions, search parameters, security",
+            style="fhir", auth=False, response=CAPABILITY, produces=FHIR_JSON,
+        ),
+        Route(
+            "smart_configuration", "GET", "/fhir/.well-known/smart-configuration",
+            smart_configuration, "SMART configuration: the token endpoint and its scopes",
+            auth=False, response={"type": "object"},
+        ),
+        Route(
             "read_appointment", "GET", APPOINTMENT, metered(read_appointment),
             "Read one appointment (recorded before it is sent)",
             style="fhir", operation="read", response=schemas.APPOINTMENT, produces=FHIR_JSON,
-            params=(PURPOSE,), headers=SERVED, errors={404: "No such appointment", **THROTTLED},
+            params=(PURPOSE, IF_NONE_MATCH), headers=SERVED,
+            errors={404: "No such appointment", **THROTTLED},
+            also={304: "Not modified: the version named in If-None-Match (recorded as a read)"},
         ),
         Route(
             "search_appointments", "GET", "/fhir/Appointment", metered(search_appointments),
@@ -269,5 +272,5 @@ API = Api(
             errors={404: "No such patient", 422: "Refused by a rule", **THROTTLED},
         ),
     ),
-    components=(schemas.SLOT,),
+    components=(schemas.SLOT, CAPABILITY),
 )  # fmt: skip

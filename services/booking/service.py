@@ -84,6 +84,16 @@ class BookingService(CarnetService):
         """One appointment, recorded before it is sent."""
         return self.api.serve(request, appointment_id=appointment_id)
 
+    @http("GET", "/fhir/metadata")
+    def fhir_metadata(self, request: Any) -> Any:
+        """FHIR discovery: the CapabilityStatement (no token needed)."""
+        return self.api.serve(request)
+
+    @http("GET", "/fhir/.well-known/smart-configuration")
+    def smart_configuration(self, request: Any) -> Any:
+        """SMART discovery: the token endpoint and the scopes (no token needed)."""
+        return self.api.serve(request)
+
     @http("GET", "/fhir/Appointment")
     def search_appointments(self, request: Any) -> Any:
         """A page of appointments within reach, recorded before it is sent."""

@@ -56,6 +56,12 @@ class Conflict(DomainError):
     kind = "conflict"
 
 
+class NotAcceptable(DomainError):
+    """The client asked for a format this server does not write (FHIR XML, Turtle...)."""
+
+    kind = "not_acceptable"
+
+
 class Unprocessable(DomainError):
     """Well-formed, but against a business rule (a slot in the past, an overlap)."""
 

@@ -240,7 +240,9 @@ def test_the_matrix_covers_every_route_and_kind(reach_world: ReachWorld) -> None
         ("post", "/v1/practitioners/{practitioner_id}/slots"),
         ("delete", "/v1/patients/{patient_id}/medical-key"),
     }
-    public = {"/openapi.json", "/health/live", "/health/ready", "/metrics"}
+    # Public by design, serving no data: the shared routes and FHIR discovery.
+    public = {"/openapi.json", "/health/live", "/health/ready", "/metrics", "/fhir/metadata",
+              "/fhir/.well-known/smart-configuration"}  # fmt: skip
     served = {
         (method, path)
         for path, ops in document(API)["paths"].items()

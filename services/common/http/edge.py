@@ -15,6 +15,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 
 from services.common.errors import DomainError, TooLarge
+from services.common.http import negotiate
 from services.common.http.errors import from_error, refusal
 from services.common.http.request import Request, Response
 from services.common.http.routes import Route
@@ -51,6 +52,8 @@ def _run(site: Site, route: Route, req: Request) -> Response:
         raise TooLarge(f"body over {site.max_body} bytes")
     if route.handler is None:
         raise LookupError(f"route {route.name} has no handler")
+    if route.style == "fhir":
+        negotiate.require_json(req)
     ctx = site.context()
     principal = None
     try:

@@ -38,6 +38,9 @@ class OAuthError(Schema):
     error_description = fields.String(required=True)
 
 
+NO_BODY = frozenset({204, 304})  # answers that never carry a body
+
+
 def fhir_resource(resource: str, **properties: Any) -> Component:
     """A FHIR resource, loosely: its type is fixed, the rest is the R4 specification's."""
     return Component(
@@ -106,7 +109,8 @@ class _Document:
         responses: dict[str, Any] = {str(route.status): answer}
         refused = self.ref(REFUSAL_BODY[route.style])
         for status, text in route.also.items():
-            responses[str(status)] = {"description": text, "content": answer["content"]}
+            body = {} if status in NO_BODY else {"content": answer["content"]}
+            responses[str(status)] = {"description": text, **body}
         if route.pending is not None:
             responses["202"] = {
                 "description": "Not final yet: ask again after Retry-After",

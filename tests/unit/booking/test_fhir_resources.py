@@ -327,7 +327,9 @@ def test_operation_outcome_refuses_unknown_codes_and_severities():
 
 # --- the OpenAPI document -------------------------------------------------------------------
 
-PUBLIC = {"/openapi.json", "/health/live", "/health/ready", "/metrics"}
+SHARED = {"/openapi.json", "/health/live", "/health/ready", "/metrics"}  # not through the edge
+DISCOVERY = {"/fhir/metadata", "/fhir/.well-known/smart-configuration"}  # public, as FHIR asks
+PUBLIC = SHARED | DISCOVERY
 
 
 def test_openapi_document_is_3_1_with_operations_security_and_resolvable_refs():
@@ -356,11 +358,12 @@ def test_openapi_document_is_3_1_with_operations_security_and_resolvable_refs():
             assert names == set(re.findall(r"{(\w+)}", path))
             assert op["security"] == ([] if path in PUBLIC else [{"bearer": []}])
             errors = {c: r for c, r in op["responses"].items() if c.startswith("4")}
-            assert bool(errors) == (path not in PUBLIC)
+            assert bool(errors) == (path not in SHARED)
+            fhir_style = path.startswith("/fhir") and "well-known" not in path
             for response in errors.values():
-                media = "application/fhir+json" if path.startswith("/fhir") else "application/json"
+                media = "application/fhir+json" if fhir_style else "application/json"
                 ref = response["content"][media]["schema"]["$ref"]
-                assert ref.endswith("OperationOutcome" if path.startswith("/fhir") else "Error")
+                assert ref.endswith("OperationOutcome" if fhir_style else "Error")
     assert len(ids) == len(set(ids))
     components = doc["components"]["schemas"]
     for schema in components.values():
