@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +13,10 @@ from typing import Any
 import click
 
 from services.audit.settings import DEFAULT_GRACE_SECONDS
+from services.cli.errors import CarnetGroup, logs_on_stderr
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def audit() -> None:
     """The audit ledger (docs/audit.md)."""
 
@@ -141,32 +141,6 @@ _database = click.option(
 
 
 @contextmanager
-def _logs_on_stderr() -> Iterator[None]:
-    """stdout carries the JSON answer, so log lines (JSON, redacted) go to stderr meanwhile."""
-    import logging
-
-    import structlog
-
-    from services.common.logging import configure_logging
-
-    if structlog.is_configured():  # a host process chose where logs go: leave it be
-        yield
-        return
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging("audit", os.environ.get("LOG_LEVEL", "WARNING"), sys.stderr)
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        structlog.reset_defaults()
-
-
-@contextmanager
 def _connect(database_url: str | None) -> Iterator[Any]:
     """A connection to the ledger's database (autocommit off: each index batch commits)."""
     import psycopg
@@ -174,7 +148,7 @@ def _connect(database_url: str | None) -> Iterator[Any]:
     from services.common.config import Settings
 
     url = database_url or Settings.from_env().database_url
-    with _logs_on_stderr(), psycopg.connect(url) as conn:
+    with logs_on_stderr("audit"), psycopg.connect(url) as conn:
         yield conn
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from services.cli.errors import CarnetGroup
 from services.cli.options import management_options
 from services.common.broker import (
     apply_policies,
@@ -13,7 +14,7 @@ from services.common.broker import (
 from services.common.config import Settings
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def broker() -> None:
     """RabbitMQ topology shared by every service."""
 

@@ -10,9 +10,10 @@ import yaml
 
 from contracts import REGISTRY
 from contracts.asyncapi import build_document
+from services.cli.errors import CarnetGroup
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def contracts() -> None:
     """Event contracts shared by the services: list them, export them as AsyncAPI."""
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 from psycopg.conninfo import conninfo_to_dict
 
+from services.cli.errors import CarnetGroup
 from services.common.config import SERVICES, Settings
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def db() -> None:
     """The PostgreSQL database: one schema and one role per service."""
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from services.cli.errors import CarnetGroup
 from services.cli.options import management_options
 from services.common.config import Settings
 from services.ops.dead_letters import (
@@ -39,7 +40,7 @@ def _fail(exc: DeadLetterError) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def dlq() -> None:
     """Dead-letter queues: see what was parked and why, then requeue or drop it."""
 

@@ -12,6 +12,8 @@ from typing import IO, Any
 
 import click
 
+from services.cli.errors import CarnetGroup
+
 HEAD = ("timestamp", "service", "level", "event")
 
 
@@ -124,7 +126,7 @@ def compact(record: dict[str, Any], correlation_id: str) -> str:
     return " ".join([*head, *rest])
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def logs() -> None:
     """Read the services' JSON logs (var/log/<service>.log under `carnet up`)."""
 

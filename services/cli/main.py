@@ -10,6 +10,7 @@ from services.cli.broker_cmd import broker
 from services.cli.contracts_cmd import contracts
 from services.cli.db_cmd import db
 from services.cli.dlq_cmd import dlq
+from services.cli.errors import EXIT_CODES, CarnetGroup
 from services.cli.investigate_cmd import investigate  # noqa: F401 (registers on audit)
 from services.cli.logs_cmd import logs
 from services.cli.rebuild_cmd import rebuild  # noqa: F401 (registers on replay)
@@ -20,7 +21,11 @@ from services.cli.run_cmd import demo, up
 from services.cli.witness_cmd import witness
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CarnetGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.version_option(package_name="carnet")
 def cli() -> None:
     """Carnet: event-sourced backbone for medical appointments."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from services.cli.errors import logs_on_stderr
 from services.cli.replay_cmd import replay
 from services.common.config import Settings
 
@@ -130,7 +131,8 @@ def rebuild(
         click.echo("would swap" if not no_swap else "would not swap (--no-swap)")
         return
     try:
-        outcome = job.run(swap=not no_swap, restart=restart)
+        with logs_on_stderr("replay"):  # stdout is for the results below
+            outcome = job.run(swap=not no_swap, restart=restart)
     except RefusedSwap as exc:
         raise click.ClickException(str(exc)) from exc
     rate = outcome.scanned / outcome.seconds if outcome.seconds else 0.0

@@ -8,10 +8,11 @@ import threading
 
 import click
 
+from services.cli.errors import CarnetGroup
 from services.common.config import SERVICES, Settings
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def relay() -> None:
     """The store-to-bus relay (normally inside each service; standalone for operations)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from services.cli.errors import CarnetGroup
 from services.common.config import SERVICES, Settings
 
 
@@ -30,7 +31,7 @@ def _instant(value: str | None) -> datetime | None:
     return when
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def replay() -> None:
     """Replay event history: read streams and exports; re-deliver; import into a scratch DB."""
 

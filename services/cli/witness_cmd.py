@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from services.cli.errors import CarnetGroup, logs_on_stderr
+
 DEFAULT_WITNESS_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/carnet_witness"
 
 _admin_url = click.option(
@@ -30,7 +32,7 @@ def _fail(message: str) -> click.ClickException:
     return error
 
 
-@click.group()
+@click.group(cls=CarnetGroup)
 def witness() -> None:
     """The witness of the audit ledger's signed heads (docs/audit.md "Witness")."""
 
@@ -87,11 +89,10 @@ def run_cmd(
     AUDIT_SIGNING_KEY_ID. A refused head (fork, rollback, bad signature) is recorded in
     witness.refusals and logged at error level.
     """
-    from services.cli.audit_cmd import _logs_on_stderr
     from services.common.logging import configure_logging
 
     if once:  # in-process callers (tests, cron wrappers) keep their own logging
-        with _logs_on_stderr():
+        with logs_on_stderr("witness"):
             _run(database_url, ledger_url, interval, once, metrics_port)
         return
     configure_logging("witness", os.environ.get("LOG_LEVEL", "INFO"), sys.stderr)

@@ -231,5 +231,5 @@ def test_the_cli_takes_several_subjects(world, story):
     assert report["affected"]["appointment_count"] == 5  # the patient's own read is not exposure
     assert run("--vendor", VENDOR, "--format", "md").exit_code == 0
     unknown = run("--connector", str(uuid.uuid4()))
-    assert unknown.exit_code == 1 and "no such connector" in unknown.output
+    assert unknown.exit_code == 2 and "no such connector" in unknown.output
     assert run().exit_code == 2 and run("--address", "nowhere").exit_code == 2

@@ -159,7 +159,7 @@ def test_requeue_makes_a_fixed_consumer_process_the_message_once(
 def test_requeue_needs_exactly_one_selector(running: str) -> None:
     assert CliRunner().invoke(dlq, ["requeue", DLQ, "--amqp-uri", running]).exit_code == 2
     missing = CliRunner().invoke(dlq, ["requeue", DLQ, "--amqp-uri", running, "--id", "nope"])
-    assert missing.exit_code == 1 and "no message" in missing.output
+    assert missing.exit_code == 2 and "no message" in missing.output
 
 
 def test_drop_removes_exactly_that_message_and_records_it(running: str, tmp_path: Path) -> None:
@@ -183,6 +183,6 @@ def test_drop_removes_exactly_that_message_and_records_it(running: str, tmp_path
     assert (record["queue"], record["message_id"]) == (DLQ, gone)
     assert record["reason"] == "garbage from a load test"
     assert "secret-patient-name" not in line
-    # a second drop of the same id finds nothing and records nothing
-    assert CliRunner().invoke(dlq, [*args, "--reason", "again"]).exit_code == 1
+    # a second drop of the same id finds nothing, records nothing, and could not run (2)
+    assert CliRunner().invoke(dlq, [*args, "--reason", "again"]).exit_code == 2
     assert len(trail.read_text().splitlines()) == 1

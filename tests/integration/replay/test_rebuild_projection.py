@@ -162,7 +162,7 @@ def test_the_swap_is_refused_while_the_new_tables_are_behind(world, agenda):
         cli_refusal = CliRunner().invoke(
             cli, ["replay", "rebuild", "booking.views", "--max-lock-catch-up", "0",
                   "--database-url", url])  # fmt: skip
-        assert cli_refusal.exit_code == 1 and "nothing was swapped" in cli_refusal.output
+        assert cli_refusal.exit_code == 2 and "nothing was swapped" in cli_refusal.output
     finally:
         holder.rollback()
         holder.close()
