@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
+.PHONY: help venv infra tools test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ lint: venv  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv infra  ## the whole suite on the real PostgreSQL and RabbitMQ
+tools:  ## install what the suite checks deployment files with (promtool), when possible
+	@scripts/ensure-tools.sh
+
+test: venv infra tools  ## the whole suite on the real PostgreSQL and RabbitMQ
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/test_shards.py
 

@@ -177,19 +177,22 @@ def _established(pf: Platform, agendas: int, tag: str, address: str | None = Non
     return p
 
 
-def _bystander(pf: Platform, agendas: set) -> tuple[Principal, list[tuple[datetime, Actor]]]:
+def _bystander(
+    pf: Platform, agendas: set, quick: bool
+) -> tuple[Principal, list[tuple[datetime, Actor]]]:
     """An honest partner of another vendor, at its own address, granted (up to 5 of) the same
-    agendas as the attacker: it syncs by delta every 5 minutes through the attack."""
+    agendas as the attacker: it syncs by delta every 5 minutes through the attack (quick:
+    every 15, a third of the events in `make test`)."""
     ids = sorted(agendas)[:5]
     n = len(pf.principals) + 1
     p = pf.connector(ids, T0, _address(pf, n, 3), "bench-bystander/2.1", "bench vendor bystander")
-    return p, [(T0 + OPENING, SyncPartner(p, timedelta(minutes=5)))]
+    return p, [(T0 + OPENING, SyncPartner(p, timedelta(minutes=15 if quick else 5)))]
 
 
 def _attack(actors: list[tuple[datetime, Actor]], attackers: list[Principal], start: datetime,
-            pf: Platform, end: datetime) -> Setup:  # fmt: skip
+            pf: Platform, end: datetime, quick: bool) -> Setup:  # fmt: skip
     """An attack's setup, with the honest bystander on the attacker's agendas."""
-    by, by_actors = _bystander(pf, set().union(*(a.agendas for a in attackers)))
+    by, by_actors = _bystander(pf, set().union(*(a.agendas for a in attackers)), quick)
     return Setup(actors + by_actors, [by], attackers, start, end)
 
 
@@ -200,7 +203,7 @@ def burst_within_grants(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p),
               (attack, Scraper(p, reach, ATTACK_PACE))]  # fmt: skip
-    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY, quick)
 
 
 def slow_scraper(pf: Platform, quick: bool) -> Setup:
@@ -211,7 +214,7 @@ def slow_scraper(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     scraper = Scraper(p, reach * 20, timedelta(minutes=20), page=15)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p), (attack, scraper)]
-    return _attack(actors, [p], attack, pf, T0 + (3 if quick else 7) * DAY)
+    return _attack(actors, [p], attack, pf, T0 + (3 if quick else 7) * DAY, quick)
 
 
 def warmup_burst(pf: Platform, quick: bool) -> Setup:
@@ -223,7 +226,7 @@ def warmup_burst(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     sync = SyncPartner(p, timedelta(minutes=10), pace=timedelta(seconds=30))
     actors = [(start, sync), _changes(pf, p), (attack, Scraper(p, reach, ATTACK_PACE))]
-    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY, quick)
 
 
 def two_connectors(pf: Platform, quick: bool) -> Setup:
@@ -237,7 +240,7 @@ def two_connectors(pf: Platform, quick: bool) -> Setup:
     actors = [(T0 + OPENING, SyncPartner(a, HOUR)), (T0 + OPENING, SyncPartner(b, HOUR)),
               _changes(pf, a), (attack, Scraper(a, reach[:half], ATTACK_PACE)),
               (attack, Scraper(b, reach[half:], ATTACK_PACE))]  # fmt: skip
-    return _attack(actors, [a, b], attack, pf, T0 + 2 * DAY)
+    return _attack(actors, [a, b], attack, pf, T0 + 2 * DAY, quick)
 
 
 def probing_scraper(pf: Platform, quick: bool) -> Setup:
@@ -249,7 +252,7 @@ def probing_scraper(pf: Platform, quick: bool) -> Setup:
     reach = pf.world.in_horizon(p.agendas, attack)
     scraper = Scraper(p, reach, ATTACK_PACE, probes=others, probe_every=5)
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p), (attack, scraper)]
-    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY, quick)
 
 
 def rotating_addresses(pf: Platform, quick: bool) -> Setup:
@@ -261,7 +264,7 @@ def rotating_addresses(pf: Platform, quick: bool) -> Setup:
     pool = [_address(pf, i, 2) for i in range(200)]
     actors = [(T0 + OPENING, SyncPartner(p, HOUR)), _changes(pf, p),
               (attack, Scraper(p, reach, ATTACK_PACE, addresses=pool))]  # fmt: skip
-    return _attack(actors, [p], attack, pf, T0 + 2 * DAY)
+    return _attack(actors, [p], attack, pf, T0 + 2 * DAY, quick)
 
 
 def patient_prober(pf: Platform, quick: bool) -> Setup:
@@ -274,7 +277,7 @@ def patient_prober(pf: Platform, quick: bool) -> Setup:
     )
     others = [a for a in pf.world.in_horizon(agendas, attack) if a.patient_id != p.id]
     prober = Prober(p, others, timedelta(milliseconds=300), attempts=2_000)
-    by, by_actors = _bystander(pf, set(agendas))
+    by, by_actors = _bystander(pf, set(agendas), quick)
     return Setup([(attack, prober), *by_actors], [by], [p], attack, T0 + 2 * DAY)
 
 

@@ -165,6 +165,7 @@ class Relay:
             try:
                 if not self.leadership.try_acquire():
                     self.stats.is_leader = False
+                    RELAY_LEADER.labels(self.producer).set(0)  # a standby says so: 0, not absent
                     stop.wait(standby_poll)
                     continue
                 self.stats.is_leader = True

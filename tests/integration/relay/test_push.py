@@ -106,3 +106,31 @@ def test_a_writer_in_another_process_wakes_it_by_notify_after_its_commit(
     subprocess.run([sys.executable, "-c", script, migrated_database_url, event_id], check=True,
                    cwd=REPO, timeout=60)  # fmt: skip
     _published_within(broker, probe, event_id, 5.0)
+
+
+def test_a_standby_relay_reports_zero_not_nothing(store, migrated_database_url, broker) -> None:
+    """`carnet_relay_is_leader` is 0 on a standby (an absent series would hide it from the
+    CarnetRelayNoLeader sum): here a standby of its own producer name, the lock held aside."""
+    from prometheus_client import REGISTRY
+
+    from services.common.relay.leadership import Leadership
+
+    holder = Leadership(migrated_database_url, "booking")
+    assert holder.try_acquire()
+    stop = threading.Event()
+    relay = Relay(store, migrated_database_url, "booking", "standby-probe", broker,
+                  routing_key_for)  # fmt: skip
+    thread = threading.Thread(target=relay.run, args=(stop, 0.05), daemon=True)
+    try:
+        thread.start()
+        labels = {"service": "standby-probe"}
+        eventually(
+            lambda: REGISTRY.get_sample_value("carnet_relay_is_leader", labels) is not None,
+            what="the standby's gauge",
+        )
+        assert REGISTRY.get_sample_value("carnet_relay_is_leader", labels) == 0
+        assert not relay.stats.is_leader
+    finally:
+        stop.set()
+        thread.join(10)
+        holder.release()
