@@ -7,7 +7,8 @@ seq numbers, event ids and field names, never a payload value (personal data).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -164,14 +165,24 @@ def verify_ledger(
     services: Sequence[str] = SERVICES,
     grace_seconds: float = 30.0,
     max_findings: int = DEFAULT_MAX_FINDINGS,
+    progress: Callable[[str], Any] | None = None,
 ) -> VerifyReport:
-    """Every check, on the caller's connection (ideally in one REPEATABLE READ transaction)."""
+    """Every check, on the caller's connection (ideally in one REPEATABLE READ transaction);
+    `progress` hears a line as each of its four stages starts and ends (the CLI's stderr)."""
+    say = progress or (lambda _line: None)
     findings: list[Finding] = []
+    started = time.monotonic()
+    say("verify: recomputing the hash chain")
     tree, roots_at, max_seq = _chain(conn, findings)
+    say(f"verify: chain of {tree.size:,} rows in {time.monotonic() - started:.1f} s; "
+        "checking the signed heads")  # fmt: skip
     checkpoints = _checkpoints(conn, roots_at, max_seq, keys, findings)
+    say(f"verify: {checkpoints:,} signed heads; cross-checking {len(services)} stores")
     mismatches, checked = cross_check(conn, services, grace_seconds, max_findings)
     findings += [Finding(m.kind, m.seq, m.event_id, m.detail) for m in mismatches]
+    say("verify: checking the access index against the ledger")
     findings += [Finding(m.kind, m.seq, None, m.detail) for m in check_all(conn, max_findings)]
+    say(f"verify: done in {time.monotonic() - started:.1f} s, {len(findings)} finding(s)")
     first_bad = first_bad_seq(findings)
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0, f.kind))
     return VerifyReport(

@@ -69,15 +69,14 @@ def verify(database_url: str | None, grace_seconds: float | None, witness: str |
         or service_database_url(Settings.from_env().database_url, AUDITOR)
     )
     grace = settings.verify_grace_seconds if grace_seconds is None else grace_seconds
+    options = {"grace_seconds": grace, "progress": lambda line: click.echo(line, err=True)}
     try:
         if witness is None:
-            report = verify_database(url, keys, grace_seconds=grace)
+            report = verify_database(url, keys, **options)
         else:
             witness_key = witness_public_key_from_env(os.environ)
             heads = load_witnessed(witness)
-            report = verify_database_with_witness(
-                url, keys, heads, witness_key, grace_seconds=grace
-            )
+            report = verify_database_with_witness(url, keys, heads, witness_key, **options)
     except SigningKeyError as exc:
         raise cannot_check(f"WITNESS_PUBLIC_KEY: {exc}") from None
     except WitnessUnreadable as exc:

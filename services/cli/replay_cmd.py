@@ -80,14 +80,17 @@ def export(
 ) -> None:
     """Write SERVICE's events as newline-delimited JSON, in global-log order."""
     from services.ops.replay import export_events
+    from services.ops.replay_publish import RateReporter
 
     events = export_events(_store(service, database_url), _instant(since), _instant(until))
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    progress = RateReporter(None, lambda t: click.echo(t, err=True), "exported", unit="events")
     count = 0
     try:
         for event in events:
             out.write(json.dumps(event, default=str) + "\n")
             count += 1
+            progress(count)  # a line on stderr each second, from the first second on
     finally:
         if out is not sys.stdout:
             out.close()

@@ -238,8 +238,10 @@ class RateReporter:
         verb: str = "published",
         every: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "msg",
     ) -> None:
         self.total, self.echo, self.verb, self.every, self.clock = total, echo, verb, every, clock
+        self.unit = unit
         self.started = self.last = clock()
 
     def __call__(self, done: int) -> None:
@@ -255,7 +257,7 @@ class RateReporter:
         text = f"{self.verb} {done}"
         if self.total:
             text += f"/{self.total} ({100 * done / self.total:.0f}%)"
-        text += f", {rate:.0f} msg/s"
+        text += f", {rate:.0f} {self.unit}/s"
         if self.total and rate > 0:
             text += f", ETA {max(0.0, (self.total - done) / rate):.0f}s"
         return text

@@ -33,6 +33,8 @@ def test_verify_passes_then_names_the_tampered_row(world):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["ledger_size"] == 7 and report["checkpoints_checked"] == 1
+    stages = [line for line in result.stderr.splitlines() if line.startswith("verify: ")]
+    assert len(stages) == 5 and stages[-1].endswith("0 finding(s)")  # progress, on stderr
     tamper(world, ("UPDATE audit.ledger SET payload = '{}' WHERE seq = 3", ()))
     result = run(world)
     assert result.exit_code == 1
