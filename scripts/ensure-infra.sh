@@ -25,12 +25,20 @@ wait_port() {  # name host port seconds
 
 docker_ok() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
+compose_env() {  # docker-compose.yml requires its secrets (.env): generate them once
+  if [ ! -f .env ] && [ -x .venv/bin/carnet ]; then
+    say "writing .env with fresh secrets (carnet secrets init)"
+    .venv/bin/carnet secrets init
+  fi
+}
+
 start_postgres() {
   if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
     say "starting the local PostgreSQL cluster"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   elif docker_ok; then
     say "starting PostgreSQL with docker compose"
+    compose_env
     docker compose up -d postgres
   else
     say "PostgreSQL is not running on $PG_HOST:$PG_PORT and cannot be started here: start PostgreSQL (trust auth, user postgres) or a Docker engine, then run this again."
@@ -44,6 +52,7 @@ start_rabbitmq() {
     rabbitmq-server -detached || true
   elif docker_ok; then
     say "starting RabbitMQ with docker compose"
+    compose_env
     docker compose up -d rabbitmq
   else
     say "RabbitMQ is not running on $AMQP_HOST:$AMQP_PORT and cannot be started here: start RabbitMQ (guest/guest, management plugin) or a Docker engine, then run this again."
