@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra tools test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
+.PHONY: help venv infra lock tools test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,11 @@ infra:  ## start PostgreSQL and RabbitMQ if they are down, and wait until they a
 lint: venv  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lock:  ## write deploy/requirements.lock (pins and hashes the image installs) from pyproject.toml
+	@test -x var/pip-tools/bin/pip-compile || { $(PYTHON) -m venv var/pip-tools && var/pip-tools/bin/pip install -q pip-tools; }
+	var/pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file deploy/requirements.lock pyproject.toml
 
 tools:  ## install what the suite checks deployment files with (promtool), when possible
 	@scripts/ensure-tools.sh
