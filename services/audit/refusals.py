@@ -19,6 +19,7 @@ from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
 from services.common.http.request import Request
+from services.common.json_input import storable_text
 from services.common.logging import current_ids
 from services.common.principals import token_fingerprint
 
@@ -46,14 +47,14 @@ def payload(
     req: Request, route: str, code: str, principal: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The record's payload: the caller when known, its address, client and token fingerprint."""
-    token = req.bearer()
+    token, agent = req.bearer(), req.headers.get("User-Agent")
     return {
         "access_id": str(uuid.uuid4()),
         "principal_kind": str(principal.get("kind") or "unknown") if principal else "unknown",
         "principal_id": str(principal["id"]) if principal and principal.get("id") else None,
         "network_address": req.remote_addr,
-        "user_agent": (req.headers.get("User-Agent") or None),
-        "request_id": req.request_id,
+        "user_agent": storable_text(agent, 500) if agent else None,
+        "request_id": storable_text(req.request_id, 200) or "unknown",
         "route": route[:100],
         "token_fingerprint": token_fingerprint(token) if token else None,
         "denial_code": code,

@@ -24,6 +24,7 @@ from services.booking.reach import Principal
 from services.common.errors import Unavailable
 from services.common.eventstore.models import NewEvent
 from services.common.eventstore.store import EventStore
+from services.common.json_input import storable_text
 from services.common.logging import current_ids, get_logger
 
 log = get_logger(__name__)
@@ -95,15 +96,6 @@ def _entries(entries: Iterable[Entry]) -> list[dict[str, str]]:
     ]
 
 
-def _text(value: str, limit: int) -> str:
-    """Request text as PostgreSQL's jsonb takes it: no NUL, no lone surrogate (a hostile path
-    or header must still leave its record, not a 503)."""
-    value = value[:limit]
-    if value.isascii() and "\x00" not in value:
-        return value
-    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
-
-
 VERSION = 3  # AppointmentsAccessed V3; tests check every committed record against it
 
 
@@ -151,10 +143,10 @@ class AccessRecorder:
             if principal and principal.connector_id
             else None,
             "network_address": info.network_address,
-            "user_agent": _text(info.user_agent, 500) if info.user_agent else None,
-            "request_id": _text(info.request_id, 200) or "unknown",
+            "user_agent": storable_text(info.user_agent, 500) if info.user_agent else None,
+            "request_id": storable_text(info.request_id, 200) or "unknown",
             "operation": operation,
-            "query": _text(info.query, 2000),
+            "query": storable_text(info.query, 2000),
             "purpose": info.purpose,
             "appointment_ids": _unique(served.appointment_ids),
             "patient_ids": _unique(served.patient_ids),
@@ -164,7 +156,7 @@ class AccessRecorder:
             "medical_decrypted": served.medical_decrypted,
             "result_count": len(set(served.appointment_ids)),
             "outcome": outcome,
-            "denial_reason": _text(denial.reason, 500) if denial else None,
+            "denial_reason": storable_text(denial.reason, 500) if denial else None,
             "token_fingerprint": info.token_fingerprint,
             "denial_code": denial.code if denial else None,
             "targets": _entries(denial.targets[:MAX_TARGETS]) if denial else [],

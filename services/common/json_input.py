@@ -58,6 +58,15 @@ def unstorable_text(text: str) -> str | None:
     return None
 
 
+def storable_text(value: str, limit: int) -> str:
+    """Request text as PostgreSQL's jsonb takes it: at most `limit` characters, no NUL, no lone
+    surrogate (a hostile header or path must still leave its record, not a 500 or a 503)."""
+    value = value[:limit]
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise BadJson(f"nested deeper than {MAX_DEPTH} levels")

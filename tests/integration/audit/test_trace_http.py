@@ -152,12 +152,17 @@ def test_every_refused_token_or_role_at_audit_is_evidence_detection_sees(investi
     for _ in range(11):  # one more than D6's review threshold (10 in 10 minutes)
         assert w.get("/v1/audit/verify", guessed).status_code == 401
     assert w.get("/v1/audit/verify").status_code == 401  # no token at all
+    # A hostile client header must not dodge the record (the contract takes 500 characters).
+    long_agent = {"User-Agent": "A" * 5000}
+    assert (
+        w.request("audit", "GET", "/v1/audit/verify", None, headers=long_agent).status_code == 401
+    )
     r = w.get("/v1/audit/accesses", ADMIN_TOKEN, connector=c["connector_id"])
     assert r.status_code == 200  # served: not a refusal
     assert w.get("/v1/audit/accesses", ADMIN_TOKEN, connector="x").status_code == 400
 
     found = refusals(w.pool)
-    assert len(found) == 13  # the 403, eleven 401s with a token, one without; not the 400
+    assert len(found) == 14  # the 403, eleven 401s with a token, two without; not the 400
     forbidden, *unauthenticated = found
     assert forbidden["denial_code"] == "forbidden" and forbidden["route"] == "access_records"
     assert (forbidden["principal_kind"], forbidden["principal_id"]) == (
@@ -167,7 +172,8 @@ def test_every_refused_token_or_role_at_audit_is_evidence_detection_sees(investi
     assert {x["denial_code"] for x in unauthenticated} == {"unauthenticated"}
     assert {x["principal_id"] for x in unauthenticated} == {None}
     prints = [x["token_fingerprint"] for x in unauthenticated]
-    assert len(set(prints[:11])) == 1 and prints[11] is None
+    assert len(set(prints[:11])) == 1 and prints[11:] == [None, None]
+    assert unauthenticated[-1]["user_agent"] == "A" * 500
     assert all(x["request_id"] and x["network_address"] for x in found)
     with w.pool.connection() as conn:  # the token itself is nowhere in audit's log
         assert (

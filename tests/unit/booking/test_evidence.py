@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from contracts.booking_access import DENIAL_CODES, denial_code_of
-from services.booking.access import _text
 from services.booking.commands import Denied
 from services.booking.evidence import denial_of
 from services.booking.site import request_info
@@ -23,6 +22,7 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.http.request import Request
+from services.common.json_input import storable_text as _text
 from services.common.principals import token_fingerprint
 
 BOOKING = Path(__file__).resolve().parents[3] / "services" / "booking"
