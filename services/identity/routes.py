@@ -24,7 +24,7 @@ from services.common.metrics import REQUESTS_DENIED
 from services.identity import accounts, commands, connectors, queries, quotas, schemas, tokens
 from services.identity.context import Actor, Ctx
 from services.identity.errors import AuthenticationError, oauth_error
-from services.identity.smart import is_smart, translate
+from services.identity.smart import is_smart
 
 FORM = "application/x-www-form-urlencoded"
 # Token endpoint refusals answered 400, by the reason class of carnet_requests_denied_total.
@@ -186,7 +186,7 @@ def set_password(ctx: Ctx, req: Request, who: Actor) -> Response:
 
 def _grant(ctx: Ctx, req: Request, data: dict[str, Any]) -> dict[str, Any]:
     asked = data["scope"].split() if data["scope"] is not None else None
-    answer = _issue(ctx, req, data, translate(asked) if asked is not None else None)
+    answer = _issue(ctx, req, data, asked)  # SMART names translated once the client is known
     if asked and any(is_smart(s) for s in asked):
         answer["scope"] = " ".join(dict.fromkeys(asked))  # in the vocabulary it was asked in
     return answer

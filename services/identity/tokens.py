@@ -16,6 +16,7 @@ from services.identity.credentials import new_token, token_digest, verify_secret
 from services.identity.domain import CONNECTOR_SCOPES
 from services.identity.errors import AuthenticationError, oauth_error
 from services.identity.settings import BOOTSTRAP_ADMIN_ID
+from services.identity.smart import translate
 
 log = get_logger(__name__)
 
@@ -59,7 +60,9 @@ def _scopes_for(
     """What a principal's token may carry. A connector's: the scopes some practitioner's grant
     backs now (`granted`), so a token never claims what no grant gives; unasked, all of those
     (RFC 6749 §3.3: the answer's `scope` says what was issued). A practitioner's: their own
-    agenda's appointment scopes."""
+    agenda's appointment scopes. SMART system scopes stand for identity's (smart.py), read
+    here, after the credentials: a bad secret is invalid_client whatever the scope."""
+    requested = translate(requested) if requested is not None else None
     if principal.kind == "connector":
         allowed = [s for s in CONNECTOR_SCOPES if s in (granted or set())]
     elif principal.kind == "practitioner":

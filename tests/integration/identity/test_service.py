@@ -126,6 +126,9 @@ def test_smart_system_scopes_are_accepted_and_answered_in_their_own_names(world,
         refused = world.token(c["client_id"], c["client_secret"], scope=scope)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
         assert says in refused.json()["error_description"]
+    # The client first: a wrong secret is invalid_client whatever the scope asked.
+    wrong = world.token(c["client_id"], "not-the-secret-0000", scope="system/Appointment.r")
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 
 def test_wrong_secret_is_401_invalid_client_and_an_event(world, migrated_database_url):
