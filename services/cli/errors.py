@@ -11,6 +11,7 @@ stdout carries results only: `logs_on_stderr` sends a command's log lines to std
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ import psycopg
 import requests
 from pika.exceptions import AMQPError
 
+from contracts.errors import ContractViolation
+
 OK, PROBLEM, CANNOT_RUN, BUG = 0, 1, 2, 70  # 70: sysexits.h EX_SOFTWARE
 EXIT_CODES = (
     "Exit codes: 0 done; 1 the command found a problem (tampering, a refusal, a difference); "
@@ -30,6 +33,9 @@ EXIT_CODES = (
     "`audit investigate` also exits 3 (window not in the ledger yet) and 4 (index differs)."
 )
 MAX_LINE = 300
+# ValueErrors that are Carnet's own mistakes, not the operator's: a payload its contract
+# refuses, JSON it wrote or stored that does not parse.
+BUGS: tuple[type[Exception], ...] = (ContractViolation, json.JSONDecodeError)
 
 
 class CannotRun(click.ClickException):
@@ -72,7 +78,7 @@ def reason(exc: BaseException) -> str | None:
         return f"RabbitMQ did not answer ({type(exc).__name__}: {_first(exc)})"
     if isinstance(exc, OSError):  # refused connections, unreadable files
         return f"{type(exc).__name__}: {_first(exc)}"
-    if isinstance(exc, ValueError):  # a value the command could not use
+    if isinstance(exc, ValueError) and not isinstance(exc, BUGS):  # a value it could not use
         return _first(exc)
     return None
 
@@ -95,7 +101,7 @@ class CarnetGroup(click.Group):
         except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
-            if os.environ.get("CARNET_DEBUG"):
+            if os.environ.get("CARNET_DEBUG", "").lower() not in ("", "0", "false", "no"):
                 raise
             said = reason(exc)
             if said is not None:

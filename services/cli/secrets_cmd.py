@@ -29,7 +29,7 @@ SECRETS = (
     ("NOTIFICATION_DB_PASSWORD", "role carnet_notification"),
     ("AUDIT_DB_PASSWORD", "role carnet_audit"),
     ("AUDITOR_DB_PASSWORD", "role carnet_auditor (read-only verify)"),
-    ("CARNET_ADMIN_TOKEN", "identity's bootstrap admin token"),
+    ("CARNET_ADMIN_TOKEN", "identity's bootstrap admin token: blank it once a real admin exists"),
     ("BOOKING_MASTER_KEY", "wraps every patient's medical data key (32 bytes, base64)"),
     ("AUDIT_SIGNING_KEY", "Ed25519 seed signing the ledger's checkpoints (base64)"),
     ("AUDIT_SIGNING_KEY_ID", "names the signing key in each signed head"),
@@ -79,10 +79,18 @@ def secrets_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file (every secret changes).")
 def init(output: Path, force: bool) -> None:
     """Write every secret docker-compose.yml needs to OUTPUT (mode 0600), freshly generated."""
-    if output.exists() and not force:
-        raise CannotRun(f"{output} exists: keep it, or pass --force to replace every secret in it")
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Created 0600 and exclusively (no race with another writer, no symlink followed); with
+    # --force a new file beside it replaces it in one rename, never rewritten in place.
+    target = output.with_name(f".{output.name}.{secrets.token_hex(4)}.new") if force else output
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise CannotRun(
+            f"{output} exists: keep it, or pass --force to replace every secret in it"
+        ) from None
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(render(generate()))
-    os.chmod(output, 0o600)
+    if force:
+        os.replace(target, output)
     click.echo(f"wrote {len(SECRETS)} secrets to {output} (mode 0600)", err=True)

@@ -14,6 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from contracts.errors import ContractViolation
 from services.cli.errors import EXIT_CODES, CarnetGroup, one_line
 from services.cli.main import cli
 
@@ -76,6 +77,7 @@ def _group_raising(exc: BaseException) -> click.Group:
         (click.ClickException("no message with that id\nin the queue"), 2,
          "no message with that id in the queue"),
         (KeyError("oops"), 70, "internal error (KeyError)"),
+        (ContractViolation("Thing v1", {"x": ["bad"]}), 70, "internal error (ContractViolation)"),
     ],
 )  # fmt: skip
 def test_what_escapes_a_command_becomes_one_line_and_its_code(exc, code, says):
@@ -89,6 +91,8 @@ def test_carnet_debug_shows_the_traceback_of_a_bug():
     result = CliRunner().invoke(_group_raising(KeyError("oops")), ["boom"],
                                 env={"CARNET_DEBUG": "1"})  # fmt: skip
     assert isinstance(result.exception, KeyError)
+    off = CliRunner().invoke(_group_raising(KeyError("oops")), ["boom"], env={"CARNET_DEBUG": "0"})
+    assert off.exit_code == 70
 
 
 def test_exit_codes_are_in_the_help_and_messages_stay_short():

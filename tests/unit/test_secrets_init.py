@@ -15,7 +15,7 @@ from services.cli.main import cli
 from services.cli.secrets_cmd import SECRETS, render
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = re.compile(r"\$\{(\w+):\?")
+REQUIRED = re.compile(r"\$\{(\w+):?\?")  # `?`: set, may be empty (the admin token)
 DEFAULTED = re.compile(r"\$\{(\w+):-")
 
 

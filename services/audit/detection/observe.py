@@ -113,8 +113,9 @@ class Vendor:
 
 
 def registrant(contact_email: str) -> str:
-    """A connector's registration contact as a keyed digest: equal for one e-mail (any case),
-    and not the e-mail itself in detection's working state."""
+    """A connector's registration contact as a domain-separated SHA-256: equal for one e-mail
+    (any case), and not the address itself in detection's working state. Not a secret: an
+    e-mail can be guessed and hashed (the ledger holds the event, the address with it)."""
     text = contact_email.strip().lower().encode("utf-8")
     return hashlib.sha256(b"carnet:registrant:" + text).hexdigest()[:32]
 

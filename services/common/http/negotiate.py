@@ -41,7 +41,8 @@ def require_json(req: Request) -> None:
     if formats or not accept or not accept.strip():
         return  # _format overrides Accept (FHIR R4, http.html#mime-type)
     ranges = [r for r in accept.split(",") if r.strip()]
-    if not any(_media(r) in JSON_RANGES and not _refused_range(r) for r in ranges):
+    refused = any(_media(r) in JSON_FORMATS and _refused_range(r) for r in ranges)
+    if refused or not any(_media(r) in JSON_RANGES and not _refused_range(r) for r in ranges):
         raise NotAcceptable(
             f"Accept {accept[:80]!r} admits no JSON: this server writes application/fhir+json only"
         )
