@@ -187,6 +187,30 @@ class Prober:
         return _after(pf.read(self.p, now, target), now, self.pace)
 
 
+@dataclass
+class Revoke:
+    """The practitioner revokes the grant (once)."""
+
+    p: Principal
+    agenda: object
+
+    def step(self, pf: Platform, now: datetime) -> datetime | None:
+        pf.revoke(self.p, self.agenda, now)  # type: ignore[arg-type]
+        return None
+
+
+@dataclass
+class Trust:
+    """An operator marks the principal trusted until `until` (once)."""
+
+    p: Principal
+    until: datetime
+
+    def step(self, pf: Platform, now: datetime) -> datetime | None:
+        pf.trust(self.p, self.until, now)
+        return None
+
+
 @dataclass(order=True)
 class _Due:
     at: datetime

@@ -21,8 +21,10 @@ from scripts.bench._detection_actors import (
     Changes,
     FrontDesk,
     Prober,
+    Revoke,
     Scraper,
     SyncPartner,
+    Trust,
 )
 from scripts.bench._detection_platform import Platform, Principal
 
@@ -124,32 +126,8 @@ def revoked_mid_sync(pf: Platform, quick: bool) -> Setup:
     lost = sorted(p.agendas)[0]
     revoke_at = T0 + DAY + 10 * HOUR + timedelta(seconds=30)
     sync = SyncPartner(p, timedelta(minutes=1), lost_agenda=lost, lost_until=revoke_at + 2 * HOUR)
-    actors = [(T0 + OPENING, sync), _changes(pf, p), (revoke_at, _Revoke(p, lost))]
+    actors = [(T0 + OPENING, sync), _changes(pf, p), (revoke_at, Revoke(p, lost))]
     return Setup(actors, [p], end=T0 + (2 if quick else 7) * DAY)
-
-
-@dataclass
-class _Revoke:
-    """The practitioner revokes the grant (once)."""
-
-    p: Principal
-    agenda: object
-
-    def step(self, pf: Platform, now: datetime) -> datetime | None:
-        pf.revoke(self.p, self.agenda, now)  # type: ignore[arg-type]
-        return None
-
-
-@dataclass
-class _Trust:
-    """An operator marks the principal trusted until `until` (once)."""
-
-    p: Principal
-    until: datetime
-
-    def step(self, pf: Platform, now: datetime) -> datetime | None:
-        pf.trust(self.p, self.until, now)
-        return None
 
 
 def migration(pf: Platform, quick: bool) -> Setup:
@@ -160,7 +138,7 @@ def migration(pf: Platform, quick: bool) -> Setup:
     sync = SyncPartner(
         p, HOUR, resync_at=move + timedelta(minutes=5), resync_address=_address(pf, 77, 1)
     )
-    actors = [(T0 + OPENING, sync), _changes(pf, p), (move, _Trust(p, move + 12 * HOUR))]
+    actors = [(T0 + OPENING, sync), _changes(pf, p), (move, Trust(p, move + 12 * HOUR))]
     return Setup(actors, [p])
 
 

@@ -19,11 +19,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-import psycopg
-import requests
-from pika.exceptions import AMQPError
-
-from contracts.errors import ContractViolation
 
 OK, PROBLEM, CANNOT_RUN, BUG = 0, 1, 2, 70  # 70: sysexits.h EX_SOFTWARE
 EXIT_CODES = (
@@ -33,9 +28,6 @@ EXIT_CODES = (
     "`audit investigate` also exits 3 (window not in the ledger yet) and 4 (index differs)."
 )
 MAX_LINE = 300
-# ValueErrors that are Carnet's own mistakes, not the operator's: a payload its contract
-# refuses, JSON it wrote or stored that does not parse.
-BUGS: tuple[type[Exception], ...] = (ContractViolation, json.JSONDecodeError)
 
 
 class CannotRun(click.ClickException):
@@ -62,8 +54,23 @@ def _first(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _bugs() -> tuple[type[Exception], ...]:
+    """ValueErrors that are Carnet's own mistakes, not the operator's: a payload its contract
+    refuses, JSON it wrote or stored that does not parse."""
+    from contracts.errors import ContractViolation
+
+    return (ContractViolation, json.JSONDecodeError)
+
+
 def reason(exc: BaseException) -> str | None:
-    """What a dependency or the input said, for an error that means "could not run"."""
+    """What a dependency or the input said, for an error that means "could not run".
+
+    Its imports are here, not at the top: every `carnet` command imports this module, and
+    psycopg, requests, pika and the contracts cost ~0.2 s that only an error needs."""
+    import psycopg
+    import requests
+    from pika.exceptions import AMQPError
+
     if isinstance(exc, psycopg.OperationalError):
         return f"PostgreSQL did not answer: {_first(exc)}"
     if isinstance(exc, psycopg.Error):
@@ -78,7 +85,7 @@ def reason(exc: BaseException) -> str | None:
         return f"RabbitMQ did not answer ({type(exc).__name__}: {_first(exc)})"
     if isinstance(exc, OSError):  # refused connections, unreadable files
         return f"{type(exc).__name__}: {_first(exc)}"
-    if isinstance(exc, ValueError) and not isinstance(exc, BUGS):  # a value it could not use
+    if isinstance(exc, ValueError) and not isinstance(exc, _bugs()):  # a value it could not use
         return _first(exc)
     return None
 
