@@ -83,6 +83,7 @@ def lines(result: Result) -> list[str]:
     out += [f"    {v:>6}  explained: {k}" for k, v in a.explained.items()]
     out += [f"  anomaly: {x}" for x in t.anomalies[:20]]
     out += [f"  verify: {x}" for x in a.verify_findings]
+    out += [f"  unledgered: {x}" for x in result.trail]
     if result.dead_letters:
         out.append(f"  dead-lettered (waiting in DLQs): {result.dead_letters}")
     if result.self_check:

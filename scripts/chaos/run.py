@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scripts.chaos import broker_cap, faults, reconcile, sabotage, tamper
+from scripts.chaos import broker_cap, faults, reconcile, sabotage, tamper, trail
 from scripts.chaos.client import Client
 from scripts.chaos.fleet import Fleet
 from scripts.chaos.infra import PrivatePostgres, PrivateRabbit
@@ -78,6 +78,7 @@ class Result:
     tamper: dict[str, bool] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
     broker_cap: bool = False  # the deployed 1 MiB message cap refused one byte more
+    trail: list[str] = field(default_factory=list)  # each unledgered event and its log lines
 
 
 @contextmanager
@@ -242,6 +243,7 @@ def run(opts: Options, say: Say) -> Result:
                 mail = read_inbox(root / "mail" / "messages")
                 account = reconcile.reconcile(pg.url(), book, tally.access_ids, mail, kills, keys)
                 dead_letters = rabbit.queue_depths(DLQ_PREFIX)
+                lost_trail = trail.trail(pg.url(), root / "log")
                 lap("reconcile")
             finally:
                 fleet.stop_all()
@@ -267,6 +269,7 @@ def run(opts: Options, say: Say) -> Result:
             tamper=tampered,
             dead_letters=dead_letters,
             broker_cap=cap,
+            trail=lost_trail,
         )
     finally:
         if not opts.keep:
