@@ -108,4 +108,5 @@ LEDGER_METHODS = ("ledger_identity", "ledger_booking", "ledger_notification", "l
 # Not checkable after the fact, and why.
 UNCHECKED = {
     ("booking", "on_access_revoked"): "drops cached principals in memory; no durable effect",
+    ("audit", "on_access_revoked"): "drops cached principals in memory; no durable effect",
 }

@@ -18,6 +18,7 @@ from services.booking.routes import API
 from services.booking.site import BookingSite
 from services.common.logging import get_logger
 from services.common.nameko_ext.base import CarnetService
+from services.common.nameko_ext.broadcast import consume_broadcast
 from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.database import pool_of
 from services.common.nameko_ext.http_api import HttpApi
@@ -162,8 +163,13 @@ class BookingService(CarnetService):
             per_hour=event.payload["per_hour"],
         )
 
-    @consume_event("identity", INVALIDATING_EVENTS)
+    @consume_broadcast("identity", INVALIDATING_EVENTS)
     def on_access_revoked(self, event: Any) -> None:
-        """Suspension, revoked grant, rotated secret: forget cached principals at once."""
+        """Suspension, revoked grant, rotated secret: every replica forgets cached principals."""
         dropped = self.auth.forget(event.event_type, event.payload)
-        log.info("principals.dropped", event_type=event.event_type, dropped=dropped)
+        log.info(
+            "principals.dropped",
+            consumer="booking.on_access_revoked",
+            event_type=event.event_type,
+            dropped=dropped,
+        )

@@ -9,6 +9,7 @@ from services.cli.options import management_options
 from services.common.broker import (
     apply_policies,
     declare_dead_letter_topology,
+    retire_queues,
     vhost_of,
 )
 from services.common.config import Settings
@@ -23,10 +24,12 @@ def broker() -> None:
 @click.option("--amqp-uri", default=None, help="Defaults to $AMQP_URI.")
 @management_options
 def setup(amqp_uri: str | None, management_url: str, user: str, password: str) -> None:
-    """Apply deploy/rabbitmq/policies.json and declare the dead-letter exchanges and queue."""
+    """Apply the policies, declare the dead-letter topology, delete retired queues."""
     uri = amqp_uri or Settings.from_env().amqp_uri
     names = apply_policies(uri, management_url.rstrip("/"), (user, password))
     declare_dead_letter_topology(uri)
+    retired = retire_queues(uri)
     click.echo(
         f"vhost {vhost_of(uri)!r}: policies {', '.join(names)}; dead-letter topology declared"
+        + (f"; retired {', '.join(retired)}" if retired else "")
     )

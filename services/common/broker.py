@@ -19,6 +19,10 @@ LIMIT_DLX = "carnet.dlx.delivery-limit"
 LIMIT_DLQ = "carnet.dlq.delivery-limit"
 QUEUE_PREFIX = "carnet.q."
 DLQ_PREFIX = "carnet.dlq."
+# Queues an earlier release declared and none consumes now: `carnet broker setup` deletes them,
+# or identity's events would pile up in them for good. The principal caches' invalidation
+# moved to a queue per process (nameko_ext/broadcast.py).
+RETIRED_QUEUES = ("carnet.q.booking.on_access_revoked",)
 POLICIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "policies.json"
 
 
@@ -66,3 +70,21 @@ def declare_dead_letter_topology(amqp_uri: str) -> None:
         ch.exchange_declare(LIMIT_DLX, "fanout", durable=True)
         ch.queue_declare(LIMIT_DLQ, durable=True, arguments={"x-queue-type": "quorum"})
         ch.queue_bind(LIMIT_DLQ, LIMIT_DLX, "")
+
+
+def retire_queues(amqp_uri: str) -> list[str]:
+    """Delete every RETIRED_QUEUES queue that exists; the names deleted."""
+    import pika
+
+    deleted = []
+    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+        for name in RETIRED_QUEUES:
+            ch = conn.channel()
+            try:
+                ch.queue_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                continue  # not there (404 closes the channel)
+            ch.queue_delete(name)
+            ch.close()
+            deleted.append(name)
+    return deleted

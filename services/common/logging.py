@@ -133,6 +133,26 @@ def json_formatter(service: str = "carnet") -> logging.Formatter:
     )
 
 
+class ExpectedErrorsAreInfo(logging.Filter):
+    """nameko logs an RPC's declared refusal (identity's AuthenticationError for a suspended
+    token) as a WARNING with its traceback: dozens per replica per suspension, for an answer
+    the caller records itself. Here it is one INFO line, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote nameko's "(expected) error handling worker" records; pass the rest."""
+        if record.levelno == logging.WARNING and str(record.msg).startswith("(expected) error"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_expected_errors() -> None:
+    """Install ExpectedErrorsAreInfo on nameko's container logger (once per process)."""
+    logger = logging.getLogger("nameko.containers")
+    if not any(isinstance(f, ExpectedErrorsAreInfo) for f in logger.filters):
+        logger.addFilter(ExpectedErrorsAreInfo())
+
+
 def configure_structlog(service: str) -> None:
     """Make structlog loggers hand their events to stdlib logging, rendered by json_formatter."""
     structlog.configure(

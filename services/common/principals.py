@@ -37,6 +37,11 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# The one statement of the cache's lifetime (docs/booking.md "Principals and suspension"):
+# a refused token is refused by every replica within the TTL even when an event is missed.
+DEFAULT_TTL_S, MAX_TTL_S = 0.5, 1.0
+
+
 def token_fingerprint(token: str) -> str:
     """16 hex digits naming a presented token in access records (AppointmentsAccessed V3).
 
@@ -57,7 +62,7 @@ class PrincipalCache:
     def __init__(
         self,
         authenticate: Callable[[str], dict[str, Any]] | None = None,
-        ttl_s: float = 5.0,
+        ttl_s: float = DEFAULT_TTL_S,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
     ) -> None:

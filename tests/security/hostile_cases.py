@@ -70,10 +70,16 @@ class QueueSpec:
     idempotent_by_nature: bool = False  # no inbox: running twice is the same as once
     recorded: bool = False  # takes only events their producer recorded (the ledger): valid
     # events are appended to the producer's store and sent as its relay sends them
+    own_queue: str | None = None  # a broadcast's queue of this process (HostileWorld.resolve)
 
     @property
     def queue(self) -> str:
         return f"carnet.q.{self.service}.{self.handler}"
+
+    @property
+    def delivery_queue(self) -> str:
+        """Where a message sent straight to the consumer goes (a broadcast's own queue)."""
+        return self.own_queue or self.queue
 
     @property
     def dlq(self) -> str:
@@ -154,7 +160,7 @@ def message(
         correlation_id=f"corr-hostile-{uuid.uuid4().hex[:8]}",
         headers=headers,
     )
-    exchange, key = ("", spec.queue) if direct else (f"{spec.source}.events", "")
+    exchange, key = ("", spec.delivery_queue) if direct else (f"{spec.source}.events", "")
     if not direct:
         key = routing_key(spec.event_type)  # a key the queue is bound to
     raw = body if body is not None else json.dumps(payload).encode()
@@ -244,6 +250,15 @@ SPECS: tuple[QueueSpec, ...] = (
     ),
     QueueSpec(
         "booking",
+        "on_access_revoked",
+        "identity",
+        "ConnectorSuspended",
+        fresh("ConnectorSuspended", "connector_id"),
+        unsubscribed="TokenIssued",
+        idempotent_by_nature=True,
+    ),
+    QueueSpec(
+        "audit",
         "on_access_revoked",
         "identity",
         "ConnectorSuspended",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import psycopg
 
 from services.common.config import SERVICES
 from services.common.eventstore.store import EventStore
+from services.common.nameko_ext.broadcast import BroadcastConsumer
 from services.common.relay.messages import to_message
 from tests.security.hostile_cases import Outgoing, QueueSpec, routing_key
 from tests.support.amqp import connect, drain_until_ids
@@ -46,9 +48,19 @@ class HostileWorld:
     def start(self, specs: tuple[QueueSpec, ...]) -> HostileWorld:
         self.stack.start()
         for spec in specs:
-            wait_for_queue(self.amqp_uri, spec.queue)
+            wait_for_queue(self.amqp_uri, self.resolve(spec).delivery_queue)
             wait_for_queue(self.amqp_uri, spec.dlq)
         return self
+
+    def resolve(self, spec: QueueSpec) -> QueueSpec:
+        """The spec with its broadcast queue's name in this process, if it is a broadcast."""
+        for container in self.stack.runners[spec.service].containers:
+            for entrypoint in container.entrypoints:
+                if isinstance(entrypoint, BroadcastConsumer) and (
+                    entrypoint.method_name == spec.handler
+                ):
+                    return replace(spec, own_queue=entrypoint.queue.name)
+        return spec
 
     def close(self) -> None:
         self.stack.close()
@@ -129,13 +141,14 @@ class HostileWorld:
                 " AND metadata->>'causation_id' = %s",
                 event_id,
             )
-        if spec.id == "booking.on_access_revoked":  # a cache: its trace is the log line
+        if spec.handler == "on_access_revoked":  # a cache: its trace is the log line
             return sum(
                 1
                 for line in self.logs.getvalue().splitlines()
                 if event_id in line
                 and json.loads(line).get("event") == "principals.dropped"
                 and json.loads(line).get("causation_id") == event_id
+                and json.loads(line).get("consumer") == spec.id
             )
         if spec.id in (
             "notification.on_appointment_event",

@@ -20,9 +20,8 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.common.errors import Unauthorized, Unavailable
-from services.common.principals import PrincipalCache, token_sha256
+from services.common.principals import DEFAULT_TTL_S, MAX_TTL_S, PrincipalCache, token_sha256
 
-DEFAULT_TTL_S, MAX_TTL_S = 0.5, 1.0  # a refused token is refused everywhere within this
 DEFAULT_TIMEOUT_S = 5.0
 
 

@@ -18,6 +18,7 @@ from services.common.logging import (
     configure_structlog,
     get_logger,
     has_json_handler,
+    quiet_expected_errors,
 )
 from services.common.nameko_ext.consumer import EventConsumer
 
@@ -95,6 +96,7 @@ class LoggingContext(DependencyProvider):
             configure_structlog(service)
         else:
             configure_logging(service, self.container.config.get("LOG_LEVEL", "INFO"))
+        quiet_expected_errors()
         self._started: dict[Any, float] = {}
 
     def worker_setup(self, worker_ctx: Any) -> None:

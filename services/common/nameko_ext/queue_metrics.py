@@ -110,7 +110,7 @@ class QueueMetrics(DependencyProvider):
     def poll(self, conn: Connection) -> None:
         """One round: every consumer queue, its DLQ, and the backstop DLQ."""
         for consumer in self.consumers:
-            ready = depth(conn, consumer.queue_name)
+            ready = depth(conn, consumer.queue.name)  # a broadcast's is its own
             if ready is not None:
                 CONSUMER_READY.labels(consumer.queue_name).set(ready)
                 self._lag(consumer, ready + consumer.unacked)

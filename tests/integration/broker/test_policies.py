@@ -30,3 +30,26 @@ def test_a_message_requeued_past_the_delivery_limit_lands_in_the_backstop_dlq(br
     parked = [p for p, _b in drain(broker, LIMIT_DLQ, until=1, timeout=5)]
     assert parked and parked[0].message_id == "m-backstop"
     assert parked[0].headers["x-death"][0]["queue"] == queue
+
+
+def test_broker_setup_deletes_the_retired_shared_invalidation_queue(fresh_broker):
+    from click.testing import CliRunner
+
+    from services.cli.main import cli
+    from services.common.broker import RETIRED_QUEUES
+    from tests.support.amqp import connect
+    from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
+    from tests.support.processes import queue_exists
+
+    retired = RETIRED_QUEUES[0]
+    with connect(fresh_broker) as conn:  # as an earlier release declared it, with a backlog
+        ch = conn.channel()
+        ch.queue_declare(retired, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.basic_publish("", retired, b"{}")
+    args = ["broker", "setup", "--amqp-uri", fresh_broker, "--management-url", RABBIT_MGMT,
+            "--user", RABBIT_AUTH[0], "--password", RABBIT_AUTH[1]]  # fmt: skip
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert f"retired {retired}" in first.output and not queue_exists(fresh_broker, retired)
+    again = CliRunner().invoke(cli, args)  # nothing left to retire: said nothing about it
+    assert again.exit_code == 0 and "retired" not in again.output
