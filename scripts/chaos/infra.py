@@ -84,6 +84,17 @@ class PrivatePostgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
 
+    def standby(self, root: Path) -> PrivatePostgres:
+        """A streaming standby of this running cluster under `root` (pg_basebackup -R), not
+        started: what a failover would promote, and what no relay may lead on."""
+        replica = PrivatePostgres(root, bindir=self.bindir)
+        replica.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(replica.root, "postgres", "postgres")
+        replica._run("pg_basebackup", "-D", str(replica.data), "-R", "-X", "stream",
+                     "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres")  # fmt: skip
+        return replica
+
     def start(self) -> None:
         """pg_ctl start and wait until it accepts connections."""
         options = (

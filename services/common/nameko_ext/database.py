@@ -10,7 +10,7 @@ import psycopg
 from nameko.extensions import DependencyProvider
 from psycopg_pool import ConnectionPool
 
-from services.common.config import DEFAULT_DATABASE_URL
+from services.common.database_settings import DatabaseSettings
 from services.common.eventstore.after_commit import AfterCommitConnection
 from services.common.nameko_ext.consumer import EventConsumer
 from services.common.pool_check import check_idle
@@ -29,23 +29,22 @@ def _ping(url: str) -> None:
 class DatabasePool(DependencyProvider):
     """Hands each worker the container's pool; waits (with backoff) for PostgreSQL at start."""
 
-    def __init__(self, min_size: int = 1, max_size: int = 10) -> None:
-        self.min_size = min_size
-        self.max_size = max_size
+    def __init__(self) -> None:
         self.pool: ConnectionPool | None = None
 
     def setup(self) -> None:
-        """Build the pool closed; nothing connects until start()."""
-        self.url = self.container.config.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+        """Build the pool closed, sized by the config; nothing connects until start()."""
+        settings = DatabaseSettings.from_config(self.container.config)
+        self.url = settings.url
         self._stopping = threading.Event()
         self._opened = threading.Event()
         self.pool = ConnectionPool(
             self.url,
-            min_size=self.min_size,
-            max_size=self.max_size,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
             open=False,
             name=f"{self.container.service_name}-db",
-            kwargs={"connect_timeout": 5},
+            kwargs=settings.pool_kwargs(self.container.service_name),
             # After a PostgreSQL restart every idle connection is dead: check each one as it
             # is handed out, so a handler waits for a live one instead of failing at once,
             # without a query per checkout (pool_check.py).

@@ -7,6 +7,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from services.common.database_settings import DatabaseSettings
 from services.common.eventstore.store import EventStore
 from services.common.nameko_ext.database import pool_of
 from services.common.relay.relay import Relay
@@ -36,7 +37,9 @@ class RelayRunner(DependencyProvider):
         service = self.container.service_name
         self.relay = Relay(
             store=EventStore(pool, service),
-            database_url=self.container.config["DATABASE_URL"],
+            database_url=DatabaseSettings.from_config(self.container.config).relay_conninfo(
+                service
+            ),
             schema=service,
             producer=service,
             amqp_uri=self.container.config["AMQP_URI"],

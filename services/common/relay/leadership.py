@@ -1,10 +1,15 @@
-"""The relay's leader: one per service, by a session advisory lock on a dedicated connection."""
+"""The relay's leader: one per service, by a session advisory lock on a primary's connection."""
 
 from __future__ import annotations
 
 import psycopg
 
 from services.common.pool_check import check_idle
+
+
+class NotPrimary(Exception):
+    """The relay's database is a standby: its log may lag the primary's, and a failover
+    could lose what it had not replicated yet after the relay published it."""
 
 
 class Leadership:
@@ -20,9 +25,18 @@ class Leadership:
         self.conn: psycopg.Connection | None = None
 
     def try_acquire(self) -> bool:
-        """True if this process now holds the lock."""
+        """True if this process now holds the lock; NotPrimary on a standby (never leads)."""
         if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+            standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if standby and standby[0]:
+                where = f"{conn.info.host}:{conn.info.port}"
+                conn.close()
+                raise NotPrimary(
+                    f"{where} is a standby: the relay publishes from the primary only "
+                    "(RELAY_DATABASE_URL, docs/deploy.md)"
+                )
+            self.conn = conn
         row = self.conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.key,)
         ).fetchone()
