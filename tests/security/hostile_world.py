@@ -17,6 +17,7 @@ import psycopg
 
 from services.common.config import SERVICES
 from services.common.eventstore.store import EventStore
+from services.common.json_input import BadJson, parse_json
 from services.common.nameko_ext.broadcast import BroadcastConsumer
 from services.common.relay.messages import to_message
 from tests.security.hostile_cases import Outgoing, QueueSpec, routing_key
@@ -103,8 +104,8 @@ class HostileWorld:
             channel.confirm_delivery()
             for m in messages:
                 try:
-                    self.payloads[m.message_id] = json.loads(m.body)
-                except (ValueError, RecursionError):  # what no consumer may decode either
+                    self.payloads[m.message_id] = parse_json(m.body)
+                except BadJson:  # what no consumer may decode either
                     self.payloads[m.message_id] = {}
                 channel.basic_publish(m.exchange, m.routing_key, m.body, m.properties)
 
