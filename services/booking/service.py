@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.web.handlers import http
 
 from services.booking import directory, queries, quota
@@ -24,6 +23,7 @@ from services.common.nameko_ext.database import pool_of
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.identity_auth import IdentityAuth
 from services.common.nameko_ext.inbox_provider import InboxProvider
+from services.common.nameko_ext.quorum_rpc import rpc
 from services.common.principals import INVALIDATING_EVENTS
 
 log = get_logger(__name__)

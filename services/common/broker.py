@@ -20,9 +20,11 @@ LIMIT_DLQ = "carnet.dlq.delivery-limit"
 QUEUE_PREFIX = "carnet.q."
 DLQ_PREFIX = "carnet.dlq."
 # Queues an earlier release declared and none consumes now: `carnet broker setup` deletes them,
-# or identity's events would pile up in them for good. The principal caches' invalidation
+# or what is routed to them would pile up for good. The principal caches' invalidation
 # moved to a queue per process (nameko_ext/broadcast.py).
-RETIRED_QUEUES = ("carnet.q.booking.on_access_revoked",)
+# RPC requests moved from nameko's classic `rpc-<service>` to quorum queues (quorum_rpc.py):
+# left bound, the old queue would collect a copy of every request.
+RETIRED_QUEUES = ("carnet.q.booking.on_access_revoked", "rpc-identity", "rpc-booking")
 POLICIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "policies.json"
 
 
@@ -38,7 +40,7 @@ def dead_letter_queue_name(service: str, handler: str) -> str:
 
 def vhost_of(amqp_uri: str) -> str:
     """The vhost an AMQP URI names ('/' when it names none)."""
-    path = urlparse(amqp_uri).path
+    path = urlparse(amqp_uri.split(";")[0].strip()).path  # a cluster's nodes share it
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
@@ -62,9 +64,9 @@ def apply_policies(amqp_uri: str, management_url: str, auth: tuple[str, str]) ->
 
 def declare_dead_letter_topology(amqp_uri: str) -> None:
     """Declare both dead-letter exchanges and the backstop queue (idempotent)."""
-    import pika
+    from services.common.amqp import pika_connection
 
-    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+    with pika_connection(amqp_uri) as conn:
         ch = conn.channel()
         ch.exchange_declare(DLX, "direct", durable=True)
         ch.exchange_declare(LIMIT_DLX, "fanout", durable=True)
@@ -76,8 +78,10 @@ def retire_queues(amqp_uri: str) -> list[str]:
     """Delete every RETIRED_QUEUES queue that exists; the names deleted."""
     import pika
 
+    from services.common.amqp import pika_connection
+
     deleted = []
-    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+    with pika_connection(amqp_uri) as conn:
         for name in RETIRED_QUEUES:
             ch = conn.channel()
             try:

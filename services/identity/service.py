@@ -7,13 +7,13 @@ from typing import Any
 
 from eventlet import tpool
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.web.handlers import http
 
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.consumer import consume_event
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.inbox_provider import InboxProvider
+from services.common.nameko_ext.quorum_rpc import rpc
 from services.identity import containment, tokens
 from services.identity.context import Ctx
 from services.identity.errors import AuthenticationError

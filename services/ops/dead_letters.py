@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pika
 import requests
 
+from services.common.amqp import pika_connection
 from services.common.broker import DLQ_PREFIX, vhost_of
 from services.common.logging import get_logger
 
@@ -51,7 +52,7 @@ class DeadLetter:
 
 
 def _connect(amqp_uri: str) -> pika.BlockingConnection:
-    return pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    return pika_connection(amqp_uri)
 
 
 def _origin(headers: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pika
 import psycopg
 from pika.exceptions import AMQPError, ChannelClosedByBroker
 from psycopg import sql
 
+from services.common.amqp import pika_connection
 from services.common.eventstore.models import LogCursor, RawRecordedEvent
 from services.common.eventstore.store import EventStore
 from services.common.relay.messages import to_message
@@ -149,7 +149,7 @@ def check_queue(amqp_uri: str, queue: str) -> int:
     if not queue or queue.startswith("amq."):
         raise ReplayPublishError(f"{queue!r} is not a consumer queue name")
     try:
-        with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as conn:
+        with pika_connection(amqp_uri) as conn:
             return conn.channel().queue_declare(queue, passive=True).method.message_count
     except ChannelClosedByBroker as exc:
         if exc.reply_code == 404:

@@ -11,6 +11,7 @@ from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
+from services.common.amqp import node_uris
 from services.common.nameko_ext.http_metrics import HttpEdge
 from services.common.nameko_ext.relay_runner import RelayRunner
 
@@ -18,10 +19,10 @@ JSON = "application/json"
 
 
 def broker_reachable(amqp_uri: str) -> bool:
-    """True when the broker accepts a connection now."""
+    """True when some node of the broker accepts a connection now (each tried once)."""
     try:
         with Connection(amqp_uri, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1)
+            conn.ensure_connection(max_retries=len(node_uris(amqp_uri)))
     except Exception:
         return False
     return True

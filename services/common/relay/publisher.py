@@ -11,6 +11,8 @@ from typing import Any
 import pika
 from pika.spec import Basic
 
+from services.common.amqp import pika_parameters
+
 
 class PublishFailed(Exception):
     """The broker refused (nack) or did not confirm a batch: republish it from the log."""
@@ -55,9 +57,7 @@ class ConfirmingPublisher:
     """
 
     def __init__(self, amqp_uri: str, heartbeat: int = 30) -> None:
-        self.params = pika.URLParameters(amqp_uri)
-        self.params.heartbeat = heartbeat
-        self.params.blocked_connection_timeout = 30
+        self.params = pika_parameters(amqp_uri, heartbeat=heartbeat, blocked_connection_timeout=30)
         self.connection: pika.BlockingConnection | None = None
         self.tracker = ConfirmTracker()
         self.next_tag = 1

@@ -232,7 +232,8 @@ def test_an_idle_leader_answers_heartbeats_and_keeps_its_connection(
     on the same connection: the broker did not drop it for missed heartbeats (#24's finding)."""
     relay = Relay(store, migrated_database_url, "booking", "booking", broker, routing_key_for,
                   name=f"idle-{uuid.uuid4().hex[:8]}", idle_wait=0.2)  # fmt: skip
-    relay.publisher.params.heartbeat = 2  # the broker drops a silent connection after ~4 s
+    for p in relay.publisher.params:  # the broker drops a silent connection after ~4 s
+        p.heartbeat = 2
     relay.position.save(store.head())  # from here: the module's earlier events are not resent
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
