@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv infra lock tools test lint unit demo up chaos bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
+.PHONY: help venv infra lock tools test lint unit demo up chaos chaos-cluster bench bench-store bench-booking bench-rebuild bench-audit bench-detection bench-verify asyncapi clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ up: venv infra  ## run every service until Ctrl-C
 chaos: venv infra  ## faults under load on private servers: 3,000 operations, 18 faults (#10), the tamper table on its ledger (#20); the global log 5 times
 	$(BIN)/python -m scripts.chaos --operations $${CHAOS_OPERATIONS:-3000} --rounds $${CHAOS_ROUNDS:-3} --tamper-check
 	CARNET_GLOBAL_LOG_RUNS=5 $(BIN)/pytest -q tests/integration/eventstore/test_global_log.py -k tailing_reader
+
+chaos-cluster: venv infra  ## faults under load with 2 replicas of each service on a private 3-node RabbitMQ cluster: a node stopped, a node partitioned (iptables, root), replicas killed, PostgreSQL restarted (#24)
+	$(BIN)/python -m scripts.chaos --replicas 2 --nodes 3 --operations $${CHAOS_OPERATIONS:-1500} --rounds $${CHAOS_ROUNDS:-3}
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Tools the suite checks deployment choices with, installed when missing and possible:
 # promtool (Debian's prometheus package) for `promtool test rules` and `check config`;
-# pgbouncer, which the PgBouncer-compatible mode is tested behind (docs/deploy.md).
+# pgbouncer, which the PgBouncer-compatible mode is tested behind (docs/deploy.md); iptables,
+# which partitions a private RabbitMQ cluster node (scripts/chaos/cluster.py).
 # Never fails `make test`: without a tool the tests that need it are skipped with this reason.
 set -uo pipefail
 
 say() { echo "ensure-tools: $*" >&2; }
 
 # command -> Debian package, and what is skipped without it
-declare -A PACKAGE=([promtool]=prometheus [pgbouncer]=pgbouncer)
-declare -A NEEDED_BY=([promtool]="the alert-rule tests" [pgbouncer]="the PgBouncer test")
+declare -A PACKAGE=([promtool]=prometheus [pgbouncer]=pgbouncer [iptables]=iptables)
+declare -A NEEDED_BY=([promtool]="the alert-rule tests" [pgbouncer]="the PgBouncer test"
+                      [iptables]="the cluster partition steps")
 
-for tool in promtool pgbouncer; do
+for tool in promtool pgbouncer iptables; do
   command -v "$tool" >/dev/null && continue
   if ! command -v apt-get >/dev/null || [ "$(id -u)" != 0 ]; then
     say "$tool is missing and cannot be installed here (needs apt-get as root): ${NEEDED_BY[$tool]} are skipped"

@@ -21,6 +21,10 @@ def _options(argv: list[str]) -> Options:
     p.add_argument("--rounds", type=int, default=3, help="times each of the 6 faults is injected")
     p.add_argument("--workers", type=int, default=4, help="concurrent client sessions")
     p.add_argument("--seed", type=int, default=1, help="random seed of the operation mix")
+    p.add_argument("--replicas", type=int, default=1, help="replicas of each service")
+    p.add_argument(
+        "--nodes", type=int, default=1, help="RabbitMQ nodes (3: a cluster, with a partition fault)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     p.add_argument(
         "--self-check",
@@ -40,6 +44,8 @@ def _options(argv: list[str]) -> Options:
         seed=a.seed,
         practitioners=2 * a.workers,
         keep=a.keep,
+        replicas=a.replicas,
+        nodes=a.nodes,
         self_check=a.self_check,
         tamper_check=a.tamper_check,
     )

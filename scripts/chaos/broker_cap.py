@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import pika
 from pika.exceptions import ChannelClosedByBroker
+
+from services.common.amqp import pika_connection
 
 CAP = 1_048_576  # deploy/rabbitmq/rabbitmq.conf max_message_size
 
 
 def refuses_oversized(amqp_uri: str) -> bool:
     """True when a body of CAP bytes is taken and one byte more is refused by the broker itself."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    connection = pika_connection(amqp_uri)
     try:
         channel = connection.channel()
         channel.confirm_delivery()

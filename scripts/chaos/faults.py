@@ -78,9 +78,9 @@ class Gate:
             self.cond.notify_all()
 
 
-def plan(rounds: int, total: int) -> list[Fault]:
+def plan(rounds: int, total: int, kinds: tuple[str, ...] = TARGETS) -> list[Fault]:
     """Each target in turn, `rounds` times, at evenly spaced operation counts."""
-    targets = [t for _ in range(rounds) for t in TARGETS]
+    targets = [t for _ in range(rounds) for t in kinds]
     step = total // (len(targets) + 1)
     return [Fault(t, step * (i + 1)) for i, t in enumerate(targets)]
 

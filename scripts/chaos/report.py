@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from scripts.chaos.run import Result
+from scripts.chaos.suspension import WITHIN_S
 
 SUMMARY_PREFIX = "CHAOS-SUMMARY "
 
@@ -16,6 +17,8 @@ def figures(result: Result) -> dict[str, Any]:
     a, t = result.account, result.tally
     lost, duplicates = sum(a.lost.values()), sum(a.duplicates.values())
     not_recovered = [f.target for f in result.faults if f.not_ready]
+    refused = result.suspension
+    suspension_ok = bool(refused) and all(x is not None and x < WITHIN_S for x in refused)
     passed = (
         lost == 0
         and duplicates == 0
@@ -27,6 +30,7 @@ def figures(result: Result) -> dict[str, Any]:
         and all(result.self_check.values())
         and all(result.tamper.values())
         and result.broker_cap
+        and suspension_ok
     )
     return {
         "operations": sum(t.operations.values()),
@@ -46,6 +50,8 @@ def figures(result: Result) -> dict[str, Any]:
         "self_check": result.self_check,
         "tamper": result.tamper,
         "broker_cap": result.broker_cap,
+        "suspension_s": refused,
+        "suspension_ok": suspension_ok,
         "seconds": round(result.seconds, 1),
         "passed": passed,
     }
@@ -72,6 +78,8 @@ def lines(result: Result) -> list[str]:
         f"  duplicates     {f['duplicates']}",
         f"  ledger verify  {'ok' if a.verify_ok else 'FAILED'}",
         f"  broker cap     {'1 MiB + 1 byte refused' if result.broker_cap else 'NOT ENFORCED'}",
+        f"  suspension     refused by each booking replica after {result.suspension} s "
+        f"({'within' if f['suspension_ok'] else 'NOT within'} {WITHIN_S:g} s)",
         f"  time           {f['seconds']} s (load {result.load_seconds:.1f} s; "
         + ", ".join(f"{k} {v} s" for k, v in result.phases.items())
         + ")",

@@ -37,13 +37,13 @@ def unledgered_events(url: str, limit: int = MAX_EVENTS) -> list[tuple[str, int,
 def log_lines(log_dir: Path, needle: str, limit: int = MAX_LINES) -> list[str]:
     """The first `limit` lines of any log file under `log_dir` that contain `needle`."""
     found: list[str] = []
-    for path in sorted(log_dir.glob("*")):
+    for path in sorted(log_dir.rglob("*.log")):
         if not path.is_file():
             continue
         with path.open(errors="replace") as lines:
             for line in lines:
                 if needle in line:
-                    found.append(f"{path.name}: {line.rstrip()[:300]}")
+                    found.append(f"{path.relative_to(log_dir)}: {line.rstrip()[:300]}")
                     if len(found) >= limit:
                         return found
     return found

@@ -59,6 +59,8 @@ def test_faults_under_load_lose_nothing_and_do_nothing_twice():
     assert len(summary["tamper"]) == 8 and all(summary["tamper"].values()), summary["tamper"]
     # And the deployed broker settings hold: one byte over the 1 MiB cap is refused (#18).
     assert summary["broker_cap"] is True
+    # And a suspension reaches booking within a second after all of it (#24).
+    assert summary["suspension_ok"] is True, summary["suspension_s"]
     assert run.returncode == 0, output[-4000:]
 
 
