@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import psycopg
@@ -12,13 +11,8 @@ from psycopg_pool import ConnectionPool
 
 from services.common.database_settings import DatabaseSettings
 from services.common.eventstore.after_commit import AfterCommitConnection
-from services.common.nameko_ext.consumer import EventConsumer
 from services.common.pool_check import check_idle
 from services.common.retry import wait_until_available
-
-# A consumer's worker waits this long for the pool to open, then fails (requeued, as before):
-# short enough not to hold a container's stop for long (nameko stops providers last).
-OPEN_WAIT_S = 10.0
 
 
 def _ping(url: str) -> None:
@@ -76,21 +70,28 @@ class DatabasePool(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx: Any) -> ConnectionPool:
-        """The pool itself, once open: handlers take a connection for exactly one transaction.
+        """The pool itself: handlers take a connection for exactly one transaction.
 
-        nameko starts entrypoints beside dependencies, so a consumer may be handed a message
-        while the database is still awaited: its worker waits for the pool here rather than
-        failing ("pool not open yet") and spending one of the message's attempts on it. HTTP
-        workers do not wait: health answers 503 at once while the database is away.
+        Event consumers start only once it is open (wait_until_open, raw_queue.py). HTTP
+        workers are not held: health answers 503 at once while the database is away.
         """
         assert self.pool is not None
-        if self._opened.is_set() or not isinstance(worker_ctx.entrypoint, EventConsumer):
-            return self.pool
-        deadline = time.monotonic() + OPEN_WAIT_S
-        while not self._opened.wait(0.1):
-            if self._stopping.is_set() or time.monotonic() > deadline:
-                break  # the handler fails on the closed pool: requeued, as before
         return self.pool
+
+
+def wait_until_open(container: Any) -> None:
+    """Block until the container's pool has opened (or the container stops); no pool: return.
+
+    nameko starts every extension at once, so without this a consumer took messages while
+    the database was still awaited, and each waited or failed (a restarted audit replica
+    failed ten once: #24). Readiness gates consumption instead: nothing is taken before.
+    """
+    db = next((d for d in container.dependencies if isinstance(d, DatabasePool)), None)
+    if db is None:
+        return
+    while not db._opened.wait(0.5):
+        if db._stopping.is_set():
+            return
 
 
 def pool_of(container: Any) -> ConnectionPool | None:

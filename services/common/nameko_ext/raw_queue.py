@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from kombu import Connection
 from nameko.messaging import QueueConsumer
 
 from services.common.logging import get_logger
@@ -17,6 +18,29 @@ log = get_logger(__name__)
 
 class RawQueueConsumer(QueueConsumer):
     """nameko's shared queue consumer, minus kombu's decoding: poison bytes must reach us."""
+
+    def start(self) -> None:
+        """Declare every queue now, consume only once the container's database pool is open.
+
+        Readiness gates consumption (a message taken earlier would wait or fail, spending an
+        attempt); the queues exist from the start all the same, so nothing published to them
+        meanwhile is dropped by the exchange for want of a bound queue.
+        """
+        from services.common.nameko_ext.database import wait_until_open  # no import cycle
+
+        self._declare_queues()
+        wait_until_open(self.container)
+        super().start()
+
+    def _declare_queues(self) -> None:
+        """Each provider's queue and its bindings, on one connection (idempotent)."""
+        if not self._providers:
+            return
+        with Connection(self.amqp_uri) as conn:
+            conn.ensure_connection(max_retries=None, interval_max=5)
+            channel = conn.default_channel
+            for provider in self._providers:
+                provider.queue(channel).declare()
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """Called on every (re)connection: one kombu consumer per entrypoint, raw messages."""

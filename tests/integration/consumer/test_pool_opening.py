@@ -1,5 +1,6 @@
-"""A consumer handed a message before its database answers waits for the pool, and spends none
-of the message's attempts on it (a restarted audit replica failed ten once: #24's finding)."""
+"""A consumer whose database does not answer yet declares its queue but takes nothing until the
+pool opens, so no message spends an attempt on the wait (a restarted audit replica failed ten
+once: #24's finding; readiness gates consumption)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.common.nameko_ext.inbox_provider import InboxProvider
 from tests.support.amqp import consumer_count, queue_depth
 from tests.support.infra import PG_ADMIN_URL, create_database, database_url_for, drop_database
 from tests.support.poll import eventually
+from tests.support.processes import queue_exists
 from tests.support.publish import BOOKED, publish, valid_body
 
 QUEUE = "carnet.q.notification.on_booked"
@@ -59,11 +61,13 @@ def test_a_message_taken_before_the_database_answers_waits_for_the_pool(
     starting = threading.Thread(target=runner.start, daemon=True)  # blocks on the database
     starting.start()
     try:
-        eventually(lambda: consumer_count(fresh_broker, QUEUE) == 1, 30, "the consumer")
+        # The queue is there from the start (nothing published to it is dropped) ...
+        eventually(lambda: queue_exists(fresh_broker, QUEUE), 30, "the queue declared")
         publish(fresh_broker, valid_body())
-        # Delivered to the consumer (none left ready) while its database does not exist yet.
-        eventually(lambda: queue_depth(fresh_broker, QUEUE) == 0, 30, "the delivery")
         eventually(lambda: "postgresql" in stream.getvalue(), 30, "a retry of the database")
+        # ... but nothing consumes it while the database is away: the message waits, ready.
+        assert consumer_count(fresh_broker, QUEUE) == 0
+        assert queue_depth(fresh_broker, QUEUE) == 1
         eventually(lambda: renamed(ready, final), 30, "the database moved into place")
 
         def handled() -> bool:
@@ -71,6 +75,7 @@ def test_a_message_taken_before_the_database_answers_waits_for_the_pool(
                 return conn.execute("SELECT count(*) FROM notification.late").fetchone()[0] == 1
 
         eventually(handled, 60, "the event handled once the pool opened")
+        assert consumer_count(fresh_broker, QUEUE) == 1  # consuming now
         starting.join(30)
         assert not starting.is_alive()  # the container finished starting
         assert "message.requeued" not in stream.getvalue()  # no attempt spent on the wait
