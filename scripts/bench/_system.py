@@ -20,7 +20,7 @@ from scripts.bench._env import BenchEnv
 from services.cli.demo.run import mail_server
 from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
-from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
+from services.common.broker import DLQ_PREFIX, apply_policies, declare_topology
 from services.common.config import AUDITOR, SERVICES, service_database_url
 from tests.support.ports import free_port
 
@@ -69,7 +69,7 @@ def running_system(env: BenchEnv, work: Path, timeout: float = 120.0) -> Iterato
     """
     admin = secrets.token_urlsafe(32)
     apply_policies(env.amqp_uri, management_url(), management_auth())
-    declare_dead_letter_topology(env.amqp_uri)
+    declare_topology(env.amqp_uri)
     with mail_server(work / "mail") as smtp_port:
         environ = {
             **os.environ,

@@ -49,6 +49,11 @@ class Fleet:
         """Where one replica's HTTP interface answers."""
         return f"http://127.0.0.1:{self.ports[(service, replica)]}"
 
+    def logs(self, service: str) -> list[Path]:
+        """Every replica's log file."""
+        return [self.supervisors[(service, i)].log_dir / f"{service}.log"
+                for i in range(self.replicas)]  # fmt: skip
+
     def urls(self, service: str) -> list[str]:
         """Every replica's base URL."""
         return [self.url(service, i) for i in range(self.replicas)]

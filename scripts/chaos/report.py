@@ -18,7 +18,12 @@ def figures(result: Result) -> dict[str, Any]:
     lost, duplicates = sum(a.lost.values()), sum(a.duplicates.values())
     not_recovered = [f.target for f in result.faults if f.not_ready]
     refused = result.suspension
-    suspension_ok = bool(refused) and all(x is not None and x < WITHIN_S for x in refused)
+    suspension_ok = (
+        bool(refused)
+        and all(x is not None and x < WITHIN_S for x in refused)
+        and all(result.suspension_heard)
+        and len(result.suspension_heard) == len(refused)
+    )
     passed = (
         lost == 0
         and duplicates == 0
@@ -78,8 +83,9 @@ def lines(result: Result) -> list[str]:
         f"  duplicates     {f['duplicates']}",
         f"  ledger verify  {'ok' if a.verify_ok else 'FAILED'}",
         f"  broker cap     {'1 MiB + 1 byte refused' if result.broker_cap else 'NOT ENFORCED'}",
-        f"  suspension     refused by each booking replica after {result.suspension} s "
-        f"({'within' if f['suspension_ok'] else 'NOT within'} {WITHIN_S:g} s)",
+        f"  suspension     refused by each booking replica after {result.suspension} s, "
+        f"dropped on the event: {result.suspension_heard} "
+        f"({'ok' if f['suspension_ok'] else 'FAILED'}: within {WITHIN_S:g} s, on the event)",
         f"  time           {f['seconds']} s (load {result.load_seconds:.1f} s; "
         + ", ".join(f"{k} {v} s" for k, v in result.phases.items())
         + ")",

@@ -31,7 +31,8 @@ from scripts.chaos.seed import stage
 from services.audit.detection.settings import DetectionSettings, config_key
 from services.cli.demo.client import Platform
 from services.cli.demo.run import mail_server
-from services.common.broker import DLQ_PREFIX, apply_policies, declare_dead_letter_topology
+from services.common.broker import DLQ_PREFIX, apply_policies, declare_topology, vhost_of
+from services.common.broker_users import ensure_service_users, passwords_from_env
 from services.common.config import AUDITOR, SERVICES, service_database_url
 from services.common.eventstore.migrate import ensure_database, migrate
 from tests.support.ports import free_port
@@ -86,6 +87,7 @@ class Result:
     trail: list[str] = field(default_factory=list)  # each unledgered event and its log lines
     # Per booking replica: seconds from a connector's suspension to its first 401 there.
     suspension: list[float | None] = field(default_factory=list)
+    suspension_heard: list[bool] = field(default_factory=list)  # each dropped it on the event
 
 
 @contextmanager
@@ -108,7 +110,7 @@ def private_servers(
             rabbit.init()
         rabbit.start()
         apply_policies(rabbit.amqp_uri, rabbit.management_url, ("guest", "guest"))
-        declare_dead_letter_topology(rabbit.amqp_uri)
+        declare_topology(rabbit.amqp_uri)
         say(f"  private PostgreSQL :{pg.port}, RabbitMQ {rabbit.amqp_uri}")
         yield pg, rabbit
     finally:
@@ -144,6 +146,8 @@ def service_env(
         # The run's one connector makes thousands of requests: its read quota is not what
         # is tested here (the shipped burst of 500 answered 561 of 1,500 operations 429).
         "BOOKING_QUOTA_CONNECTOR": f"{MAX_PER_HOUR}/{MAX_PER_HOUR}",
+        # Each service as its own broker user, as compose and `carnet up` run them (#24).
+        **{f"{svc.upper()}_AMQP_PASSWORD": secrets.token_urlsafe(24) for svc in SERVICES},
     }  # fmt: skip
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
     return env
@@ -236,6 +240,8 @@ def run(opts: Options, say: Say) -> Result:
             cap = broker_cap.refuses_oversized(rabbit.amqp_uri)
             lap("private servers")
             env = service_env(pg, rabbit, smtp, root)
+            ensure_service_users(rabbit.management_url, ("guest", "guest"),
+                                 vhost_of(rabbit.amqp_uri), passwords_from_env(env))  # fmt: skip
             fleet = Fleet(env, root / "log", opts.replicas)
             try:
                 fleet.start_all()
@@ -248,7 +254,9 @@ def run(opts: Options, say: Say) -> Result:
                 lap("seed and load")
                 fleet.wait_ready(180, "after the load")
                 refused = suspension.refusal_delays(platform, fleet.urls("booking"))
-                say(f"  suspension refused by every booking replica after {refused} s")
+                on_event = suspension.heard(fleet.logs("booking"))
+                say(f"  suspension refused by every booking replica after {refused} s;"
+                    f" dropped on the event: {on_event}")  # fmt: skip
                 _settle(pg.url(), opts.stall_s, opts.drain_cap_s, say)
                 lap("drain")
                 fleet.revive("while draining")
@@ -287,6 +295,7 @@ def run(opts: Options, say: Say) -> Result:
             broker_cap=cap,
             trail=lost_trail,
             suspension=refused,
+            suspension_heard=on_event,
         )
     finally:
         if not opts.keep:

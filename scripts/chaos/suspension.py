@@ -1,15 +1,17 @@
 """After the faults: a suspended connector is refused by every booking replica within a second.
 
 Each replica first serves the connector (so its principal cache holds it), then identity
-suspends it; each replica is polled until it answers 401. Every replica hears the suspension
-on a queue of its own (`@consume_broadcast`), so the bound is the event's path, not the
-cache's TTL.
+suspends it; each replica is polled until it answers 401. The cache's TTL (0.5 s) alone would
+meet the bound, so each replica's log must also show it dropped the connector on the event
+(`principals.dropped`): every replica hears it on a queue of its own (`@consume_broadcast`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from pathlib import Path
 
 import requests
 
@@ -49,3 +51,23 @@ def refusal_delays(platform: Platform, booking_urls: list[str], timeout: float =
                 refused[url] = round(time.monotonic() - started, 3)
         time.sleep(0.02)
     return [refused.get(url) for url in booking_urls]
+
+
+def heard(logs: list[Path], timeout: float = 10.0) -> list[bool]:
+    """Whether each booking replica's log says it dropped a suspended connector on the event
+    (`principals.dropped`): a refusal alone could be the cache's TTL running out."""
+
+    def dropped(log: Path) -> bool:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"principals.dropped"' in line and "ConnectorSuspended" in line:
+                entry = json.loads(line)
+                if entry.get("event_type") == "ConnectorSuspended" and entry.get("dropped", 0):
+                    return True
+        return False
+
+    deadline = time.monotonic() + timeout
+    found = [dropped(log) for log in logs]
+    while not all(found) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = [dropped(log) for log in logs]
+    return found

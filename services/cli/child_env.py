@@ -24,6 +24,8 @@ OWNER: dict[str, str] = {
     "WITNESS_DB_PASSWORD": "witness",
     **{f"{s.upper()}_DB_PASSWORD": s for s in SERVICES},
     **{f"{s.upper()}_DATABASE_URL": s for s in SERVICES},
+    **{f"{s.upper()}_AMQP_PASSWORD": s for s in SERVICES},
+    **{f"{s.upper()}_AMQP_URI": s for s in SERVICES},
 }
 
 

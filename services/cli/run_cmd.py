@@ -12,7 +12,8 @@ import click
 
 from services.cli.options import management_auth, management_url
 from services.cli.supervisor import Supervisor
-from services.common.broker import apply_policies, declare_dead_letter_topology
+from services.common.broker import apply_policies, declare_topology, retire_queues, vhost_of
+from services.common.broker_users import ensure_service_users, passwords_from_env
 from services.common.config import AUDITOR, Settings, service_database_url
 
 
@@ -24,7 +25,13 @@ def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervis
     ensure_database(settings.database_url)
     migrate(settings.database_url)
     apply_policies(settings.amqp_uri, management_url(), management_auth())
-    declare_dead_letter_topology(settings.amqp_uri)
+    declare_topology(settings.amqp_uri)
+    retire_queues(settings.amqp_uri)  # nothing of an earlier release runs here any more
+    passwords = passwords_from_env()
+    if passwords:  # each service its own broker user, as compose runs them; else the admin's
+        ensure_service_users(
+            management_url(), management_auth(), vhost_of(settings.amqp_uri), passwords
+        )
     env = {
         **os.environ,
         **(extra_env or {}),

@@ -5,8 +5,9 @@ crash in a loop (booking without its master key, audit without its signing key).
 fresh randomness from `secrets`; the audit signing key is an Ed25519 seed with its public key
 beside it, as `carnet audit verify` reads them. The file is written once, mode 0600, never
 over an existing one unless --force: a rerun with --force replaces every secret at once, which
-a running stack does not survive (new role passwords need a migration, a new master key cannot
-open the old data keys), so it is for a new stack. `.env.example` lists the names, no values.
+a running stack does not survive (new role and broker passwords need a migration and a broker
+setup, a new master key cannot open the old data keys), so it is for a new stack.
+`.env.example` lists the names, no values.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ SECRETS = (
     ("NOTIFICATION_DB_PASSWORD", "role carnet_notification"),
     ("AUDIT_DB_PASSWORD", "role carnet_audit"),
     ("AUDITOR_DB_PASSWORD", "role carnet_auditor (read-only verify)"),
+    ("IDENTITY_AMQP_PASSWORD", "broker user carnet_identity"),
+    ("BOOKING_AMQP_PASSWORD", "broker user carnet_booking"),
+    ("NOTIFICATION_AMQP_PASSWORD", "broker user carnet_notification"),
+    ("AUDIT_AMQP_PASSWORD", "broker user carnet_audit"),
     ("CARNET_ADMIN_TOKEN", "identity's bootstrap admin token: blank it once a real admin exists"),
     ("BOOKING_MASTER_KEY", "wraps every patient's medical data key (32 bytes, base64)"),
     ("AUDIT_SIGNING_KEY", "Ed25519 seed signing the ledger's checkpoints (base64)"),

@@ -16,7 +16,8 @@ import requests
 
 from services.cli import witness_child
 from services.cli.child_env import child_env
-from services.common.config import SERVICES, http_port, service_database_url
+from services.common.broker_users import service_amqp_uri
+from services.common.config import DEFAULT_AMQP_URI, SERVICES, http_port, service_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO_CLI_WARNINGS = "ignore::Warning:nameko.cli.commands"
@@ -81,6 +82,15 @@ class Supervisor:
     witness: bool = False  # also run `carnet witness run` (carnet up, the demo)
     witness_env: dict[str, str] = field(default_factory=dict)  # what it was started with
 
+    def _amqp_uri(self, service: str) -> str:
+        """Its own broker user when `carnet broker setup` made one (a password or URI is set),
+        else the one AMQP_URI every service then shares."""
+        admin = self.env.get("AMQP_URI", DEFAULT_AMQP_URI)
+        prefix = service.upper()
+        if self.env.get(f"{prefix}_AMQP_PASSWORD") or self.env.get(f"{prefix}_AMQP_URI"):
+            return service_amqp_uri(admin, service, self.env)
+        return admin
+
     def start(self) -> None:
         """Spawn every service; each writes its JSON log lines to its own file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +102,7 @@ class Supervisor:
                 **child_env(self.env, service),
                 # Each service as its own role (DESIGN principle 9), never the admin's.
                 "DATABASE_URL": service_database_url(self.env["DATABASE_URL"], service, self.env),
+                "AMQP_URI": self._amqp_uri(service),
                 f"{service.upper()}_HTTP_ADDRESS": f"0.0.0.0:{port}",
                 # nameko's CLI imports eventlet, whose deprecation banner is not a JSON line.
                 "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,

@@ -1,4 +1,4 @@
-"""Broker topology shared by every service: queue names, dead-letter exchange, policies."""
+"""Broker topology shared by every service: exchanges, queue names, dead letters, policies."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import requests
 DLX = "carnet.dlx"
 LIMIT_DLX = "carnet.dlx.delivery-limit"
 LIMIT_DLQ = "carnet.dlq.delivery-limit"
+# nameko's RPC exchange (its `rpc_exchange` config key's default): requests and replies.
+RPC_EXCHANGE = "nameko-rpc"
+RPC_QUEUE_PREFIX = "carnet.rpc."  # + service: its RPC requests, a quorum queue (quorum_rpc.py)
 QUEUE_PREFIX = "carnet.q."
 DLQ_PREFIX = "carnet.dlq."
 # Queues an earlier release declared and none consumes now: `carnet broker setup` deletes them,
@@ -62,33 +65,51 @@ def apply_policies(amqp_uri: str, management_url: str, auth: tuple[str, str]) ->
     return names
 
 
-def declare_dead_letter_topology(amqp_uri: str) -> None:
-    """Declare both dead-letter exchanges and the backstop queue (idempotent)."""
+def declare_topology(amqp_uri: str) -> None:
+    """Declare every shared exchange and the backstop queue, as the admin (idempotent).
+
+    Each service's exchange is declared here too, not only by its relay: a service's broker
+    user may not configure another's exchange (configure allows deleting it), so consumers
+    bind to their producers' exchanges with a passive declare, which needs them to exist.
+    """
     from services.common.amqp import pika_connection
+    from services.common.config import SERVICES
 
     with pika_connection(amqp_uri) as conn:
         ch = conn.channel()
+        for service in SERVICES:
+            ch.exchange_declare(f"{service}.events", "topic", durable=True)
+        ch.exchange_declare(RPC_EXCHANGE, "topic", durable=True)
         ch.exchange_declare(DLX, "direct", durable=True)
         ch.exchange_declare(LIMIT_DLX, "fanout", durable=True)
         ch.queue_declare(LIMIT_DLQ, durable=True, arguments={"x-queue-type": "quorum"})
         ch.queue_bind(LIMIT_DLQ, LIMIT_DLX, "")
 
 
-def retire_queues(amqp_uri: str) -> list[str]:
-    """Delete every RETIRED_QUEUES queue that exists; the names deleted."""
+def retire_queues(amqp_uri: str) -> tuple[list[str], list[str]]:
+    """Delete every RETIRED_QUEUES queue that exists and nothing consumes: (deleted, in use).
+
+    During a rolling upgrade the old release's pods still consume them; deleting those would
+    leave their calls unrouted until the new pods start (and the old ones would declare them
+    again). They are left, and named: run `carnet broker setup` again once the rollout ends."""
     import pika
 
     from services.common.amqp import pika_connection
 
-    deleted = []
+    deleted, in_use = [], []
     with pika_connection(amqp_uri) as conn:
         for name in RETIRED_QUEUES:
             ch = conn.channel()
             try:
-                ch.queue_declare(name, passive=True)
+                declared = ch.queue_declare(name, passive=True)
             except pika.exceptions.ChannelClosedByBroker:
-                continue  # not there (404 closes the channel)
-            ch.queue_delete(name)
+                continue  # 404: not there
+            # Counted, not `if_unused`: quorum queues refuse that flag (and close the
+            # connection). A consumer attaching in between is an old pod starting: rare.
+            if declared.method.consumer_count:
+                in_use.append(name)
+            else:
+                ch.queue_delete(name)
+                deleted.append(name)
             ch.close()
-            deleted.append(name)
-    return deleted
+    return deleted, in_use

@@ -10,12 +10,18 @@ here each is a BadJson the HTTP edges answer with a 400 and consumers dead-lette
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+_pause_lock = threading.Lock()
+_pausing = 0  # parses under way with collection paused
+_was_enabled = True
 MAX_DEPTH = 32  # far deeper than any body the services accept
 MAX_DIGITS = 32  # an integer beyond 10**32 is no count, id or duration any service takes
 
@@ -93,11 +99,33 @@ def parse_json(raw: bytes | str, max_digits: int = MAX_DIGITS) -> Any:
         text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         raise BadJson("body is not UTF-8") from None
-    # No collection while the parser recurses: one triggered at the depth where a hostile body
-    # raises RecursionError runs finalisers that fail there too ("Exception ignored" for each,
-    # seen as a failed test setup). json.loads never yields, so nothing else runs meanwhile.
-    collecting = gc.isenabled()
-    gc.disable()
+    with _collection_paused():
+        return _parse(text, max_digits)
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No collection while the parser recurses: one triggered at the depth where a hostile body
+    raises RecursionError runs finalisers that fail there too ("Exception ignored" for each,
+    seen as a failed test setup). Counted under a lock: parses in several OS threads at once
+    resume collection only when the last one ends, and only if it was on before the first."""
+    global _pausing, _was_enabled
+    with _pause_lock:
+        if _pausing == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pausing += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pausing -= 1
+            if _pausing == 0 and _was_enabled:
+                gc.enable()
+
+
+def _parse(text: str, max_digits: int) -> Any:
+    """json.loads with Carnet's strict number and constant rules, then the value checks."""
     try:
         value = json.loads(
             text,
@@ -109,8 +137,5 @@ def parse_json(raw: bytes | str, max_digits: int = MAX_DIGITS) -> Any:
         raise BadJson(f"body is not JSON: {error.msg} at position {error.pos}") from None
     except RecursionError:
         raise BadJson(f"nested deeper than {MAX_DEPTH} levels") from None
-    finally:
-        if collecting:
-            gc.enable()
     _check(value, 0)
     return value

@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from services.common.instance import instance_id
+
 REDACTED = "[redacted]"
 
 # A key is sensitive when any of its parts (split on _ - . and case) is one of these.
@@ -59,6 +61,8 @@ SAFE_KEYS: frozenset[str] = frozenset(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{8,15}|0\d(?:[ .]?\d{2}){4})(?![\w])")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+# A URI's password (an AMQP_URI names every node of a cluster, nameko masks the first only).
+_URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s;]+:)[^@\s;]+@", re.I)
 _SPLIT = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
 
 
@@ -71,7 +75,8 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def scrub_text(text: str) -> str:
-    """Mask e-mail addresses, phone numbers and bearer credentials inside free text."""
+    """Mask URI passwords, e-mail addresses, phone numbers and bearer credentials in free text."""
+    text = _URI_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
     text = _EMAIL.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _PHONE.sub(REDACTED, text)
@@ -101,9 +106,13 @@ def redaction_processor(
     return event_dict
 
 
+INSTANCE = instance_id()  # which replica wrote the line (CARNET_INSTANCE_ID, else host-pid)
+
+
 def _default_service(service: str) -> structlog.types.Processor:
     def add_service(_l: Any, _m: str, ed: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         ed.setdefault("service", service)
+        ed.setdefault("instance", INSTANCE)
         ed.setdefault("correlation_id", None)
         ed.setdefault("causation_id", None)
         return ed
@@ -143,6 +152,7 @@ class ExpectedErrorsAreInfo(logging.Filter):
         if record.levelno == logging.WARNING and str(record.msg).startswith("(expected) error"):
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info = record.exc_text = None
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
         return True
 
 

@@ -14,8 +14,8 @@ from tests.support.ports import free_port
 
 
 @pytest.fixture
-def system(fresh_migrated_database_url, amqp_uri, tmp_path):
-    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": amqp_uri}
+def system(fresh_migrated_database_url, broker, tmp_path):
+    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": broker}
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
     supervisor = Supervisor(env=env, log_dir=tmp_path)
     supervisor.start()
@@ -40,7 +40,7 @@ def test_every_service_becomes_ready_and_logs_json_only(system):
 
 
 def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
-    fresh_migrated_database_url, amqp_uri, tmp_path
+    fresh_migrated_database_url, broker, tmp_path
 ):
     """The witness as `carnet up` starts it: its own database and key, the audit's public key
     only; it countersigns the heads the running audit signs, and verify --witness agrees."""
@@ -49,7 +49,7 @@ def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
     from tests.support.infra import drop_database
 
     admin = "test-admin-token-witness-0123456789"
-    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": amqp_uri,
+    env = {**os.environ, "DATABASE_URL": fresh_migrated_database_url, "AMQP_URI": broker,
            "CARNET_ADMIN_TOKEN": admin, "LEDGER_CHECKPOINT_SECONDS": "0.5",
            "WITNESS_INTERVAL_SECONDS": "0.5", "WITNESS_METRICS_PORT": str(free_port())}  # fmt: skip
     env.update({f"{svc.upper()}_HTTP_PORT": str(free_port()) for svc in SERVICES})
@@ -75,9 +75,7 @@ def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(
     assert any(json.loads(x).get("event") == "witness.head_witnessed" for x in lines), lines[-5:]
 
 
-def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigterm(
-    tmp_path, amqp_uri
-):
+def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigterm(tmp_path, broker):
     import signal
     import subprocess
     import sys
@@ -89,7 +87,7 @@ def test_a_service_without_its_database_retries_with_backoff_and_stops_on_sigter
     env = {
         **os.environ,
         "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/carnet_absent_database",
-        "AMQP_URI": amqp_uri,
+        "AMQP_URI": broker,
         "BOOKING_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         "BOOKING_MASTER_KEY": generate_master_key_b64(),
         "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,

@@ -23,7 +23,8 @@ from services.common.relay.messages import to_message
 from tests.security.hostile_cases import Outgoing, QueueSpec, routing_key
 from tests.support.amqp import connect, drain_until_ids
 from tests.support.events import new_event
-from tests.support.processes import wait_for_queue
+from tests.support.poll import eventually
+from tests.support.processes import listed_queues, wait_for_queue
 from tests.support.stack import Stack
 
 ADMIN_TOKEN = "test-admin-token-hostile-0123456789"
@@ -49,7 +50,11 @@ class HostileWorld:
     def start(self, specs: tuple[QueueSpec, ...]) -> HostileWorld:
         self.stack.start()
         for spec in specs:
-            wait_for_queue(self.amqp_uri, self.resolve(spec).delivery_queue)
+            own = self.resolve(spec).own_queue
+            if own is None:
+                wait_for_queue(self.amqp_uri, spec.queue)
+            else:  # exclusive to its consumer: seen through the management API only
+                eventually(lambda q=own: q in listed_queues(self.amqp_uri, q), 60, own)
             wait_for_queue(self.amqp_uri, spec.dlq)
         return self
 

@@ -21,7 +21,7 @@ import requests
 from services.audit.signing import new_seed
 from services.booking.crypto import generate_master_key_b64
 from services.cli.supervisor import Supervisor
-from services.common.broker import apply_policies, declare_dead_letter_topology
+from services.common.broker import apply_policies, declare_topology
 from services.common.config import SERVICES
 from tests.support.infra import (
     RABBIT_AUTH,
@@ -173,7 +173,7 @@ def security_http_stack(
     supervisor = None
     try:
         apply_policies(amqp_uri, RABBIT_MGMT, RABBIT_AUTH)
-        declare_dead_letter_topology(amqp_uri)
+        declare_topology(amqp_uri)
         ports = {svc: free_port() for svc in SERVICES}
         env = {
             **os.environ,

@@ -93,10 +93,10 @@ def amqp_uri() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def broker(amqp_uri: str) -> str:
     """The run's vhost with deploy/rabbitmq policies applied (DLX, delivery limit)."""
-    from services.common.broker import apply_policies, declare_dead_letter_topology
+    from services.common.broker import apply_policies, declare_topology
 
     apply_policies(amqp_uri, RABBIT_MGMT, RABBIT_AUTH)
-    declare_dead_letter_topology(amqp_uri)
+    declare_topology(amqp_uri)
     return amqp_uri
 
 
@@ -136,11 +136,11 @@ def fresh_migrated_database_url(migrated_template: str) -> Iterator[str]:
 @pytest.fixture
 def fresh_broker() -> Iterator[str]:
     """A vhost for one test, with policies: no queue or message left by another test."""
-    from services.common.broker import apply_policies, declare_dead_letter_topology
+    from services.common.broker import apply_policies, declare_topology
 
     uri = create_vhost()
     apply_policies(uri, RABBIT_MGMT, RABBIT_AUTH)
-    declare_dead_letter_topology(uri)
+    declare_topology(uri)
     yield uri
     delete_vhost(uri)
 
@@ -148,10 +148,10 @@ def fresh_broker() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def module_broker() -> Iterator[str]:
     """A vhost for one test module, with policies: another module's queues never steal events."""
-    from services.common.broker import apply_policies, declare_dead_letter_topology
+    from services.common.broker import apply_policies, declare_topology
 
     uri = create_vhost()
     apply_policies(uri, RABBIT_MGMT, RABBIT_AUTH)
-    declare_dead_letter_topology(uri)
+    declare_topology(uri)
     yield uri
     delete_vhost(uri)

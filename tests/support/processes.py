@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pika
+import requests
 
 from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from services.common.broker import vhost_of
+from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 
@@ -42,6 +46,17 @@ def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def listed_queues(amqp_uri: str, prefix: str) -> dict[str, int]:
+    """Queues named `prefix`… on the URI's vhost and their consumers, as the management API
+    lists them: the only view of an exclusive queue another connection has (a passive declare
+    of one is refused, 405). Its consumer counts lag by a few seconds."""
+    vhost = quote(vhost_of(amqp_uri), safe="")
+    r = requests.get(f"{RABBIT_MGMT}/api/queues/{vhost}", auth=RABBIT_AUTH, timeout=10)
+    r.raise_for_status()
+    return {q["name"]: int(q.get("consumers") or 0) for q in r.json()
+            if q["name"].startswith(prefix)}  # fmt: skip
 
 
 def queue_exists(amqp_uri: str, queue: str) -> bool:

@@ -57,6 +57,16 @@ def test_each_service_runs_its_own_config_and_connects_as_its_own_role():
         assert f"{svc.upper()}_DB_PASSWORD" in services["migrate"]["environment"]
 
 
+def test_each_service_connects_to_the_broker_as_its_own_user_made_by_broker_setup():
+    services = compose()["services"]
+    assert "carnet broker setup" in " ".join(services["migrate"]["command"])
+    for svc in SERVICES:
+        uri = services[svc]["environment"]["AMQP_URI"]
+        assert uri.startswith(f"amqp://carnet_{svc}:${{{svc.upper()}_AMQP_PASSWORD:?"), uri
+        assert "guest" not in uri
+        assert f"{svc.upper()}_AMQP_PASSWORD" in services["migrate"]["environment"]
+
+
 def test_image_is_multi_stage_and_runs_as_non_root():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert dockerfile.count("FROM ") >= 2

@@ -4,7 +4,8 @@ A `@consume_event` queue is shared: each event reaches one replica, which is rig
 done once (an inbox row, a ledger entry) and wrong for a cache every replica holds — a
 suspended connector stayed cached on the others until their TTL (issue #24). This entrypoint
 gives each process its own queue, `<consumer queue>.<instance id>.<4 hex>`, bound like the
-shared one, non-durable and auto-deleted when the process's consumer goes. Events published
+shared one: exclusive to the consuming connection, so deleted with it, and declared again on
+each reconnection. Events published
 while a replica is away or reconnecting miss it: what it keeps must expire by itself too (the
 principal cache's TTL, at most a second). Decoding and dead-lettering are `@consume_event`'s,
 under the shared queue's name and dead-letter queue; a handler that fails is dead-lettered
@@ -39,6 +40,7 @@ class BroadcastConsumer(EventConsumer):
             own,
             bindings=self.queue.bindings,
             durable=False,
+            exclusive=True,  # RabbitMQ 4 refuses transient queues that are not exclusive
             auto_delete=True,
             queue_arguments={"x-queue-type": "classic", "x-expires": ORPHAN_EXPIRES_MS},
         )

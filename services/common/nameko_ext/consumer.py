@@ -33,7 +33,6 @@ from services.common.metrics import (
 from services.common.nameko_ext.dead_lettering import (
     dead_letter_headers,
     delivery_count,
-    limit_queue,
     publish_to_dlq,
 )
 from services.common.nameko_ext.raw_queue import RawQueueConsumer
@@ -75,7 +74,9 @@ class EventConsumer(Entrypoint):
         self.queue_name = queue_name(service, self.method_name)
         self.dlq_name = dead_letter_queue_name(service, self.method_name)
         self.amqp_uri = self.container.config["AMQP_URI"]
-        exchange = Exchange(f"{self.source}.events", "topic", durable=True)
+        # Passive: the producer's exchange must exist (`carnet broker setup` declares it) and
+        # this service's broker user may not configure it (broker_users.py).
+        exchange = Exchange(f"{self.source}.events", "topic", durable=True, passive=True)
         self.queue = Queue(
             self.queue_name,
             bindings=[binding(exchange, routing_key=rk) for rk in self.routing_keys()],
@@ -85,7 +86,7 @@ class EventConsumer(Entrypoint):
         )
         self.dead_letter_queue = Queue(
             self.dlq_name,
-            exchange=Exchange(DLX, "direct", durable=True),
+            exchange=Exchange(DLX, "direct", durable=True, passive=True),
             routing_key=self.queue_name,
             durable=True,
             queue_arguments={"x-queue-type": "quorum"},
@@ -93,7 +94,10 @@ class EventConsumer(Entrypoint):
         self.queue_consumer.register_provider(self)
 
     def start(self) -> None:
-        """Declare the dead-letter queue before the first message can need it."""
+        """Declare the dead-letter queue before the first message can need it.
+
+        carnet.dlx and the broker's backstop queue are the topology step's (broker.py).
+        """
         with Connection(self.amqp_uri) as conn:
             conn.ensure_connection(
                 errback=lambda exc, interval: log.warning(
@@ -106,7 +110,6 @@ class EventConsumer(Entrypoint):
             )
             channel = conn.default_channel
             self.dead_letter_queue(channel).declare()
-            limit_queue(channel).declare()
 
     def stop(self) -> None:
         """Cancel our consumer; in-flight workers finish and ack first."""

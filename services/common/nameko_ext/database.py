@@ -79,8 +79,9 @@ class DatabasePool(DependencyProvider):
         return self.pool
 
 
-def wait_until_open(container: Any) -> None:
-    """Block until the container's pool has opened (or the container stops); no pool: return.
+def wait_until_open(container: Any) -> bool:
+    """True once the container's pool has opened (at once without a pool); False if the
+    container stops first.
 
     nameko starts every extension at once, so without this a consumer took messages while
     the database was still awaited, and each waited or failed (a restarted audit replica
@@ -88,10 +89,11 @@ def wait_until_open(container: Any) -> None:
     """
     db = next((d for d in container.dependencies if isinstance(d, DatabasePool)), None)
     if db is None:
-        return
+        return True
     while not db._opened.wait(0.5):
         if db._stopping.is_set():
-            return
+            return False
+    return True
 
 
 def pool_of(container: Any) -> ConnectionPool | None:

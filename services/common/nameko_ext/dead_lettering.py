@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection
 
-from services.common.broker import DLX, LIMIT_DLQ, LIMIT_DLX
+from services.common.broker import DLX
 
 
 def dead_letter_headers(message: Any, queue_name: str, reason: str, detail: str) -> dict[str, Any]:
@@ -54,14 +54,3 @@ def delivery_count(message: Any) -> int:
         return int((message.headers or {}).get("x-delivery-count", 0))
     except (TypeError, ValueError):
         return 0
-
-
-def limit_queue(channel: Any) -> Queue:
-    """The broker's backstop: messages over the policy's delivery-limit, from any queue."""
-    return Queue(
-        LIMIT_DLQ,
-        exchange=Exchange(LIMIT_DLX, "fanout", durable=True),
-        durable=True,
-        queue_arguments={"x-queue-type": "quorum"},
-        channel=channel,
-    )

@@ -17,9 +17,10 @@ import eventlet
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
-from nameko.rpc import ReplyListener, ServiceProxy
+from nameko.rpc import ServiceProxy
 
 from services.common.errors import Unauthorized, Unavailable
+from services.common.nameko_ext.quorum_rpc import PassiveReplyListener
 from services.common.principals import DEFAULT_TTL_S, MAX_TTL_S, PrincipalCache, token_sha256
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -63,8 +64,8 @@ class IdentityAuth(DependencyProvider):
     """One principal cache per process in front of identity's RPC, for every worker."""
 
     # As nameko's RpcProxy does (a DependencyProvider cannot nest one): the shared listener
-    # of RPC replies, and a ServiceProxy per worker.
-    rpc_reply_listener = ReplyListener()
+    # of RPC replies (bound without declaring nameko's exchange), and a ServiceProxy per worker.
+    rpc_reply_listener = PassiveReplyListener()
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix

@@ -110,7 +110,9 @@ class QueueMetrics(DependencyProvider):
     def poll(self, conn: Connection) -> None:
         """One round: every consumer queue, its DLQ, and the backstop DLQ."""
         for consumer in self.consumers:
-            ready = depth(conn, consumer.queue.name)  # a broadcast's is its own
+            # A broadcast's queue is exclusive to its consumer's connection (another one may
+            # not even look at it) and holds only cache invalidations: its DLQ is polled below.
+            ready = None if consumer.queue.exclusive else depth(conn, consumer.queue.name)
             if ready is not None:
                 CONSUMER_READY.labels(consumer.queue_name).set(ready)
                 self._lag(consumer, ready + consumer.unacked)

@@ -6,6 +6,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kombu import Connection
+from nameko.extensions import ProviderCollector
 from nameko.messaging import QueueConsumer
 
 from services.common.logging import get_logger
@@ -29,8 +30,23 @@ class RawQueueConsumer(QueueConsumer):
         from services.common.nameko_ext.database import wait_until_open  # no import cycle
 
         self._declare_queues()
-        wait_until_open(self.container)
-        super().start()
+        if wait_until_open(self.container) and self._providers:
+            super().start()
+        # else the container stopped before its database ever answered: nothing consumed
+
+    def unregister_provider(self, provider: Any) -> None:
+        """As nameko's, unless consuming never started: nameko's path for "not ready yet" then
+        signals once per provider, and a second signal failed the container's stop (it hung,
+        still awaiting the database, on SIGTERM)."""
+        if self._gt is None:
+            ProviderCollector.unregister_provider(self, provider)
+            return
+        super().unregister_provider(provider)
+
+    def stop(self) -> None:
+        """As nameko's, unless consuming never started (stopped while awaiting the database)."""
+        if self._gt is not None:
+            super().stop()
 
     def _declare_queues(self) -> None:
         """Each provider's queue and its bindings, on one connection (idempotent)."""
@@ -40,7 +56,8 @@ class RawQueueConsumer(QueueConsumer):
             conn.ensure_connection(max_retries=None, interval_max=5)
             channel = conn.default_channel
             for provider in self._providers:
-                provider.queue(channel).declare()
+                if not provider.queue.exclusive:  # a broadcast's is its consumer connection's
+                    provider.queue(channel).declare()
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
         """Called on every (re)connection: one kombu consumer per entrypoint, raw messages."""

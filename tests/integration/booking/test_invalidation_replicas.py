@@ -9,30 +9,25 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 
 from services.booking.crypto import generate_master_key_b64
-from services.common.broker import queue_name, vhost_of
+from services.common.broker import queue_name
 from services.common.config import service_database_url
 from tests.integration.identity.world import World
-from tests.support.amqp import consumer_count
-from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
 from tests.support.poll import eventually
 from tests.support.ports import free_port
-from tests.support.processes import nameko_run
+from tests.support.processes import listed_queues, nameko_run
 
 SHARED = queue_name("booking", "on_access_revoked")
 
 
-def own_queues(amqp_uri: str) -> list[str]:
-    """Each booking process's own invalidation queue on the test's vhost."""
-    vhost = quote(vhost_of(amqp_uri), safe="")
-    r = requests.get(f"{RABBIT_MGMT}/api/queues/{vhost}", auth=RABBIT_AUTH, timeout=10)
-    r.raise_for_status()
-    return [q["name"] for q in r.json() if q["name"].startswith(SHARED + ".")]
+def own_queues(amqp_uri: str) -> dict[str, int]:
+    """Each booking process's own invalidation queue on the test's vhost, and its consumers
+    (exclusive queues: only the management API sees them from here)."""
+    return listed_queues(amqp_uri, SHARED + ".")
 
 
 @pytest.fixture
@@ -74,10 +69,7 @@ def test_both_replicas_forget_a_suspended_connector(world, tmp_path):
     procs = [start_booking(world, port, log) for port, log in zip(ports, logs, strict=True)]
     try:
         eventually(
-            lambda: (
-                len(own := own_queues(world.amqp_uri)) == 2
-                and all(consumer_count(world.amqp_uri, q) == 1 for q in own)
-            ),
+            lambda: sorted(own_queues(world.amqp_uri).values()) == [1, 1],
             60,
             "each replica consuming its own invalidation queue",
             interval=0.2,
@@ -109,7 +101,7 @@ def test_both_replicas_forget_a_suspended_connector(world, tmp_path):
                 10,
                 f"{log.name} consumed the suspension",
             )
-        assert SHARED not in own_queues(world.amqp_uri)  # no shared queue any more
+        assert SHARED not in listed_queues(world.amqp_uri, SHARED)  # no shared queue any more
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -120,4 +112,4 @@ def test_both_replicas_forget_a_suspended_connector(world, tmp_path):
                 p.kill()
                 p.wait()
     # A replica's queue goes with it: nothing piles up for a process that is gone.
-    eventually(lambda: own_queues(world.amqp_uri) == [], 30, "the replicas' queues deleted")
+    eventually(lambda: own_queues(world.amqp_uri) == {}, 30, "the replicas' queues deleted")

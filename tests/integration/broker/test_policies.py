@@ -53,3 +53,18 @@ def test_broker_setup_deletes_the_retired_shared_invalidation_queue(fresh_broker
     assert f"retired {retired}" in first.output and not queue_exists(fresh_broker, retired)
     again = CliRunner().invoke(cli, args)  # nothing left to retire: said nothing about it
     assert again.exit_code == 0 and "retired" not in again.output
+
+
+def test_a_retired_queue_still_consumed_is_left_and_named(fresh_broker):
+    from services.common.broker import RETIRED_QUEUES, retire_queues
+    from tests.support.amqp import connect
+    from tests.support.processes import queue_exists
+
+    old = RETIRED_QUEUES[1]  # an old release's RPC queue, its pods still running
+    with connect(fresh_broker) as conn:
+        ch = conn.channel()
+        ch.queue_declare(old, durable=True)
+        ch.basic_consume(old, lambda *a: None)
+        assert retire_queues(fresh_broker) == ([], [old])
+        assert queue_exists(fresh_broker, old)  # its consumers keep being served
+    assert retire_queues(fresh_broker) == ([old], [])  # once they are gone
