@@ -10,10 +10,8 @@ is loopback: a real standby adds its round trip to every commit.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from scripts.chaos.infra import PrivatePostgres
+from scripts.chaos.infra import primary_with_standby
 
 COMMITS = 1500
 PAYLOAD = '{"slot_id": "0b6f7c1e-0000-4000-8000-000000000000", "reason": "synthetic"}'
@@ -59,36 +57,23 @@ def set_sync(url: str, sync: bool) -> None:
 
 def main() -> None:
     """Run both modes alternately and print the table."""
-    root = Path(tempfile.mkdtemp(prefix="carnet-sync-"))
-    root.chmod(0o755)
-    primary = PrivatePostgres(root / "primary")
-    standby = None
-    try:
-        primary.init()
-        primary.start()
+    with primary_with_standby("carnet-sync-") as (primary, _standby):
         url = primary.url("postgres")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE e (id bigserial PRIMARY KEY, data jsonb NOT NULL)")
-        standby = primary.standby(root / "standby")
-        standby.start()
         runs: dict[tuple[str, int], list[float]] = {}
         for _ in range(3):
             for mode in ("async", "sync"):
                 set_sync(url, mode == "sync")
                 for writers in (1, 4):
                     runs.setdefault((mode, writers), []).append(commits_per_s(url, writers))
-        print(f"nproc {os.cpu_count()}; {COMMITS} commits per writer; median of 3 runs\n")
-        print("| writers | asynchronous standby | synchronous standby | sync / async |")
-        print("|---:|---:|---:|---:|")
-        for writers in (1, 4):
-            a = statistics.median(runs[("async", writers)])
-            s = statistics.median(runs[("sync", writers)])
-            print(f"| {writers} | {a:,.0f} commits/s | {s:,.0f} commits/s | {s / a:.2f} |")
-    finally:
-        if standby is not None:
-            standby.stop()
-        primary.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    print(f"nproc {os.cpu_count()}; {COMMITS} commits per writer; median of 3 runs\n")
+    print("| writers | asynchronous standby | synchronous standby | sync / async |")
+    print("|---:|---:|---:|---:|")
+    for writers in (1, 4):
+        a = statistics.median(runs[("async", writers)])
+        s = statistics.median(runs[("sync", writers)])
+        print(f"| {writers} | {a:,.0f} commits/s | {s:,.0f} commits/s | {s / a:.2f} |")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +118,30 @@ class PrivatePostgres:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
             except (InfraError, subprocess.TimeoutExpired):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+
+@contextlib.contextmanager
+def primary_with_standby(prefix: str) -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
+    """A private primary and its streaming standby, both running; stopped and removed after.
+
+    Not under pytest's 0700 temporary directory: the private PostgreSQL runs as `postgres`.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    primary, standby = PrivatePostgres(root / "primary"), None
+    try:
+        primary.init()
+        primary.start()
+        standby = primary.standby(root / "standby")
+        standby.start()
+        yield primary, standby
+    finally:
+        try:
+            if standby is not None:
+                standby.stop()
+        finally:
+            primary.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from services.audit.settings import (
     AuditSettings,
 )
 from services.audit.signing import Signer, signer_from_config
-from services.common.logging import configure_structlog, get_logger, has_json_handler
+from services.common.logging import configure_structlog, has_json_handler
 from services.common.nameko_ext.base import CarnetService
 from services.common.nameko_ext.batch_consumer import consume_batch
 from services.common.nameko_ext.broadcast import consume_broadcast
@@ -23,8 +23,6 @@ from services.common.nameko_ext.consumer import ALL_EVENTS
 from services.common.nameko_ext.http_api import HttpApi
 from services.common.nameko_ext.identity_auth import IdentityAuth
 from services.common.principals import INVALIDATING_EVENTS
-
-log = get_logger(__name__)
 
 
 class LedgerSigner(DependencyProvider):
@@ -153,13 +151,7 @@ class AuditService(CarnetService):
     @consume_broadcast("identity", INVALIDATING_EVENTS)
     def on_access_revoked(self, event):
         """Suspension, revoked grant, rotated secret: every replica forgets cached principals."""
-        dropped = self.auth.forget(event.event_type, event.payload)
-        log.info(
-            "principals.dropped",
-            consumer="audit.on_access_revoked",
-            event_type=event.event_type,
-            dropped=dropped,
-        )
+        self.auth.forget_on(event, "audit.on_access_revoked")
 
     # -- incidents (docs/audit.md "Incidents"): investigators open, report, notify -------------
     @http("POST", "/v1/audit/incidents")

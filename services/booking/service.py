@@ -166,10 +166,4 @@ class BookingService(CarnetService):
     @consume_broadcast("identity", INVALIDATING_EVENTS)
     def on_access_revoked(self, event: Any) -> None:
         """Suspension, revoked grant, rotated secret: every replica forgets cached principals."""
-        dropped = self.auth.forget(event.event_type, event.payload)
-        log.info(
-            "principals.dropped",
-            consumer="booking.on_access_revoked",
-            event_type=event.event_type,
-            dropped=dropped,
-        )
+        self.auth.forget_on(event, "booking.on_access_revoked")

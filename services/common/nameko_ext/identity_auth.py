@@ -20,9 +20,11 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ServiceProxy
 
 from services.common.errors import Unauthorized, Unavailable
+from services.common.logging import get_logger
 from services.common.nameko_ext.quorum_rpc import PassiveReplyListener
 from services.common.principals import DEFAULT_TTL_S, MAX_TTL_S, PrincipalCache, token_sha256
 
+log = get_logger(__name__)
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -58,6 +60,12 @@ class Authenticator:
     def forget(self, event_type: str, payload: Mapping[str, Any]) -> int:
         """Drop what identity's event revokes (suspension, grant, secret, credentials)."""
         return self.cache.on_identity_event(event_type, payload)
+
+    def forget_on(self, event: Any, consumer: str) -> None:
+        """`forget` for a consumed event, with the line that says this replica heard it."""
+        dropped = self.forget(event.event_type, event.payload)
+        log.info("principals.dropped", consumer=consumer, event_type=event.event_type,
+                 dropped=dropped)  # fmt: skip
 
 
 class IdentityAuth(DependencyProvider):

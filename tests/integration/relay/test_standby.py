@@ -3,16 +3,13 @@ cluster refuses it with the reason, while its primary is led as before."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
-from pathlib import Path
 
 import psycopg
 import pytest
 from structlog.testing import capture_logs
 
-from scripts.chaos.infra import PrivatePostgres
+from scripts.chaos.infra import primary_with_standby
 from services.common.relay.leadership import Leadership, NotPrimary
 from services.common.relay.relay import Relay
 from tests.support.poll import eventually
@@ -20,22 +17,8 @@ from tests.support.poll import eventually
 
 @pytest.fixture(scope="module")
 def primary_and_standby():
-    # Not under pytest's 0700 directory: the private PostgreSQL runs as `postgres`.
-    root = Path(tempfile.mkdtemp(prefix="carnet-ha-"))
-    root.chmod(0o755)
-    primary = PrivatePostgres(root / "primary")
-    standby = None
-    try:
-        primary.init()
-        primary.start()
-        standby = primary.standby(root / "standby")
-        standby.start()
-        yield primary, standby
-    finally:
-        if standby is not None:
-            standby.stop()
-        primary.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with primary_with_standby("carnet-ha-") as servers:
+        yield servers
 
 
 def test_a_standby_is_refused_with_its_reason_and_the_primary_is_led(primary_and_standby):
