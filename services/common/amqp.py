@@ -20,11 +20,6 @@ def node_uris(amqp_uri: str) -> list[str]:
     return uris
 
 
-def first_node(amqp_uri: str) -> str:
-    """The first node's URI (its vhost and credentials are every node's)."""
-    return node_uris(amqp_uri)[0]
-
-
 def pika_parameters(amqp_uri: str, **settings: Any) -> list[pika.URLParameters]:
     """One pika parameter set per node, each with `settings` (heartbeat, timeouts)."""
     params = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,18 @@ def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
+    """SIGTERM them all at once (each stops gracefully), then SIGKILL whoever outlives `grace`."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def listed_queues(amqp_uri: str, prefix: str) -> dict[str, int]:

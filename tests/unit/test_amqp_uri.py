@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.amqp import first_node, node_uris, pika_parameters
+from services.common.amqp import node_uris, pika_parameters
 from services.common.broker import vhost_of
 
 CLUSTER = "amqp://u:p@127.0.0.1:5701/carnet; amqp://u:p@127.0.0.1:5702/carnet;"
@@ -15,7 +15,7 @@ def test_a_cluster_uri_names_each_node_in_order():
         "amqp://u:p@127.0.0.1:5701/carnet",
         "amqp://u:p@127.0.0.1:5702/carnet",
     ]
-    assert first_node(CLUSTER).endswith(":5701/carnet") and vhost_of(CLUSTER) == "carnet"
+    assert node_uris(CLUSTER)[0].endswith(":5701/carnet") and vhost_of(CLUSTER) == "carnet"
 
 
 def test_pika_gets_one_parameter_set_per_node_with_the_same_settings():

@@ -5,11 +5,11 @@ done once (an inbox row, a ledger entry) and wrong for a cache every replica hol
 suspended connector stayed cached on the others until their TTL (issue #24). This entrypoint
 gives each process its own queue, `<consumer queue>.<instance id>.<4 hex>`, bound like the
 shared one: exclusive to the consuming connection, so deleted with it, and declared again on
-each reconnection. Events published
-while a replica is away or reconnecting miss it: what it keeps must expire by itself too (the
-principal cache's TTL, at most a second). Decoding and dead-lettering are `@consume_event`'s,
-under the shared queue's name and dead-letter queue; a handler that fails is dead-lettered
-at once, since a classic queue counts no redeliveries (ADR 0004).
+each reconnection. Events published while a replica is away or reconnecting miss it: what it
+keeps must expire by itself too (the principal cache's TTL, at most a second). Decoding and
+dead-lettering are `@consume_event`'s, under the shared queue's name and dead-letter queue; a
+handler that fails is dead-lettered at once, since a classic queue counts no redeliveries
+(ADR 0004).
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ from kombu import Queue
 
 from services.common.instance import instance_id
 from services.common.nameko_ext.consumer import EventConsumer
-
-# A queue nobody consumes (a process that died before its consumer started) goes by itself.
-ORPHAN_EXPIRES_MS = 60_000
 
 
 class BroadcastConsumer(EventConsumer):
@@ -42,7 +39,7 @@ class BroadcastConsumer(EventConsumer):
             durable=False,
             exclusive=True,  # RabbitMQ 4 refuses transient queues that are not exclusive
             auto_delete=True,
-            queue_arguments={"x-queue-type": "classic", "x-expires": ORPHAN_EXPIRES_MS},
+            queue_arguments={"x-queue-type": "classic"},
         )
 
 

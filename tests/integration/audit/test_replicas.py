@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from tests.integration.audit.world import KEY_ID, World
 from tests.support.amqp import consumer_count
 from tests.support.ledger import verify
 from tests.support.poll import eventually
-from tests.support.processes import nameko_run
+from tests.support.processes import nameko_run, stop_processes
 
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
 
@@ -73,13 +72,7 @@ def test_two_audit_processes_ledger_each_event_once_in_one_chain(replica_world, 
 
         report = eventually(caught_up, 120, "the ledger to catch up and verify", interval=0.5)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs, grace=30)
     with psycopg.connect(url) as conn:
         seqs = [r[0] for r in conn.execute("SELECT seq FROM audit.ledger ORDER BY seq")]
         ids = conn.execute("SELECT count(DISTINCT event_id) FROM audit.ledger").fetchone()[0]

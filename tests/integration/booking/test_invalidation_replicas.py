@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from services.common.config import service_database_url
 from tests.integration.identity.world import World
 from tests.support.poll import eventually
 from tests.support.ports import free_port
-from tests.support.processes import listed_queues, nameko_run
+from tests.support.processes import listed_queues, nameko_run, stop_processes
 
 SHARED = queue_name("booking", "on_access_revoked")
 
@@ -103,13 +102,6 @@ def test_both_replicas_forget_a_suspended_connector(world, tmp_path):
             )
         assert SHARED not in listed_queues(world.amqp_uri, SHARED)  # no shared queue any more
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs, grace=20)
     # A replica's queue goes with it: nothing piles up for a process that is gone.
     eventually(lambda: own_queues(world.amqp_uri) == {}, 30, "the replicas' queues deleted")
