@@ -31,8 +31,8 @@ lock:  ## write deploy/requirements.lock (pins and hashes the image installs) fr
 	var/pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
 	  --no-emit-find-links --output-file deploy/requirements.lock pyproject.toml
 
-tools:  ## install what the suite checks deployment files with (promtool), when possible
-	@scripts/ensure-tools.sh
+tools:  ## install what the suite checks deployment files with (promtool, docker-compose), when possible
+	@VENV=$(VENV) scripts/ensure-tools.sh
 
 test: venv infra tools  ## the whole suite on the real PostgreSQL and RabbitMQ
 	$(BIN)/ruff check .

@@ -15,6 +15,11 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def env_read_by(svc: str) -> set[str]:
+    """Every variable a service's config.yaml reads: what its container must be given."""
+    return set(ENV_REF.findall((ROOT / "services" / svc / "config.yaml").read_text()))
+
+
 def service_dirs() -> set[str]:
     return {p.parent.name for p in (ROOT / "services").glob("*/service.py")}
 
@@ -34,7 +39,7 @@ def test_infrastructure_containers_exist_with_healthchecks():
 def test_every_env_var_a_config_reads_is_set_in_its_container():
     services = compose()["services"]
     for svc in SERVICES:
-        wanted = set(ENV_REF.findall((ROOT / "services" / svc / "config.yaml").read_text()))
+        wanted = env_read_by(svc)
         have = set(services[svc]["environment"])
         assert wanted <= have, f"{svc} misses {sorted(wanted - have)}"
 
