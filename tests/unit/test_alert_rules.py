@@ -1,4 +1,5 @@
-"""Every metric an alert rule reads is one the services export, and every alert has a runbook."""
+"""Every metric an alert rule reads is one the services export, and every alert links its
+runbook section by an absolute URL (on-call opens it from a page, not from a checkout)."""
 
 import re
 from pathlib import Path
@@ -11,6 +12,8 @@ from services.common import metrics
 ROOT = Path(__file__).resolve().parents[2]
 METRIC = re.compile(r"\bcarnet_[a-z_]+\b")
 PROMETHEUS_UP = re.compile(r"\bup\{job=\"carnet\"")  # Prometheus's own series per target
+# The runbook_base external label (prometheus.yml) is where the deployment serves docs/.
+RUNBOOK_URL = re.compile(r"^\{\{ \$externalLabels\.runbook_base \}\}/runbook\.md(#[a-z0-9-]+)$")
 
 
 def exported() -> set[str]:
@@ -34,5 +37,11 @@ def test_alert_rules_use_exported_metrics_and_link_the_runbook():
             used = set(METRIC.findall(rule["expr"]))
             assert used or PROMETHEUS_UP.search(rule["expr"]), rule["alert"]
             assert used <= exported(), (rule["alert"], used - exported())
-            link = rule["annotations"]["runbook"]
-            assert link.startswith("docs/runbook.md#") and link[len("docs/runbook.md") :] in anchors
+            link = RUNBOOK_URL.match(rule["annotations"]["runbook_url"])
+            assert link and link[1] in anchors, (rule["alert"], rule["annotations"]["runbook_url"])
+            assert "runbook" not in rule["annotations"], rule["alert"]  # a relative path goes
+
+
+def test_the_runbook_base_comes_from_the_deployers_environment():
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["global"]["external_labels"]["runbook_base"] == "${CARNET_RUNBOOK_BASE}"

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -85,3 +86,17 @@ def test_without_the_env_file_compose_refuses_and_names_every_secret(tmp_path):
     assert "carnet secrets init" in done.stderr
     unnamed = [name for name, _ in SECRETS if f"variable {name} " not in done.stderr]
     assert not unnamed, f"compose does not require {unnamed}, yet secrets init writes them"
+
+
+def test_alerts_link_a_runbook_the_stack_serves(rendered):
+    containers = yaml.safe_load(rendered.stdout)["services"]
+    prometheus, docs = containers["prometheus"], containers["docs"]
+    base = urlsplit(prometheus["environment"]["CARNET_RUNBOOK_BASE"])
+    assert base.scheme == "http" and base.hostname and base.port, base
+    # 2.x expands ${CARNET_RUNBOOK_BASE} in prometheus.yml only with this flag.
+    assert "--enable-feature=expand-external-labels" in prometheus["command"]
+    served = {(p["host_ip"], int(p["published"]), p["target"]) for p in docs["ports"]}
+    assert (base.hostname, base.port, 8080) in served, served
+    mounts = {(v["source"], v["target"], v.get("read_only")) for v in docs["volumes"]}
+    assert mounts == {(str(ROOT / "docs"), "/docs", True)}
+    assert docs["read_only"] and docs["cap_drop"] == ["ALL"] and docs["user"] != "0"

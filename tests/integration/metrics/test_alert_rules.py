@@ -55,8 +55,8 @@ def sections() -> dict[str, str]:
 
 
 def anchor(rule: dict) -> str:
-    link = rule["annotations"]["runbook"]
-    assert link.startswith("docs/runbook.md#"), link
+    link = rule["annotations"]["runbook_url"]
+    assert link.startswith("{{ $externalLabels.runbook_base }}/runbook.md#"), link
     return link.partition("#")[2]
 
 
