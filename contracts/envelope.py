@@ -95,6 +95,16 @@ class MessageHeadersSchema(Schema):
         validate=validate.Range(min=1),
         metadata={"description": "Position in the producer's global log (source position)."},
     )
+    traceparent = fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
+        metadata={
+            "description": "W3C Trace Context of the publish (docs/observability.md); absent "
+            "when the event was appended outside any trace."
+        },
+    )
+    tracestate = fields.String(
+        metadata={"description": "W3C Trace Context vendor state, when the trace has one."}
+    )
 
 
 def new_envelope(

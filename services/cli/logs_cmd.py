@@ -1,4 +1,8 @@
-"""`carnet logs trace`: one request's lines from every service's JSON log, in time order."""
+"""`carnet logs trace`: one request's lines from every service's JSON log, in time order.
+
+A request is named by its correlation id (the business id, X-Correlation-ID) or by its
+OpenTelemetry trace id (the `trace_id` of its lines, a caller's `traceparent`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ import click
 
 from services.cli.errors import CarnetGroup
 
-HEAD = ("timestamp", "service", "level", "event")
+HEAD = ("timestamp", "service.name", "level", "event")
+TRACED = ("correlation_id", "trace_id")  # the fields an id given to `trace` is looked up in
 
 
 @dataclass
@@ -38,7 +43,7 @@ class Line:
 
 @dataclass
 class Trace:
-    """The lines of one correlation id, and how many lines were not JSON objects."""
+    """The lines of one request, and how many lines were not JSON objects."""
 
     lines: list[Line] = field(default_factory=list)
     skipped: int = 0
@@ -46,7 +51,7 @@ class Trace:
     @property
     def services(self) -> list[str]:
         """The services that logged at least one of the lines, sorted."""
-        return sorted({str(x.record.get("service")) for x in self.lines})
+        return sorted({str(x.record.get("service.name")) for x in self.lines})
 
 
 def log_files(paths: Iterable[str]) -> list[Path]:
@@ -79,11 +84,11 @@ def read_lines(streams: Iterable[IO[str]]) -> Iterator[tuple[dict[str, Any] | No
 
 
 def trace(
-    correlation_id: str,
+    traced_id: str,
     lines: Iterable[tuple[dict[str, Any] | None, str]],
     follow_causation: bool = False,
 ) -> Trace:
-    """Keep the lines of `correlation_id`, sorted by timestamp.
+    """Keep the lines whose correlation id or trace id is `traced_id`, sorted by timestamp.
 
     With `follow_causation`, also the lines of workers caused by an event one of those lines
     names (`event_id` → a later line's `causation_id`), transitively.
@@ -92,7 +97,7 @@ def trace(
     for order, (record, raw) in enumerate(lines):
         if record is None:
             result.skipped += 1
-        elif record.get("correlation_id") == correlation_id:
+        elif any(record.get(key) == traced_id for key in TRACED):
             result.lines.append(Line(record, raw, order))
         elif follow_causation and record.get("causation_id"):
             others.append(Line(record, raw, order))
@@ -115,13 +120,13 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def compact(record: dict[str, Any], correlation_id: str) -> str:
+def compact(record: dict[str, Any], traced_id: str) -> str:
     """`timestamp service level event k=v …`; null fields and the traced id itself left out."""
     head = [str(record.get(k, "-")) for k in HEAD]
     rest = [
         f"{k}={_value(v)}"
         for k, v in record.items()
-        if k not in HEAD and v is not None and not (k == "correlation_id" and v == correlation_id)
+        if k not in HEAD and v is not None and not (k in TRACED and v == traced_id)
     ]
     return " ".join([*head, *rest])
 
@@ -132,7 +137,7 @@ def logs() -> None:
 
 
 @logs.command("trace")
-@click.argument("correlation_id")
+@click.argument("traced_id", metavar="ID")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the matching lines as read.")
 @click.option(
@@ -141,12 +146,13 @@ def logs() -> None:
     help="Also lines caused by an event of the trace (event_id → causation_id), transitively.",
 )
 def trace_cmd(
-    correlation_id: str, files: tuple[str, ...], as_json: bool, follow_causation: bool
+    traced_id: str, files: tuple[str, ...], as_json: bool, follow_causation: bool
 ) -> None:
-    """Every line of CORRELATION_ID in FILES (stdin if none), sorted by timestamp.
+    """Every line of ID (a correlation id or a trace id) in FILES (stdin if none), by time.
 
     FILES may be log files, directories (every *.log in them, e.g. var/log) or - for stdin.
-    The id is the one returned in every HTTP response's X-Correlation-ID header. Lines that
+    A correlation id is returned in every HTTP response's X-Correlation-ID header; a trace
+    id is the middle part of the `traceparent` a caller sent. Lines that
     are not JSON objects are skipped and counted on stderr. Exit 1 when nothing matched.
     """
     streams: list[IO[str]] = []
@@ -156,16 +162,16 @@ def trace_cmd(
                 streams.append(sys.stdin)
             else:
                 streams.append(open(path, encoding="utf-8", errors="replace"))  # noqa: SIM115
-        found = trace(correlation_id, read_lines(streams), follow_causation)
+        found = trace(traced_id, read_lines(streams), follow_causation)
     finally:
         for stream in streams:
             if stream is not sys.stdin:
                 stream.close()
     for line in found.lines:
-        click.echo(line.raw if as_json else compact(line.record, correlation_id))
+        click.echo(line.raw if as_json else compact(line.record, traced_id))
     if found.skipped:
         click.echo(f"skipped {found.skipped} non-JSON line(s)", err=True)
     if not found.lines:
-        click.echo(f"no line with correlation_id {correlation_id}", err=True)
+        click.echo(f"no line with correlation_id or trace_id {traced_id}", err=True)
         sys.exit(1)
     click.echo(f"{len(found.lines)} line(s) from {', '.join(found.services)}", err=True)

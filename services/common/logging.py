@@ -6,11 +6,13 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
 import structlog
 
 from services.common.instance import instance_id
+from services.common.tracing import log_ids
 
 REDACTED = "[redacted]"
 
@@ -55,7 +57,17 @@ SENSITIVE_KEY_PARTS: frozenset[str] = frozenset(
 )
 # Keys whose parts look sensitive but whose values on-call needs and which carry no PII.
 SAFE_KEYS: frozenset[str] = frozenset(
-    {"event", "service", "routing_key", "key_id", "queue_name", "exchange_name", "logger_name"}
+    {
+        "event",
+        "service",
+        "service.name",
+        "service.instance.id",
+        "routing_key",
+        "key_id",
+        "queue_name",
+        "exchange_name",
+        "logger_name",
+    }
 )
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -110,11 +122,15 @@ INSTANCE = instance_id()  # which replica wrote the line (CARNET_INSTANCE_ID, el
 
 
 def _default_service(service: str) -> structlog.types.Processor:
+    """Name the line's service, replica and trace as OpenTelemetry's resource and log model do."""
+
     def add_service(_l: Any, _m: str, ed: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        ed.setdefault("service", service)
-        ed.setdefault("instance", INSTANCE)
+        ed.setdefault("service.name", ed.pop("service", service))
+        ed.setdefault("service.instance.id", INSTANCE)
         ed.setdefault("correlation_id", None)
         ed.setdefault("causation_id", None)
+        for key, value in log_ids().items():
+            ed.setdefault(key, value)
         return ed
 
     return add_service
@@ -209,6 +225,11 @@ def bind_message_context(
 def bind_context(**ids: Any) -> None:
     """Add ids (request id, principal) to this worker's log lines, keeping those bound."""
     structlog.contextvars.bind_contextvars(**ids)
+
+
+def bound_ids(**ids: Any) -> AbstractContextManager[Any]:
+    """These ids on every line within the block; those bound before come back after it."""
+    return structlog.contextvars.bound_contextvars(**ids)
 
 
 def clear_message_context() -> None:

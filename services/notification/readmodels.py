@@ -14,6 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from services.common.consumed import ConsumedEvent
+from services.common.tracing import trace_headers
 
 # Deterministic ids: the same trigger always yields the same notification (outbox primary key).
 NOTIFICATION_NS = uuid.UUID("6f1c1d53-5a0e-4d0b-9a53-3b1f1e4c0a11")
@@ -69,13 +70,16 @@ def schedule(
     due_at: datetime,
     appointment_id: Any = None,
 ) -> None:
-    """Queue one message; a second schedule of the same id is a no-op."""
+    """Queue one message; a second schedule of the same id is a no-op. Its sends continue the
+    triggering event's correlation and trace (`origin`)."""
+    origin = {"correlation_id": source.correlation_id, **trace_headers(source.headers)}
     conn.execute(
         "INSERT INTO notification.outbox (notification_id, source_event_id, template, "
-        "patient_id, appointment_id, context, due_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (notification_id) DO NOTHING",
-        (nid, source.event_id, template, patient_id, appointment_id, Jsonb(context), due_at),
-    )
+        "patient_id, appointment_id, context, due_at, origin) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (notification_id) DO NOTHING",
+        (nid, source.event_id, template, patient_id, appointment_id, Jsonb(context), due_at,
+         Jsonb(origin)),
+    )  # fmt: skip
 
 
 def apply_appointment_event(

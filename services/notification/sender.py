@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from opentelemetry.trace import Span, StatusCode
 from psycopg_pool import ConnectionPool
 
 from contracts.registry import REGISTRY
@@ -26,6 +27,7 @@ from services.common.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from services.notification import readmodels
 from services.notification.channels import Channel, DeliveryError, Message
 from services.notification.templates import render
+from services.notification.tracing import attempt_traced
 
 log = get_logger(__name__)
 RECORD_RETRY_CAP_S = 1.0
@@ -40,7 +42,7 @@ WHERE o.notification_id IN (
       AND (lease_until IS NULL OR lease_until < %(now)s)
     ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING o.notification_id, o.source_event_id, o.template, o.patient_id, o.context, o.attempts,
-          o.due_at
+          o.origin, o.due_at
 """
 # A claim not used before half its lease is given back as if never made (attempt included).
 RELEASE = """
@@ -76,6 +78,7 @@ class Claimed:
     patient_id: uuid.UUID
     context: dict[str, Any]
     attempt: int
+    origin: dict[str, Any] = field(default_factory=dict)  # correlation id, trace context
     claimed_at: float = field(default_factory=time.monotonic, compare=False)
 
 
@@ -118,7 +121,7 @@ class Sender:
             rows = conn.execute(
                 CLAIM, {"now": now, "lease_until": lease_until, "limit": limit}
             ).fetchall()
-        return [Claimed(*row[:6]) for row in sorted(rows, key=lambda r: r[6])]
+        return [Claimed(*row[:7]) for row in sorted(rows, key=lambda r: r[7])]
 
     def release(self, claims: list[Claimed]) -> None:
         """Give unused leases back, their attempts uncounted."""
@@ -127,6 +130,11 @@ class Sender:
                 conn.execute(RELEASE, (c.notification_id, c.attempt))
 
     def deliver(self, c: Claimed) -> None:
+        """One attempt, in the trace and under the correlation id of the event behind it."""
+        with attempt_traced(c.origin, c.source_event_id, c.template, c.attempt) as span:
+            self.attempt(c, span)
+
+    def attempt(self, c: Claimed, span: Span) -> None:
         """Build the message from notification's own read models, send it, record it."""
         try:
             message = self.build(c)
@@ -136,6 +144,7 @@ class Sender:
         try:
             provider_id = self.channels[message.channel].send(message)
         except DeliveryError as error:
+            span.set_status(StatusCode.ERROR, error.code)
             self.record_failure(c, error, message.channel)
             return
         accepted = time.monotonic()  # the duplicate window opens here …

@@ -79,6 +79,6 @@ def test_the_callers_correlation_id_reaches_the_second_services_log(
         runner.stop()
     lines = [json.loads(x) for x in stream.getvalue().splitlines()]
     (back,) = [x for x in lines if x["event"] == "back.handled"]
-    assert back["service"] == "notification" and back["event_id"] == event_id
+    assert back["service.name"] == "notification" and back["event_id"] == event_id
     assert back["correlation_id"] == "corr-http-7"
     assert back["causation_id"] == event_id

@@ -121,7 +121,7 @@ def test_one_booking_is_traced_through_the_four_services(system):
         return [
             x
             for x in trace(registered, log_dir)
-            if x["service"] == "booking"
+            if x["service.name"] == "booking"
             and x["event"] == "event.handled"
             and x.get("event_type") == "PatientRegistered"
         ]
@@ -148,13 +148,13 @@ def test_one_booking_is_traced_through_the_four_services(system):
 
     def from_every_service():
         lines = trace(chosen, log_dir)
-        return {x["service"] for x in lines} >= set(SERVICES) and lines
+        return {x["service.name"] for x in lines} >= set(SERVICES) and lines
 
     lines = eventually(from_every_service, 120, f"lines of {chosen} from {SERVICES}", 0.3)
     by_service: dict[str, list[dict]] = {}
     for line in lines:
         assert line["correlation_id"] == chosen
-        by_service.setdefault(line["service"], []).append(line)
+        by_service.setdefault(line["service.name"], []).append(line)
 
     events = {(x["event"], x.get("entrypoint"), x.get("event_type")) for x in lines}
     booking = by_service["booking"]

@@ -36,7 +36,7 @@ def test_every_service_becomes_ready_and_logs_json_only(system):
         assert lines, child.service
         for line in lines:
             record = json.loads(line)  # every line is one JSON object
-            assert record["service"] == child.service
+            assert record["service.name"] == child.service
 
 
 def test_carnet_up_runs_a_witness_that_countersigns_the_ledgers_heads(

@@ -134,7 +134,7 @@ def test_no_secret_or_personal_data_in_logs_or_on_the_bus(
 
     # The capture really captured.
     for service, own in lines.items():
-        mine = [x for x in json_lines(own) if x.get("service") == service]
+        mine = [x for x in json_lines(own) if x.get("service.name") == service]
         assert len(mine) >= 20, (service, len(mine))
         assert EXPECTED_LOG_EVENTS[service] <= {x.get("event") for x in mine}, service
     seen: dict[str, set[str]] = {}

@@ -63,7 +63,7 @@ def test_every_line_is_one_json_object_with_the_on_call_fields(log_lines):
     get_logger("t").info("appointment.booked", stream_version=3)
     (line,) = log_lines()
     assert line["event"] == "appointment.booked"
-    assert line["service"] == "unit-test"
+    assert line["service.name"] == "unit-test"
     assert line["level"] == "info"
     assert line["correlation_id"] == "corr-1" and line["causation_id"] == "cause-1"
     assert line["timestamp"].endswith("Z")

@@ -1,4 +1,4 @@
-"""`carnet logs trace`: one correlation id's lines from files, directories or stdin, by time."""
+"""`carnet logs trace`: one correlation or trace id's lines from files, directories or stdin."""
 
 import json
 
@@ -12,7 +12,7 @@ def line(ts, service, event, correlation_id, level="info", **fields):
         {
             "timestamp": ts,
             "level": level,
-            "service": service,
+            "service.name": service,
             "event": event,
             "correlation_id": correlation_id,
             "causation_id": fields.pop("causation_id", None),
@@ -121,7 +121,8 @@ def test_values_with_spaces_are_quoted_and_nothing_found_exits_1(tmp_path):
     result = run("c-3", stdin=text + "\n")
     assert result.stdout.strip().endswith('detail="two words" ok=true')
     missing = run("nope", stdin=text + "\n")
-    assert missing.exit_code == 1 and "no line with correlation_id nope" in missing.stderr
+    assert missing.exit_code == 1
+    assert "no line with correlation_id or trace_id nope" in missing.stderr
 
 
 def test_lines_without_a_timestamp_sort_last_in_reading_order():
@@ -132,3 +133,16 @@ def test_lines_without_a_timestamp_sort_last_in_reading_order():
     ]
     result = run("c-4", stdin="\n".join(lines))
     assert [x.split()[3] for x in result.stdout.splitlines()] == ["early", "late", "later"]
+
+
+def test_a_trace_id_finds_the_lines_of_every_correlation_id_in_that_trace():
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    lines = [
+        line("2026-01-05T10:00:00Z", "booking", "http.request", "c-5", trace_id=trace_id),
+        line("2026-01-05T10:00:01Z", "notification", "notification.sent", "c-6", trace_id=trace_id),
+        line("2026-01-05T10:00:02Z", "audit", "other", "c-7", trace_id="f" * 32),
+    ]
+    result = run(trace_id, stdin="\n".join(lines) + "\n")
+    assert result.exit_code == 0
+    assert [x.split()[1] for x in result.stdout.splitlines()] == ["booking", "notification"]
+    assert trace_id not in result.stdout  # the traced id itself is left out, as a correlation id

@@ -13,6 +13,7 @@ from services.common.eventstore.models import (
     IdempotencyConflict,
     NewEvent,
 )
+from services.common.tracing import stamped
 
 STALE_XID = (
     "this transaction wrote before the stream's head was committed, so its events would sort "
@@ -33,7 +34,11 @@ def params(
         raise TypeError("event ids must be UUIDs")
     if len(set(ids)) != len(ids):
         raise ValueError("a batch cannot hold the same event id twice")
-    batch = [[str(e.event_id), e.event_type, e.schema_version, e.data, e.metadata] for e in events]
+    # Each event keeps the trace context it was decided in (services/common/tracing.py).
+    batch = [
+        [str(e.event_id), e.event_type, e.schema_version, e.data, stamped(e.metadata)]
+        for e in events
+    ]
     return {
         "stream_id": stream_id,
         "expected_version": expected_version,

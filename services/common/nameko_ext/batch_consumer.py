@@ -21,6 +21,7 @@ from nameko.exceptions import ContainerBeingKilled
 from services.common.logging import get_logger
 from services.common.metrics import CONSUMER_BATCH_SIZE, CONSUMER_BATCHES_SPLIT
 from services.common.nameko_ext.consumer import EventConsumer
+from services.common.tracing import trace_headers
 
 log = get_logger(__name__)
 
@@ -75,7 +76,11 @@ class BatchConsumer(EventConsumer):
         """One worker over the batch; a failed batch of several runs again one by one."""
         done: Event = Event()
         first = batch[0][1]
-        context = {"correlation_id": first.correlation_id, "causation_id": str(first.event_id)}
+        context = {
+            "correlation_id": first.correlation_id,
+            "causation_id": str(first.event_id),
+            **trace_headers(first.headers),
+        }
         try:
             self.container.spawn_worker(
                 self,

@@ -36,6 +36,7 @@ from services.common.nameko_ext.dead_lettering import (
     publish_to_dlq,
 )
 from services.common.nameko_ext.raw_queue import RawQueueConsumer
+from services.common.tracing import trace_headers
 
 log = get_logger(__name__)
 ALL_EVENTS = "*"
@@ -166,7 +167,11 @@ class EventConsumer(Entrypoint):
 
     def deliver(self, message: Any, event: Any) -> None:
         """One worker for this one event; its result settles the message."""
-        context = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
+        context = {
+            "correlation_id": event.correlation_id,
+            "causation_id": str(event.event_id),
+            **trace_headers(event.headers),
+        }
         try:
             self.container.spawn_worker(
                 self,

@@ -37,6 +37,8 @@ from services.common.metrics import HTTP_REQUEST_DURATION, HTTP_RESPONSES, REQUE
 from services.common.nameko_ext.http_protocol import CarnetProtocol
 from services.common.nameko_ext.logging_context import CORRELATION_HEADER, valid_correlation_id
 from services.common.nameko_ext.routing_errors import routing_error
+from services.common.nameko_ext.worker_trace import TRACE_ENVIRON
+from services.common.tracing import trace_headers
 
 log = get_logger("carnet.http")
 
@@ -118,6 +120,7 @@ class EdgeWsgiApp(WsgiApp):
                 entrypoint=entrypoint,
                 status=status,
                 duration_ms=round(seconds * 1000, 2),
+                **environ.get(TRACE_ENVIRON, {}),  # the worker's span, when one ran
             )
 
 
@@ -145,9 +148,13 @@ class CarnetWebServer(WebServer):
         return server
 
     def context_data_from_headers(self, request: Any) -> dict[str, Any]:
-        """The worker runs under the correlation id the edge decided and will answer with."""
+        """The worker runs under the correlation id the edge decided and the caller's trace."""
         correlation_id = request.environ.get(CORRELATION_ENVIRON)
-        return {"correlation_id": correlation_id} if correlation_id else {}
+        found = {k.lower(): v for k, v in request.headers.items()}
+        return {
+            **({"correlation_id": correlation_id} if correlation_id else {}),
+            **trace_headers(found),  # a caller's W3C trace context: the worker's span's parent
+        }
 
 
 class HttpEdge(DependencyProvider):

@@ -1,4 +1,4 @@
-"""Bind each worker's correlation and causation ids to its log lines, and forget them after."""
+"""Bind each worker's correlation ids and trace to its log lines, and forget them after."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from services.common.logging import (
     has_json_handler,
     quiet_expected_errors,
 )
+from services.common.nameko_ext import worker_trace
 from services.common.nameko_ext.consumer import EventConsumer
+from services.common.tracing import configure as configure_tracing
 
 CORRELATION_HEADER = "X-Correlation-ID"
 MAX_CORRELATION_ID = 128
@@ -82,11 +84,12 @@ def _handled_lines(worker_ctx: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 class LoggingContext(DependencyProvider):
-    """Injects a structlog logger whose lines carry service, correlation_id and causation_id.
+    """Injects a structlog logger whose lines carry the service, correlation ids and trace.
 
     Every RPC and every consumed event also ends with one line (`rpc.handled`,
     `event.handled`: entrypoint, outcome, duration), so a request can be followed through
-    services whose own code logs nothing on the way (`carnet logs trace`).
+    services whose own code logs nothing on the way (`carnet logs trace`). Each worker also
+    runs in its span (worker_trace.py), so its lines carry `trace_id` and `span_id`.
     """
 
     def setup(self) -> None:
@@ -97,7 +100,9 @@ class LoggingContext(DependencyProvider):
         else:
             configure_logging(service, self.container.config.get("LOG_LEVEL", "INFO"))
         quiet_expected_errors()
+        configure_tracing(service)  # refuses to start on an OTEL_* setting it cannot honour
         self._started: dict[Any, float] = {}
+        self._traces: dict[Any, worker_trace.WorkerTrace | None] = {}
 
     def worker_setup(self, worker_ctx: Any) -> None:
         """Runs in the worker's own greenthread, so contextvars are that worker's alone."""
@@ -107,9 +112,10 @@ class LoggingContext(DependencyProvider):
         bind_message_context(
             correlation_id,
             causation_id,
-            service=self.container.service_name,
             entrypoint=worker_ctx.entrypoint.method_name,
+            **{"service.name": self.container.service_name},
         )
+        self._traces[worker_ctx] = worker_trace.begin(worker_ctx, self.container.service_name)
         self._started[worker_ctx] = time.perf_counter()
 
     def get_dependency(self, worker_ctx: Any) -> Any:
@@ -118,6 +124,7 @@ class LoggingContext(DependencyProvider):
 
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
         """One line per RPC or consumed event, while the worker's ids are still bound."""
+        worker_trace.result(self._traces.get(worker_ctx), worker_ctx, result, exc_info)
         started = self._started.pop(worker_ctx, None)
         if started is None:
             return
@@ -139,4 +146,5 @@ class LoggingContext(DependencyProvider):
     def worker_teardown(self, worker_ctx: Any) -> None:
         """Clear the ids so nothing leaks into the next worker on this greenthread."""
         self._started.pop(worker_ctx, None)
+        worker_trace.end(self._traces.pop(worker_ctx, None))
         clear_message_context()

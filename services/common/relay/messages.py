@@ -3,7 +3,8 @@
 The body is the payload alone (what a nameko-native handler expects): for a RawRecordedEvent,
 the stored JSON text byte for byte, unparsed; the envelope travels
 in the AMQP properties (message_id, type, correlation_id, timestamp, app_id) and headers
-(schema_version, causation_id, stream, stream_version, position, occurred_at), as
+(schema_version, causation_id, stream, stream_version, position, occurred_at, and the W3C
+`traceparent`), as
 `contracts.envelope.MessageHeadersSchema` documents.
 """
 
@@ -14,7 +15,9 @@ import re
 from datetime import UTC, datetime
 
 import pika
+from opentelemetry.trace import SpanKind, set_span_in_context
 
+from services.common import tracing
 from services.common.eventstore.models import RawRecordedEvent, RecordedEvent
 from services.common.relay.publisher import OutgoingMessage
 
@@ -33,6 +36,32 @@ def occurred_at(event: AnyRecordedEvent) -> str:
     """When the fact happened (metadata), else when it was recorded."""
     value = event.metadata.get("occurred_at")
     return str(value) if value else event.recorded_at.astimezone(UTC).isoformat()
+
+
+def _trace_context(event: AnyRecordedEvent, producer: str, routing_key: str) -> dict[str, str]:
+    """The trace context consumers continue: the relay's publish span (its start is the
+    event's commit, so the relay's delay shows in the trace), else the stored one as is."""
+    if not tracing.is_recording(producer):
+        return tracing.trace_headers(event.metadata)  # nothing exported: pass it on, unparsed
+    exchange = f"{producer}.events"
+    span = tracing.start(
+        producer,
+        f"publish {exchange}",
+        SpanKind.PRODUCER,
+        tracing.extract(event.metadata),
+        {
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": exchange,
+            "messaging.rabbitmq.destination.routing_key": routing_key,
+            "messaging.message.id": str(event.event_id),
+        },
+        start_time=int(event.recorded_at.timestamp() * 1e9),
+    )
+    carrier: dict[str, str] = {}
+    tracing.inject(carrier, set_span_in_context(span))
+    span.end()
+    return carrier
 
 
 def to_message(event: AnyRecordedEvent, producer: str, routing_key: str) -> OutgoingMessage:
@@ -55,6 +84,7 @@ def to_message(event: AnyRecordedEvent, producer: str, routing_key: str) -> Outg
     }
     if causation_id is not None:
         headers["causation_id"] = str(causation_id)
+    headers.update(_trace_context(event, producer, routing_key))
     properties = pika.BasicProperties(
         content_type="application/json",
         content_encoding="utf-8",

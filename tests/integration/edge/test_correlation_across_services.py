@@ -65,8 +65,8 @@ def test_correlation_id_follows_the_event_to_the_second_service(amqp_uri, captur
 
     (front,) = lines_with(captured, "front.acted")
     (back,) = lines_with(captured, "back.handled")
-    assert front["correlation_id"] == "corr-e2e-42" and front["service"] == "front"
-    assert back["correlation_id"] == "corr-e2e-42" and back["service"] == "back"
+    assert front["correlation_id"] == "corr-e2e-42" and front["service.name"] == "front"
+    assert back["correlation_id"] == "corr-e2e-42" and back["service.name"] == "back"
     assert "example.org" not in captured.getvalue()
 
 

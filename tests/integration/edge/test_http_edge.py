@@ -142,7 +142,7 @@ def test_metrics_show_latency_by_route_template_and_responses_by_status_class(pr
 
     (access,) = [x for x in lines(captured, "http.request") if x["correlation_id"] == "corr-m-1"]
     assert access["route"] == "/things/<string:thing_id>" and access["status"] == 200
-    assert access["service"] == "booking" and access["duration_ms"] >= 0
+    assert access["service.name"] == "booking" and access["duration_ms"] >= 0
 
 
 def test_an_rpc_keeps_the_callers_correlation_id_and_ends_with_one_line(
@@ -158,7 +158,7 @@ def test_an_rpc_keeps_the_callers_correlation_id_and_ends_with_one_line(
         what="the rpc.handled line",
     )
     (line,) = handled
-    assert line["service"] == "booking" and line["entrypoint"] == "ping"
+    assert line["service.name"] == "booking" and line["entrypoint"] == "ping"
     assert line["outcome"] == "ok" and line["duration_ms"] >= 0
 
 

@@ -1,0 +1,43 @@
+"""Each send attempt in the trace of the event behind it, retries included.
+
+The sender runs on a timer, so nothing carries the booking's ids to it but the outbox row:
+its `origin` keeps the triggering event's correlation id and W3C trace context. Every
+attempt is a span under that context and binds that correlation id, so its log lines and the
+NotificationSent/NotificationFailed it appends belong to the booking, not to a timer tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from opentelemetry.trace import Span, SpanKind
+
+from services.common import tracing
+from services.common.logging import bound_ids
+
+SERVICE = "notification"
+
+
+@contextmanager
+def attempt_traced(
+    origin: dict[str, Any], source_event_id: UUID, template: str, attempt: int
+) -> Iterator[Span]:
+    """A CLIENT span for one attempt (ids and template only: no address, no name)."""
+    span = tracing.start(
+        SERVICE,
+        f"send {template}",
+        SpanKind.CLIENT,
+        tracing.extract(origin),
+        {"carnet.notification.template": template, "carnet.notification.attempt": attempt},
+    )
+    token = tracing.activate(span)
+    correlation_id = origin.get("correlation_id") or str(source_event_id)
+    try:
+        with bound_ids(correlation_id=correlation_id, causation_id=str(source_event_id)):
+            yield span
+    finally:
+        span.end()
+        tracing.deactivate(token)
