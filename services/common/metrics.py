@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+INSTANCE_INFO = Gauge(
+    "carnet_instance_info",
+    "1 per service running in this process, named as its log lines and spans name the replica.",
+    ["service", "instance_id"],
+)
 EVENTS_APPENDED = Counter(
     "carnet_events_appended_total",
     "Events committed to the service's store, by type (counted after the commit).",

@@ -12,6 +12,7 @@ from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 
 from services.common.logging import (
+    INSTANCE,
     bind_message_context,
     clear_message_context,
     configure_logging,
@@ -20,6 +21,7 @@ from services.common.logging import (
     has_json_handler,
     quiet_expected_errors,
 )
+from services.common.metrics import INSTANCE_INFO
 from services.common.nameko_ext import worker_trace
 from services.common.nameko_ext.consumer import EventConsumer
 from services.common.tracing import configure as configure_tracing
@@ -101,6 +103,7 @@ class LoggingContext(DependencyProvider):
             configure_logging(service, self.container.config.get("LOG_LEVEL", "INFO"))
         quiet_expected_errors()
         configure_tracing(service)  # refuses to start on an OTEL_* setting it cannot honour
+        INSTANCE_INFO.labels(service, INSTANCE).set(1)  # which replica a scrape came from
         self._started: dict[Any, float] = {}
         self._traces: dict[Any, worker_trace.WorkerTrace | None] = {}
 

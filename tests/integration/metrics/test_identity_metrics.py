@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -52,3 +53,9 @@ def test_appends_and_refusals_show_on_identity_metrics(world):
     assert grew(after, APPENDED, service="identity", event_type="AuthenticationFailed") >= 2
     assert grew(after, DENIED, service="identity", reason="authentication") == 3
     assert grew(after, DENIED, service="identity", reason="authorization") == 2
+
+
+def test_the_scrape_names_the_replica_as_its_log_lines_do(world):
+    instance = json.loads(world.logs.getvalue().splitlines()[-1])["service.instance.id"]
+    assert Scrape(world.base).value("carnet_instance_info", service="identity") == 1
+    assert Scrape(world.base).value("carnet_instance_info", instance_id=instance) == 1
