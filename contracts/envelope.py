@@ -102,9 +102,6 @@ class MessageHeadersSchema(Schema):
             "when the event was appended outside any trace."
         },
     )
-    tracestate = fields.String(
-        metadata={"description": "W3C Trace Context vendor state, when the trace has one."}
-    )
 
 
 def new_envelope(

@@ -51,7 +51,12 @@ class Trace:
     @property
     def services(self) -> list[str]:
         """The services that logged at least one of the lines, sorted."""
-        return sorted({str(x.record.get("service.name")) for x in self.lines})
+        return sorted({service_of(x.record) for x in self.lines})
+
+
+def service_of(record: dict[str, Any]) -> str:
+    """The service a line names; lines written before #23 call the field `service`."""
+    return str(record.get("service.name", record.get("service", "-")))
 
 
 def log_files(paths: Iterable[str]) -> list[Path]:
@@ -122,11 +127,11 @@ def _value(value: Any) -> str:
 
 def compact(record: dict[str, Any], traced_id: str) -> str:
     """`timestamp service level event k=v …`; null fields and the traced id itself left out."""
-    head = [str(record.get(k, "-")) for k in HEAD]
+    head = [service_of(record) if k == "service.name" else str(record.get(k, "-")) for k in HEAD]
     rest = [
         f"{k}={_value(v)}"
         for k, v in record.items()
-        if k not in HEAD and v is not None and not (k in TRACED and v == traced_id)
+        if k not in (*HEAD, "service") and v is not None and not (k in TRACED and v == traced_id)
     ]
     return " ".join([*head, *rest])
 

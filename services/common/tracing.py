@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,7 +27,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from services.common.instance import instance_id
 
-TRACEPARENT, TRACESTATE = "traceparent", "tracestate"
+# Only `traceparent` is read, kept and passed on. A caller's `tracestate` is free text (up to
+# 512 characters of anything); kept, it would reach event metadata and the hash-chained
+# ledger, which can never forget it. Carnet adds no state of its own.
+TRACEPARENT = "traceparent"
 EXPORTERS = ("none", "otlp", "console")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _NO_OP = trace.NoOpTracer()
@@ -43,7 +46,8 @@ def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
     """The exporters asked for; none when the SDK is disabled or nothing is named."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
-    names = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "none").split(",")]
+    given = environ.get("OTEL_TRACES_EXPORTER", "").split(",")
+    names = [n.strip().lower() for n in given if n.strip()]  # blank: unset, as the spec says
     unknown = sorted(set(names) - set(EXPORTERS))
     if unknown:
         raise TracingConfigError(
@@ -109,29 +113,31 @@ def reset() -> None:
 
 
 def extract(carrier: Mapping[str, Any] | None) -> Context:
-    """The context a `traceparent` (and `tracestate`) in these headers or metadata names."""
-    if not carrier or not isinstance(carrier.get(TRACEPARENT), str):
+    """The context a `traceparent` in these headers or metadata names (its state ignored)."""
+    value = carrier.get(TRACEPARENT) if carrier else None
+    if not isinstance(value, str):
         return Context()
-    return _PROPAGATOR.extract({k: str(carrier[k]) for k in (TRACEPARENT, TRACESTATE)
-                                if k in carrier})  # fmt: skip
+    return _PROPAGATOR.extract({TRACEPARENT: value})
 
 
 def trace_headers(headers: Mapping[str, Any]) -> dict[str, str]:
-    """The W3C trace context among a message's headers, for a worker's context data."""
-    return {k: headers[k] for k in (TRACEPARENT, TRACESTATE) if isinstance(headers.get(k), str)}
+    """The W3C `traceparent` among a message's headers, for a worker's context data."""
+    value = headers.get(TRACEPARENT)
+    return {TRACEPARENT: value} if isinstance(value, str) else {}
 
 
-def inject(target: MutableMapping[str, Any], ctx: Context | None = None) -> None:
-    """Write the context in force (or `ctx`) into headers or metadata, as W3C names it."""
-    _PROPAGATOR.inject(target, context=ctx)
+def traceparent_of(ctx: Context | None = None) -> dict[str, str]:
+    """{traceparent} of the span in force (or of `ctx`'s), {} outside any trace."""
+    if not trace.get_current_span(ctx).get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=ctx)
+    return {TRACEPARENT: carrier[TRACEPARENT]}
 
 
 def current_traceparent() -> dict[str, str]:
-    """The trace context in force as {traceparent[, tracestate]}, or {} outside any trace."""
-    carrier: dict[str, str] = {}
-    if trace.get_current_span().get_span_context().is_valid:
-        _PROPAGATOR.inject(carrier)
-    return carrier
+    """The trace context in force as {traceparent}, or {} outside any trace."""
+    return traceparent_of()
 
 
 def stamped(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -163,11 +169,18 @@ def start(
     attributes: Mapping[str, Any] | None = None,
     links: list[Link] | None = None,
     start_time: int | None = None,
+    root: bool = False,
 ) -> Span:
-    """A span of `service` under `parent`; when nothing is exported, the parent itself."""
+    """A span of `service` under `parent`; when nothing is exported, the parent itself.
+
+    Without a parent, a span is made only where a trace may begin (`root`: the HTTP edge);
+    an event appended outside any trace (a timer's) starts none downstream.
+    """
     found = tracer(service)
     if found is _NO_OP:
         return trace.get_current_span(parent)  # the caller's context travels on unchanged
+    if not root and not trace.get_current_span(parent).get_span_context().is_valid:
+        return trace.INVALID_SPAN
     return found.start_span(
         name, context=parent, kind=kind, attributes=attributes, links=links, start_time=start_time
     )

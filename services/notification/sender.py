@@ -139,6 +139,7 @@ class Sender:
         try:
             message = self.build(c)
         except DeliveryError as error:
+            span.set_status(StatusCode.ERROR, error.code)
             self.record_failure(c, error)
             return
         try:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from services.common import tracing
 from services.common.logging import bound_ids
@@ -38,6 +38,10 @@ def attempt_traced(
     try:
         with bound_ids(correlation_id=correlation_id, causation_id=str(source_event_id)):
             yield span
+    except Exception as error:
+        span.set_attribute("error.type", type(error).__name__)  # its text may hold data
+        span.set_status(StatusCode.ERROR)
+        raise
     finally:
         span.end()
         tracing.deactivate(token)

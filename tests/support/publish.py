@@ -26,12 +26,15 @@ def publish(
     correlation_id="corr-consumer-1",
     exchange="booking.events",
     routing_key=None,
+    headers=None,
 ):
+    extra = headers or {}
     headers = {
         "schema_version": version or REGISTRY.latest_version(event_type),
         "stream": "appointment-test",
         "stream_version": 1,
         "position": 1,
+        **extra,
     }
     props = pika.BasicProperties(
         content_type=content_type,

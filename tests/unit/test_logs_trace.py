@@ -146,3 +146,11 @@ def test_a_trace_id_finds_the_lines_of_every_correlation_id_in_that_trace():
     assert result.exit_code == 0
     assert [x.split()[1] for x in result.stdout.splitlines()] == ["booking", "notification"]
     assert trace_id not in result.stdout  # the traced id itself is left out, as a correlation id
+
+
+def test_lines_written_before_the_otel_field_names_still_name_their_service():
+    old = json.dumps({"timestamp": "2026-01-05T10:00:00Z", "level": "info", "service": "audit",
+                      "event": "ledger.appended", "correlation_id": "c-8"})  # fmt: skip
+    result = run("c-8", stdin=old + "\n")
+    assert result.stdout.split()[1:4] == ["audit", "info", "ledger.appended"]
+    assert "service=" not in result.stdout and "from audit" in result.stderr

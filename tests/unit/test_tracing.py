@@ -27,6 +27,8 @@ def fresh():
         ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp"]),
         ({"OTEL_TRACES_EXPORTER": "otlp, console"}, ["otlp", "console"]),
         ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, []),
+        ({"OTEL_TRACES_EXPORTER": ""}, []),  # blank is unset (compose's ${VAR:-})
+        ({"OTEL_TRACES_EXPORTER": "otlp,"}, ["otlp"]),
     ],
 )
 def test_the_exporters_asked_for(environ, names):
@@ -86,3 +88,28 @@ def test_a_malformed_or_missing_traceparent_starts_nothing(bad):
     assert tracing.trace_headers({"traceparent": bad}) == (
         {"traceparent": bad} if isinstance(bad, str) else {}
     )
+
+
+def test_a_callers_tracestate_is_never_kept_or_passed_on():
+    carrier = {"traceparent": PARENT, "tracestate": "crm=pt-1@example.org,dob=1984-02-11"}
+    token = tracing.activate(
+        tracing.start("booking", "x", SpanKind.SERVER, tracing.extract(carrier))
+    )
+    try:
+        assert tracing.stamped({}) == {"traceparent": PARENT}
+        assert tracing.current_traceparent() == {"traceparent": PARENT}
+    finally:
+        tracing.deactivate(token)
+    assert tracing.trace_headers(carrier) == {"traceparent": PARENT}
+
+
+def test_only_the_edge_begins_a_trace_when_exporting():
+    exporter = InMemorySpanExporter()
+    tracing.capture(SimpleSpanProcessor(exporter))
+    tracing.configure("audit", {})
+    orphan = tracing.start("audit", "process X", SpanKind.CONSUMER, tracing.extract({}))
+    assert not orphan.get_span_context().is_valid  # a timer's event starts no trace
+    edge = tracing.start("audit", "GET /x", SpanKind.SERVER, tracing.extract({}), root=True)
+    assert edge.get_span_context().is_valid
+    edge.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET /x"]

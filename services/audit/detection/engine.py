@@ -50,6 +50,7 @@ from services.common.eventstore.store import EventStore
 from services.common.inbox import Inbox
 from services.common.logging import get_logger
 from services.common.metrics import SUSPICIOUS_ACCESS_DETECTED
+from services.common.tracing import trace_headers
 
 log = get_logger(__name__)
 INBOX_CONSUMER = "audit.detection"
@@ -182,7 +183,12 @@ def _append(
     linked = links.linked(conn, w.subject.key, at, s) if w.subject.is_principal else []
     detection = Detection(uuid.uuid4(), uuid.uuid4(), w.subject, finding, tuple(linked))
     data = REGISTRY.dump_payload(DETECTED, payload(detection))
-    metadata = {"correlation_id": event.correlation_id, "causation_id": str(event.event_id)}
+    metadata = {
+        "correlation_id": event.correlation_id,
+        "causation_id": str(event.event_id),
+        # The trace of the event that tipped it, not of its batch's first (worker_trace.py).
+        **trace_headers(getattr(event, "headers", {})),
+    }
     new = NewEvent(detection.event_id, DETECTED, REGISTRY.latest_version(DETECTED), data, metadata)
     store.append_in(conn, f"detection-{detection.detection_id}", [new], 0)
     return detection

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
@@ -60,7 +61,9 @@ def _event_fields(event: Any) -> dict[str, Any]:
     return {}
 
 
-def _handled_lines(worker_ctx: Any) -> list[tuple[str, dict[str, Any]]]:
+def _handled_lines(
+    worker_ctx: Any, found: worker_trace.WorkerTrace | None
+) -> list[tuple[str, dict[str, Any]]]:
     """The lines an RPC or consumed events end with: one per event, a batch's included."""
     entrypoint = worker_ctx.entrypoint
     if isinstance(entrypoint, Rpc):
@@ -78,6 +81,7 @@ def _handled_lines(worker_ctx: Any) -> list[tuple[str, dict[str, Any]]]:
                     "correlation_id": getattr(event, "correlation_id", None),
                     "causation_id": str(getattr(event, "event_id", "")),
                     "batch_size": len(arg),
+                    **worker_trace.event_ids(found, getattr(event, "event_id", None)),
                 },
             )
             for event in arg
@@ -104,8 +108,9 @@ class LoggingContext(DependencyProvider):
         quiet_expected_errors()
         configure_tracing(service)  # refuses to start on an OTEL_* setting it cannot honour
         INSTANCE_INFO.labels(service, INSTANCE).set(1)  # which replica a scrape came from
-        self._started: dict[Any, float] = {}
-        self._traces: dict[Any, worker_trace.WorkerTrace | None] = {}
+        # Weak: nameko skips result and teardown when another provider's setup raises.
+        self._started: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
+        self._traces: WeakKeyDictionary[Any, worker_trace.WorkerTrace | None] = WeakKeyDictionary()
 
     def worker_setup(self, worker_ctx: Any) -> None:
         """Runs in the worker's own greenthread, so contextvars are that worker's alone."""
@@ -132,7 +137,7 @@ class LoggingContext(DependencyProvider):
         if started is None:
             return
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        for event, fields in _handled_lines(worker_ctx):
+        for event, fields in _handled_lines(worker_ctx, self._traces.get(worker_ctx)):
             fields["duration_ms"] = duration_ms
             if exc_info is None:
                 edge_log.info(event, outcome="ok", **fields)

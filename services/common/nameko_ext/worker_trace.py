@@ -5,8 +5,10 @@ RPC's `nameko.traceparent` header (nameko turns it into worker context data), a 
 event's AMQP header (the consumer puts it into context data). The span's own context then
 goes into the worker's context data, so RPC calls it makes carry it on. A batch's worker runs
 under its first event's trace; each other event gets a span in its own trace, linked to the
-batch's, so every booking's trace shows the consumer that handled it. Timers get no span
-(one a second per service is noise): notification's sender makes one per message it sends.
+batch's, and its `event.handled` line names that trace, so every booking's trace shows the
+consumer that handled it. What a batch handler appends takes the worker's (first event's)
+context unless it names its event's own (audit's detection does). Timers get no span (one a
+second per service is noise): notification's sender makes one per message it sends.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ class WorkerTrace:
 
     span: Span
     token: object
-    others: list[Span] = field(default_factory=list)  # a batch's other events
+    ids: dict[Any, dict[str, str]] = field(default_factory=dict)  # event id -> its trace ids
+    others: list[Span] = field(default_factory=list)  # a batch's other events' spans
+
+
+def event_ids(found: WorkerTrace | None, event_id: Any) -> dict[str, str]:
+    """trace_id and span_id for one event of the worker's (a batch's events differ)."""
+    return found.ids.get(event_id, {}) if found is not None else {}
 
 
 def _http(worker_ctx: Any, service: str) -> Span:
@@ -41,6 +49,7 @@ def _http(worker_ctx: Any, service: str) -> Span:
         SpanKind.SERVER,
         tracing.extract(worker_ctx.data),  # the edge put the caller's traceparent there
         {"http.request.method": entrypoint.method.upper(), "http.route": entrypoint.url},
+        root=True,  # a trace may begin at the edge
     )
     if request is not None:
         request.environ[TRACE_ENVIRON] = tracing.span_log_ids(span)
@@ -68,7 +77,8 @@ def _consumer(worker_ctx: Any, service: str) -> WorkerTrace:
         "messaging.destination.name": entrypoint.queue_name,
         "messaging.batch.message_count": len(events),
     }
-    links = [link for e in events[1:] if (link := tracing.link_to(e.headers)) is not None]
+    recording = tracing.is_recording(service)
+    links = [k for e in events[1:] if (k := tracing.link_to(e.headers))] if recording else None
     span = tracing.start(
         service,
         f"process {first.event_type}",
@@ -77,9 +87,10 @@ def _consumer(worker_ctx: Any, service: str) -> WorkerTrace:
         {**attributes, "messaging.message.id": str(first.event_id)},
         links=links,
     )
+    found = WorkerTrace(span, None, {first.event_id: tracing.span_log_ids(span)})
     batch = span.get_span_context()
-    others = [
-        tracing.start(
+    for e in events[1:]:  # each in its own trace: its log line and spans say so
+        own = tracing.start(
             service,
             f"process {e.event_type}",
             SpanKind.CONSUMER,
@@ -87,9 +98,10 @@ def _consumer(worker_ctx: Any, service: str) -> WorkerTrace:
             {**attributes, "messaging.message.id": str(e.event_id)},
             links=[Link(batch)] if batch.is_valid else None,
         )
-        for e in events[1:]
-    ]
-    return WorkerTrace(span, None, [s for s in others if s.is_recording()])
+        if own.is_recording():
+            found.others.append(own)
+        found.ids[e.event_id] = tracing.span_log_ids(own)
+    return found
 
 
 def begin(worker_ctx: Any, service: str) -> WorkerTrace | None:
@@ -104,8 +116,7 @@ def begin(worker_ctx: Any, service: str) -> WorkerTrace | None:
     else:
         return None
     found.token = tracing.activate(found.span)
-    for key in (tracing.TRACEPARENT, tracing.TRACESTATE):
-        worker_ctx.data.pop(key, None)  # what came in, valid or not, is not passed on as is
+    worker_ctx.data.pop(tracing.TRACEPARENT, None)  # what came in is not passed on as is
     worker_ctx.data.update(tracing.current_traceparent())
     return found
 

@@ -40,15 +40,17 @@ def occurred_at(event: AnyRecordedEvent) -> str:
 
 def _trace_context(event: AnyRecordedEvent, producer: str, routing_key: str) -> dict[str, str]:
     """The trace context consumers continue: the relay's publish span (its start is the
-    event's commit, so the relay's delay shows in the trace), else the stored one as is."""
+    event's commit, so the relay's delay shows in the trace), else the stored one as is; an
+    event appended outside any trace gets none."""
     if not tracing.is_recording(producer):
         return tracing.trace_headers(event.metadata)  # nothing exported: pass it on, unparsed
     exchange = f"{producer}.events"
+    parent = tracing.extract(event.metadata)
     span = tracing.start(
         producer,
         f"publish {exchange}",
         SpanKind.PRODUCER,
-        tracing.extract(event.metadata),
+        parent,
         {
             "messaging.system": "rabbitmq",
             "messaging.operation.type": "send",
@@ -58,10 +60,8 @@ def _trace_context(event: AnyRecordedEvent, producer: str, routing_key: str) -> 
         },
         start_time=int(event.recorded_at.timestamp() * 1e9),
     )
-    carrier: dict[str, str] = {}
-    tracing.inject(carrier, set_span_in_context(span))
     span.end()
-    return carrier
+    return tracing.traceparent_of(set_span_in_context(span))
 
 
 def to_message(event: AnyRecordedEvent, producer: str, routing_key: str) -> OutgoingMessage:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -11,10 +14,12 @@ from nameko.runners import ServiceRunner
 
 from services.common.broker import dead_letter_queue_name, queue_name
 from services.common.consumed import PoisonMessage
+from services.common.logging import configure_logging
 from services.common.metrics import CONSUMER_BATCHES_SPLIT
 from services.common.nameko_ext.batch_consumer import consume_batch
 from services.common.nameko_ext.database import DatabasePool
 from services.common.nameko_ext.inbox_provider import InboxProvider
+from services.common.nameko_ext.logging_context import LoggingContext
 from tests.support.amqp import consumer_count, drain, wait_for_depth
 from tests.support.poll import eventually
 from tests.support.publish import BOOKED, publish, valid_body
@@ -28,6 +33,7 @@ class BatchService:
     name = "notification"
     db = DatabasePool()
     inbox = InboxProvider()
+    log = LoggingContext()
 
     @consume_batch("booking", BOOKED, max_attempts=3)
     def on_booked_batch(self, events):
@@ -99,3 +105,29 @@ def test_a_burst_is_applied_in_batches_and_a_poison_event_is_dead_lettered_alone
     assert _effects(database) == dict.fromkeys(good, 1)
     assert max(BATCHES) > 1, BATCHES  # the burst did go in batches
     assert CONSUMER_BATCHES_SPLIT.labels(QUEUE)._value.get() == split_before + 1
+
+
+def test_each_event_of_a_batch_logs_its_own_trace_and_no_callers_state_is_kept(
+    declared: str, database: str
+) -> None:
+    traces = {str(uuid.uuid4()): secrets.token_hex(16) for _ in range(12)}
+    for event_id, trace_id in traces.items():
+        traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        headers = {"traceparent": traceparent, "tracestate": "crm=pt-1@example.org"}
+        publish(declared, valid_body(), message_id=event_id, headers=headers)
+    stream = io.StringIO()
+    configure_logging("test", stream=stream)
+    BATCHES.clear()
+    runner = _runner(declared, database)
+    try:
+        eventually(lambda: set(traces) <= set(_effects(database)), what="every event")
+    finally:
+        runner.stop()
+    assert max(BATCHES) > 1, BATCHES  # they did go in batches
+    handled = [
+        line
+        for line in map(json.loads, stream.getvalue().splitlines())
+        if line.get("event") == "event.handled" and line.get("event_id") in traces
+    ]
+    assert {x["event_id"]: x["trace_id"] for x in handled} == traces
+    assert "example.org" not in stream.getvalue()  # a caller's tracestate goes nowhere
