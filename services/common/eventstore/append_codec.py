@@ -47,6 +47,28 @@ def params(
     }
 
 
+def one(stream_id: str, event: NewEvent, expected_version: int | None) -> dict[str, Any]:
+    """One event's typed parameters for append_one: no batch to encode or unpack."""
+    if expected_version is not None and expected_version < 0:
+        raise ValueError(f"expected_version must be None or >= 0, not {expected_version}")
+    if not isinstance(event.event_id, UUID):
+        raise TypeError("event ids must be UUIDs")
+    return {
+        "stream_id": stream_id,
+        "expected_version": expected_version,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "schema_version": event.schema_version,
+        "data": _json(event.data),
+        "metadata": _json(stamped(event.metadata)),
+    }
+
+
+def _json(value: Any) -> str:
+    """JSON text as the batch encodes it: compact, UTF-8 as is, no NaN."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def result(
     row: tuple[Any, ...] | None, stream_id: str, expected_version: int | None
 ) -> AppendResult:

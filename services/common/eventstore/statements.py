@@ -27,6 +27,7 @@ class Statements:
     """SQL for one schema and one ordering strategy."""
 
     append: str
+    append_one: str | None  # one event in its own transaction (None under the writers' lock)
     append_notify: str
     notify: str
     read_stream: str
@@ -49,6 +50,11 @@ def build(schema: str, ordering: Ordering) -> Statements:
         "%(stream_id)s::text, %(expected_version)s::int4, %(batch)s::jsonb,"
         f" %(event_ids)s::uuid[], {writers_lock}) a"
     )
+    append_one = (
+        f'SELECT a.position, a.stream_version FROM "{schema}".append_one('
+        "%(stream_id)s::text, %(expected_version)s::int4, %(event_id)s::uuid,"
+        " %(event_type)s::text, %(schema_version)s::int4, %(data)s::jsonb, %(metadata)s::jsonb) a"
+    )
     read_all = (
         f"FROM {events} e WHERE {_after(ordering)}"
         f" {_readable(ordering)} ORDER BY {_order(ordering)} LIMIT %(limit)s"
@@ -57,6 +63,9 @@ def build(schema: str, ordering: Ordering) -> Statements:
         # The checks and the insert live in <schema>.append_events (deploy/migrations/0001):
         # one round trip, and plans that cannot degrade into sequential scans.
         append=append,
+        # One event in a transaction of its own: insert at expected_version + 1, the keys
+        # catch a clash (deploy/migrations/0034). Under the writers' lock, append_events only.
+        append_one=append_one if ordering == "xid" else None,
         # The same, waking a relay that leads in another process once the append commits
         # (NOTIFY is transactional): relay/wakeup.py.
         append_notify=f"{append} CROSS JOIN pg_notify('{wakeup.channel(schema)}', '')",

@@ -85,6 +85,9 @@ class EventStore:
         self._sql = statements.build(schema, ordering)
         self._max_attempts = max_attempts
         self._notifier = Notifier(self._notify)
+        # The one-event append (migration 0034); off under the writers' lock, or once a
+        # database without it answers (code rolled out before its migration).
+        self._one = self._sql.append_one is not None
 
     def append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
@@ -95,6 +98,10 @@ class EventStore:
         IdempotencyConflict when only some of the event ids are stored already. Appending
         events that are all stored already returns their original positions.
         """
+        if len(events) == 1 and self._one:
+            appended = self._append_one(stream_id, events[0], expected_version)
+            if appended is not None:
+                return appended
         params = append_codec.params(stream_id, events, expected_version)
         for _ in range(self._max_attempts):
             with self._pool.connection() as conn, _single_statement(conn):
@@ -111,6 +118,26 @@ class EventStore:
                 self._committed(database, events)  # autocommit: committed by now
             return result
         raise ConcurrencyError(stream_id, expected_version, -1, reason=f"kept clashing: {CLASHED}")
+
+    def _append_one(
+        self, stream_id: str, event: NewEvent, expected_version: int | None
+    ) -> AppendResult | None:
+        """The common case in one INSERT; None when it did not insert (a version refusal, a
+        stored id, a clash): append_events then says which, on a fresh snapshot."""
+        params = append_codec.one(stream_id, event, expected_version)
+        with self._pool.connection() as conn, _single_statement(conn):
+            database = conn.info.dbname
+            try:
+                row = conn.execute(self._sql.append_one, params).fetchone()  # type: ignore[arg-type]
+            except _CLASHES:
+                return None
+            except psycopg.errors.UndefinedFunction:
+                self._one = False  # not migrated yet: append_events does it all, as before
+                return None
+        if row is None or row[0] is None:
+            return None
+        self._committed(database, (event,))  # autocommit: committed by now
+        return AppendResult((row[0],), row[1])
 
     def append_in(
         self,

@@ -211,3 +211,19 @@ def test_data_and_metadata_round_trip_as_json(store: EventStore) -> None:
     (got,) = store.read_stream(s)
     assert (got.event_id, got.event_type, got.schema_version) == (sent.event_id, "SlotsOpened", 1)
     assert (got.data, got.metadata) == (sent.data, sent.metadata)
+
+
+def test_without_migration_0034_a_single_event_still_appends_as_before(
+    fresh_migrated_database_url: str,
+) -> None:
+    """Code rolled out before its migration: the one-event path steps aside, nothing fails."""
+    with psycopg.connect(fresh_migrated_database_url, autocommit=True) as conn:
+        conn.execute(
+            f"DROP FUNCTION {SCHEMA}.append_one(text, int4, uuid, text, int4, jsonb, jsonb)"
+        )
+    store = EventStore(lambda: connect(fresh_migrated_database_url), SCHEMA)
+    s = stream()
+    assert store.append(s, [event()], expected_version=0).stream_version == 1
+    with pytest.raises(ConcurrencyError):
+        store.append(s, [event()], expected_version=0)
+    assert store.append(s, [event()], expected_version=None).stream_version == 2

@@ -82,6 +82,32 @@ def test_a_subset_of_services_gets_only_its_schemas(fresh_database_url: str) -> 
     assert _applied(fresh_database_url) == ALL_MIGRATIONS
 
 
+ONE = "{}.append_one(text, int4, uuid, text, int4, jsonb, jsonb)"
+
+
+def test_every_store_has_the_one_event_append_made_before_or_after_0034(
+    fresh_database_url: str,
+) -> None:
+    migrate(fresh_database_url, ["booking"])  # booking's store made before 0034 ran
+    migrate(fresh_database_url)  # identity, notification, audit's made after, by the wrapper
+    with connect(fresh_database_url) as conn:
+        for service in SERVICES:
+            (found,) = conn.execute("SELECT to_regprocedure(%s)", (ONE.format(service),)).fetchone()
+            assert found is not None, service
+            (allowed,) = conn.execute(
+                "SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+                (f"carnet_{service}", ONE.format(service)),
+            ).fetchone()
+            assert allowed
+            others = [f"carnet_{o}" for o in SERVICES if o != service]
+            assert not any(
+                conn.execute(
+                    "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (o, ONE.format(service))
+                ).fetchone()[0]
+                for o in others
+            )
+
+
 def test_each_service_has_its_tables_and_login_role(migrated_database_url: str) -> None:
     with connect(migrated_database_url) as conn:
         for service in SERVICES:
