@@ -17,7 +17,7 @@ from services.cli.rebuild_cmd import rebuild  # noqa: F401 (registers on replay)
 from services.cli.relay_cmd import relay
 from services.cli.replay_cmd import replay
 from services.cli.replay_publish_cmd import publish_cmd  # noqa: F401 (registers on replay)
-from services.cli.run_cmd import demo, up
+from services.cli.run_cmd import demo, run_service, up
 from services.cli.secrets_cmd import secrets_group
 from services.cli.witness_cmd import witness
 
@@ -40,6 +40,7 @@ cli.add_command(dlq)
 cli.add_command(logs)
 cli.add_command(relay)
 cli.add_command(replay)
+cli.add_command(run_service)
 cli.add_command(secrets_group, "secrets")
 cli.add_command(up)
 cli.add_command(demo)

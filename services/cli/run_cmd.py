@@ -1,4 +1,5 @@
-"""`carnet up` and `carnet demo`: the whole system on this machine's PostgreSQL and RabbitMQ."""
+"""`carnet run`, `carnet up` and `carnet demo`: one service, or the whole system on this
+machine's PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 import click
 
 from services.cli.options import management_auth, management_url
-from services.cli.supervisor import Supervisor
+from services.cli.supervisor import Supervisor, serve_command
 from services.common.broker import apply_policies, declare_topology, retire_queues, vhost_of
 from services.common.broker_users import ensure_service_users, passwords_from_env
-from services.common.config import AUDITOR, Settings, service_database_url
+from services.common.config import AUDITOR, SERVICES, Settings, service_database_url
 
 
 def _prepare(log_dir: Path, extra_env: dict[str, str] | None = None) -> Supervisor:
@@ -71,6 +72,19 @@ def _wait_for_interrupt(supervisor: Supervisor) -> None:
         if any(c.process.poll() is not None for c in supervisor.children):
             click.echo("a service exited; stopping the others", err=True)
             return
+
+
+@click.command("run")
+@click.argument("service", type=click.Choice(SERVICES), metavar="SERVICE")
+def run_service(service: str) -> None:
+    """Run one service in the foreground until SIGTERM or Ctrl-C, configured by the environment
+    (docs/deploy.md): JSON log lines on stdout; a service that cannot start (a missing or
+    unreadable key, a port taken, a broker without Carnet's exchanges) prints one line `Error: …`
+    on stderr and exits 2. An unreachable database or broker is waited for, not an error."""
+    # nameko runs on eventlet, which must patch the standard library before anything imports
+    # it: a fresh interpreter in this process's place (same pid, so signals reach it).
+    argv = serve_command(service)
+    os.execv(argv[0], argv)  # noqa: S606 - fixed argv, no shell
 
 
 @click.command()

@@ -55,6 +55,22 @@ def with_dev_master_key(env: dict[str, str], key_file: Path) -> dict[str, str]:
     return {**env, "BOOKING_MASTER_KEY": _dev_key(key_file)}
 
 
+def serve_command(service: str) -> list[str]:
+    """What `carnet run SERVICE` executes: nameko's runner, configured by
+    services/SERVICE/config.yaml, ending in one `Error: …` line if the service cannot start."""
+    return [sys.executable, "-m", "services.common.nameko_ext.serve", service]
+
+
+def _error_line(log_path: Path) -> dict[str, str]:
+    """The `Error: …` line a child that could not start ended its log with, if any."""
+    try:
+        tail = log_path.read_bytes()[-4096:].decode(errors="replace").splitlines()
+    except OSError:
+        return {}
+    said = [line for line in tail if line.startswith("Error: ")]
+    return {"error": said[-1]} if said else {}
+
+
 @dataclass
 class Child:
     """One running service: its process and where it answers."""
@@ -73,7 +89,7 @@ class Child:
 
 @dataclass
 class Supervisor:
-    """Starts `nameko run` per service, waits for /health/ready, stops them together."""
+    """Starts `carnet run` per service, waits for /health/ready, stops them together."""
 
     env: dict[str, str]
     log_dir: Path
@@ -107,15 +123,7 @@ class Supervisor:
                 # nameko's CLI imports eventlet, whose deprecation banner is not a JSON line.
                 "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
             }
-            cmd = [
-                sys.executable,
-                "-m",
-                "nameko",
-                "run",
-                "--config",
-                str(ROOT / "services" / service / "config.yaml"),
-                f"services.{service}.service:{service.capitalize()}Service",
-            ]
+            cmd = serve_command(service)  # `carnet run`: one line when it cannot start
             self._spawn(service, port, cmd, env)
         if self.witness:
             env = witness_child.witness_env(
@@ -154,7 +162,11 @@ class Supervisor:
         while pending and time.monotonic() < deadline:
             for name, child in list(pending.items()):
                 if child.process.poll() is not None:
-                    status[name] = {"status": "exited", "code": child.process.returncode}
+                    status[name] = {
+                        "status": "exited",
+                        "code": child.process.returncode,
+                        **_error_line(child.log_path),
+                    }
                     del pending[name]
                     continue
                 try:

@@ -86,6 +86,29 @@ def declare_topology(amqp_uri: str) -> None:
         ch.queue_bind(LIMIT_DLQ, LIMIT_DLX, "")
 
 
+def missing_exchanges(amqp_uri: str) -> list[str]:
+    """The shared exchanges declare_topology makes that the vhost lacks: a service started
+    before `carnet broker setup` cannot bind its queues (it checks this before it starts).
+
+    Raises pika's errors when RabbitMQ does not answer; an exchange this user may not even
+    look at (403) counts as present: only a 404 says it is missing."""
+    import pika
+
+    from services.common.amqp import pika_connection
+    from services.common.config import SERVICES
+
+    names = [f"{s}.events" for s in SERVICES] + [RPC_EXCHANGE, DLX, LIMIT_DLX]
+    missing = []
+    with pika_connection(amqp_uri, socket_timeout=5, connection_attempts=1) as conn:
+        for name in names:
+            try:
+                conn.channel().exchange_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as closed:
+                if closed.reply_code == 404:
+                    missing.append(name)
+    return missing
+
+
 def retire_queues(amqp_uri: str) -> tuple[list[str], list[str]]:
     """Delete every RETIRED_QUEUES queue that exists and nothing consumes: (deleted, in use).
 
