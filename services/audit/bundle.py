@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,7 +98,11 @@ def assemble(
 
 
 def export_bundle(
-    conn: Connection, start: datetime, end: datetime, keys: Mapping[str, Ed25519PublicKey]
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    keys: Mapping[str, Ed25519PublicKey],
+    progress: Callable[[int, int], Any] = lambda _done, _total: None,
 ) -> tuple[dict[str, Any], int]:
     """The bundle of rows recorded in [start, end), and how many of those were left out
     because no signed head covers them yet (at most one checkpoint interval's worth)."""
@@ -111,7 +115,7 @@ def export_bundle(
         raise CannotProve(f"no signed head covers seq {first} yet: wait for the next checkpoint")
     left_out, last = max(last - newest, 0), min(last, newest)
     chosen = covering_heads(heads, first, last)
-    leaves = read_leaves(conn, chosen[-1].tree_size)
+    leaves = read_leaves(conn, chosen[-1].tree_size, progress)
     if len(leaves) < chosen[-1].tree_size:
         raise CannotProve(f"seq {len(leaves) + 1} is missing: run carnet audit verify")
     rows = list(iter_entries(conn, after=first - 1, upto=last))

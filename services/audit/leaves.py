@@ -6,8 +6,8 @@ each, a ledger of 10M rows takes 320 MB rather than the ~700 MB of a list of byt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import overload
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from services.audit.ledger import Connection
 
@@ -42,9 +42,12 @@ class Leaves(Sequence[bytes]):
         return bytes(self._packed[32 * index : 32 * index + 32])
 
 
-def read_leaves(conn: Connection, upto: int) -> Leaves:
+def read_leaves(
+    conn: Connection, upto: int, progress: Callable[[int, int], Any] = lambda _done, _total: None
+) -> Leaves:
     """Entry hashes of seq 1..upto, stopping at the first gap: nothing past a missing row can
-    be proved (verify names the gap). Needs a transaction (a server-side cursor streams)."""
+    be proved (verify names the gap). Needs a transaction (a server-side cursor streams).
+    `progress` hears (read, upto) every batch: 10M rows take seconds (the CLI's rate line)."""
     leaves = Leaves()
     with conn.cursor(name="ledger_leaves") as cur:
         cur.itersize = 10000
@@ -53,4 +56,7 @@ def read_leaves(conn: Connection, upto: int) -> Leaves:
             if seq != len(leaves) + 1:
                 break
             leaves.append(bytes(digest))
+            if seq % 10000 == 0:
+                progress(seq, upto)
+    progress(len(leaves), upto)
     return leaves

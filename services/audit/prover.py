@@ -6,12 +6,19 @@ The proof is computed from the stored entry hashes; whoever checks it against a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from services.audit import proofs
 from services.audit.heads import SignedHead, ledger_heads
 from services.audit.leaves import read_leaves
 from services.audit.ledger import Connection, tail
+
+Progress = Callable[[int, int], Any]  # (leaves read, leaves to read)
+
+
+def _silent(_done: int, _total: int) -> None:
+    """No progress wanted (the HTTP API, tests)."""
 
 
 class CannotProve(ValueError):
@@ -24,7 +31,9 @@ def _head_of_size(heads: list[SignedHead], size: int) -> dict[str, Any] | None:
     return found[-1].to_json() if found else None
 
 
-def inclusion(conn: Connection, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+def inclusion(
+    conn: Connection, seq: int, tree_size: int | None = None, progress: Progress = _silent
+) -> dict[str, Any]:
     """The audit path of row `seq` to the tree of `tree_size` rows (default: the newest head)."""
     heads = ledger_heads(conn)
     if tree_size is None:
@@ -33,7 +42,7 @@ def inclusion(conn: Connection, seq: int, tree_size: int | None = None) -> dict[
         tree_size = max(h.tree_size for h in heads)
     if not 1 <= seq <= tree_size:
         raise CannotProve(f"seq {seq} is not in a tree of {tree_size} rows")
-    leaves = read_leaves(conn, tree_size)
+    leaves = read_leaves(conn, tree_size, progress)
     if len(leaves) < tree_size:
         raise CannotProve(f"the ledger has {len(leaves)} gap-free rows, not {tree_size}")
     return {
@@ -47,13 +56,15 @@ def inclusion(conn: Connection, seq: int, tree_size: int | None = None) -> dict[
     }
 
 
-def consistency(conn: Connection, first: int, second: int) -> dict[str, Any]:
+def consistency(
+    conn: Connection, first: int, second: int, progress: Progress = _silent
+) -> dict[str, Any]:
     """The proof that the tree of `second` rows extends the tree of `first` rows."""
     if not 1 <= first <= second:
         raise CannotProve("give 1 <= --from <= --to")
     if second > tail(conn):
         raise CannotProve(f"the ledger has {tail(conn)} rows, not {second}")
-    leaves = read_leaves(conn, second)
+    leaves = read_leaves(conn, second, progress)
     if len(leaves) < second:
         raise CannotProve(f"the ledger has {len(leaves)} gap-free rows, not {second}")
     heads = ledger_heads(conn)

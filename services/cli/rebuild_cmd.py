@@ -5,6 +5,8 @@ Registered on the `replay` group of replay_cmd.py (imported by services/cli/main
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -49,20 +51,23 @@ def projections() -> dict[str, Projection]:
     return {p.name: p for p in (BOOKING_VIEWS, ACCESS_INDEX)}
 
 
-class _Progress:
-    """Adapts the rebuild's (done, total) to a rate line that counts this run only."""
+class TotalProgress:
+    """Adapts a (done, total) callback (a rebuild, a read of the ledger's leaves) to a rate
+    line on stderr, at most one a second, with the total and an ETA."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, verb: str = "read", unit: str = "msg", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.reporter: Any = None
-        self.first = 0
+        self.verb, self.unit, self.clock = verb, unit, clock
 
     def __call__(self, done: int, total: int) -> None:
         from services.ops.replay_publish import RateReporter
 
         if self.reporter is None:
-            self.reporter = RateReporter(total, lambda t: click.echo(t, err=True), "read")
-            self.first = 0
-        self.reporter(done - self.first)
+            echo = lambda t: click.echo(t, err=True)  # noqa: E731
+            self.reporter = RateReporter(total, echo, self.verb, clock=self.clock, unit=self.unit)
+        self.reporter(done)
 
 
 @replay.command("rebuild", help=REBUILD_HELP)
@@ -110,7 +115,7 @@ def rebuild(
         known[projection],
         batch=batch,
         max_lock_catch_up=max_lock_catch_up,
-        progress=_Progress(),
+        progress=TotalProgress(),
     )
     if abandon:
         job.abandon()
