@@ -1,4 +1,4 @@
-"""The four services as `nameko run` processes that the runner can SIGKILL and restart one by one.
+"""The four services as `carnet run` processes that the runner can SIGKILL and restart one by one.
 
 Each replica of each service gets a `Supervisor` of its own (services/cli/supervisor.py, what
 `carnet up` uses), so killing one and starting it again touches nothing else; every restart

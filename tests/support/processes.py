@@ -1,47 +1,38 @@
-"""Run a service as a real `nameko run` process, and wait until its queues exist."""
+"""Run a service as a real `carnet run` process, and wait until its queues exist."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pika
 import requests
 
-from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT
+from services.cli.supervisor import NAMEKO_CLI_WARNINGS, ROOT, serve_command
 from services.common.broker import vhost_of
 from tests.support.infra import RABBIT_AUTH, RABBIT_MGMT
 from tests.support.poll import eventually
 from tests.support.ports import free_port
 
-NAMEKO = str(Path(sys.executable).parent / "nameko")
 # Service processes a test is done with get SIGTERM, then SIGKILL after this: their graceful
 # stop takes 2-3 s and is test_system_up.py's subject, not theirs (their logs are read by then).
 TEARDOWN_GRACE_S = 0.5
 
 
-def nameko_run(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start services/<service> as `nameko run` would in production, logging to `log`."""
+def run_service(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start services/<service> as `carnet run` does in production, logging to `log`."""
     full_env = {
         **os.environ,
         f"{service.upper()}_HTTP_ADDRESS": f"127.0.0.1:{free_port()}",
         "PYTHONWARNINGS": NAMEKO_CLI_WARNINGS,
         **env,
     }
-    cls = f"{service.capitalize()}Service"
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [
-                NAMEKO,
-                "run",
-                "--config",
-                f"services/{service}/config.yaml",
-                f"services.{service}.service:{cls}",
-            ],
+            serve_command(service),
             cwd=ROOT,
             env=full_env,
             stdout=out,

@@ -1,4 +1,4 @@
-"""Two `nameko run` audit processes consuming at once still build one gap-free chain."""
+"""Two `carnet run` audit processes consuming at once still build one gap-free chain."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.integration.audit.world import KEY_ID, World
 from tests.support.amqp import consumer_count
 from tests.support.ledger import verify
 from tests.support.poll import eventually
-from tests.support.processes import nameko_run, stop_processes
+from tests.support.processes import run_service, stop_processes
 
 HANDLERS = ("ledger_identity", "ledger_booking", "ledger_notification", "ledger_audit")
 
@@ -27,7 +27,7 @@ def start_audit(world: World, log: Path) -> subprocess.Popen:
         "LEDGER_CHECKPOINT_SECONDS": "1",
         "MAX_WORKERS": "10",
     }
-    return nameko_run("audit", env, log)
+    return run_service("audit", env, log)
 
 
 def source_ids(url: str) -> set:

@@ -1,4 +1,4 @@
-"""Two `nameko run` booking replicas: a suspended connector is refused by both within a second,
+"""Two `carnet run` booking replicas: a suspended connector is refused by both within a second,
 because each replica drops it from its own cache (issue #24: a shared queue told one)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from services.common.config import service_database_url
 from tests.integration.identity.world import World
 from tests.support.poll import eventually
 from tests.support.ports import free_port
-from tests.support.processes import listed_queues, nameko_run, stop_processes
+from tests.support.processes import listed_queues, run_service, stop_processes
 
 SHARED = queue_name("booking", "on_access_revoked")
 
@@ -44,7 +44,7 @@ def start_booking(world: World, port: int, log: Path) -> subprocess.Popen:
         "BOOKING_HTTP_ADDRESS": f"127.0.0.1:{port}",
         "BOOKING_PRINCIPAL_TTL_SECONDS": "1",  # the longest allowed: the event must beat it
     }
-    return nameko_run("booking", env, log)
+    return run_service("booking", env, log)
 
 
 def status(port: int, token: str) -> int:

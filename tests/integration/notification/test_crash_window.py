@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.poll import eventually
-from tests.support.processes import nameko_run, wait_for_queue
+from tests.support.processes import run_service, wait_for_queue
 from tests.support.stored import notification_events
 
 
@@ -23,7 +23,7 @@ def start_service(world, smtp, log: Path, fault: str | None) -> subprocess.Popen
         "SMTP_TIMEOUT": "1",
         "CARNET_FAULT": fault or "",
     }
-    return nameko_run("notification", env, log)
+    return run_service("notification", env, log)
 
 
 def test_kill_between_send_and_record_sends_one_duplicate_with_the_same_message_id(
