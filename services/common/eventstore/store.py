@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
+from psycopg_pool import PoolClosed
 
 from services.common.eventstore import append_codec, statements
 from services.common.eventstore.after_commit import AfterCommitConnection, after_commit
@@ -182,9 +183,13 @@ class EventStore:
             self._notifier.due()
 
     def _notify(self) -> None:
-        """One NOTIFY for the relay, in a transaction of its own (Notifier)."""
-        with self._pool.connection() as conn, _single_statement(conn):
-            conn.execute(self._sql.notify)
+        """One NOTIFY for the relay, in a transaction of its own (Notifier); none once the
+        store's pool is closed (the process is stopping: the relay's poll covers it)."""
+        try:
+            with self._pool.connection() as conn, _single_statement(conn):
+                conn.execute(self._sql.notify)
+        except PoolClosed:
+            return
 
     def read_stream(
         self,

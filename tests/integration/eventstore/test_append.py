@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from services.common.eventstore import (
     ConcurrencyError,
@@ -15,6 +17,7 @@ from services.common.eventstore import (
     LogCursor,
 )
 from services.common.eventstore.append_codec import STALE_XID
+from services.common.logging import configure_logging
 from tests.support.eventstore import (
     SCHEMA,
     connect,
@@ -227,3 +230,18 @@ def test_without_migration_0034_a_single_event_still_appends_as_before(
     with pytest.raises(ConcurrencyError):
         store.append(s, [event()], expected_version=0)
     assert store.append(s, [event()], expected_version=None).stream_version == 2
+
+
+def test_a_store_whose_pool_closed_sends_no_notify_and_logs_nothing(
+    migrated_database_url: str,
+) -> None:
+    """A stopping process: its last commits' NOTIFY has no pool left; the relay polls."""
+    pool = ConnectionPool(migrated_database_url, min_size=1, max_size=1, open=True)
+    store = EventStore(pool, SCHEMA)
+    store.append(stream(), [event()], expected_version=0)  # marks the notifier due
+    pool.close()
+    stream_ = io.StringIO()
+    configure_logging("test", stream=stream_)
+    store._notifier.flush()  # what the exit hook does
+    store._notify()
+    assert "notify_failed" not in stream_.getvalue()
