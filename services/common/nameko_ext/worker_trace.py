@@ -67,6 +67,20 @@ def _rpc(worker_ctx: Any, service: str) -> Span:
     )
 
 
+def _process(
+    service: str, event: Any, parent: Any, attributes: dict[str, Any], links: list[Link] | None
+) -> Span:
+    """One consumed event's span: its type in the name, its id as the message id."""
+    return tracing.start(
+        service,
+        f"process {event.event_type}",
+        SpanKind.CONSUMER,
+        parent,
+        {**attributes, "messaging.message.id": str(event.event_id)},
+        links=links,
+    )
+
+
 def _consumer(worker_ctx: Any, service: str) -> WorkerTrace:
     entrypoint, arg = worker_ctx.entrypoint, worker_ctx.args[0] if worker_ctx.args else None
     events = arg if isinstance(arg, list) else [arg]
@@ -79,25 +93,12 @@ def _consumer(worker_ctx: Any, service: str) -> WorkerTrace:
     }
     recording = tracing.is_recording(service)
     links = [k for e in events[1:] if (k := tracing.link_to(e.headers))] if recording else None
-    span = tracing.start(
-        service,
-        f"process {first.event_type}",
-        SpanKind.CONSUMER,
-        tracing.extract(worker_ctx.data),
-        {**attributes, "messaging.message.id": str(first.event_id)},
-        links=links,
-    )
+    span = _process(service, first, tracing.extract(worker_ctx.data), attributes, links)
     found = WorkerTrace(span, None, {first.event_id: tracing.span_log_ids(span)})
     batch = span.get_span_context()
     for e in events[1:]:  # each in its own trace: its log line and spans say so
-        own = tracing.start(
-            service,
-            f"process {e.event_type}",
-            SpanKind.CONSUMER,
-            tracing.extract(e.headers),
-            {**attributes, "messaging.message.id": str(e.event_id)},
-            links=[Link(batch)] if batch.is_valid else None,
-        )
+        link = [Link(batch)] if batch.is_valid else None
+        own = _process(service, e, tracing.extract(e.headers), attributes, link)
         if own.is_recording():
             found.others.append(own)
         found.ids[e.event_id] = tracing.span_log_ids(own)

@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from services.common import tracing
 from services.common.logging import configure_logging
+from tests.support.fhir_bodies import appointment
 from tests.support.poll import eventually
 from tests.support.stack import ADMIN_TOKEN, Stack
 
@@ -89,12 +90,7 @@ def _book(stack: Stack) -> tuple[str, str]:
     )  # fmt: skip
     assert opened.status_code == 201, opened.text
     slot = opened.json()["slots"][0]["slot_id"]
-    body = {
-        "resourceType": "Appointment",
-        "status": "proposed",
-        "slot": [{"reference": f"Slot/{slot}"}],
-        "participant": [{"actor": {"reference": f"Patient/{patient}"}, "status": "accepted"}],
-    }
+    body = appointment(slot, patient, status="proposed", start=..., end=...)
     token = stack.identity.person_token(patient)
     headers = {
         "Content-Type": "application/fhir+json",
