@@ -20,6 +20,12 @@ FIELD_CLASSES = ("administrative", "sensitive", "medical")
 ADMINISTRATIVE: dict[str, str] = {"data_class": "administrative"}
 SENSITIVE: dict[str, str] = {"data_class": "sensitive"}
 MEDICAL: dict[str, str] = {"data_class": "medical"}
+# A field that names or reaches a person (name, e-mail, phone, birth date): what an erasure
+# request must make unreadable everywhere (issue #22). It travels as `x-personal` into the
+# AsyncAPI document; tests/contract/test_personal_fields.py keeps the inventory of those still
+# stored, published and ledgered in plaintext.
+PERSONAL: dict[str, bool] = {"personal": True}
+NOT_PERSONAL: dict[str, bool] = {"personal": False}  # named like one, but is not (say why)
 
 _unknown_policy: ContextVar[str | None] = ContextVar("contracts_unknown_policy", default=None)
 

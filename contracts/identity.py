@@ -6,7 +6,15 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from contracts.common import ADMINISTRATIVE, FIELD_CLASSES, SENSITIVE, IPAddress, Unique
+from contracts.common import (
+    ADMINISTRATIVE,
+    FIELD_CLASSES,
+    NOT_PERSONAL,
+    PERSONAL,
+    SENSITIVE,
+    IPAddress,
+    Unique,
+)
 from contracts.common import field_classes as field_classes_field
 from contracts.registry import REGISTRY
 
@@ -28,17 +36,17 @@ AUTH_FAILURE_REASONS = (
 
 
 def _name(min_length: int = 0, max_length: int = 200) -> fields.String:
-    """A person's name part: administrative data, required (possibly empty)."""
+    """A person's name part: administrative, personal data, required (possibly empty)."""
     return fields.String(
         required=True,
         validate=validate.Length(min=min_length, max=max_length),
-        metadata=ADMINISTRATIVE,
+        metadata={**ADMINISTRATIVE, **PERSONAL},
     )
 
 
 def _contact_email() -> fields.Email:
     """An e-mail address, or null when the person gave none."""
-    return fields.Email(required=True, allow_none=True, metadata=ADMINISTRATIVE)
+    return fields.Email(required=True, allow_none=True, metadata={**ADMINISTRATIVE, **PERSONAL})
 
 
 def _contact_phone() -> fields.String:
@@ -47,7 +55,7 @@ def _contact_phone() -> fields.String:
         required=True,
         allow_none=True,
         validate=validate.Regexp(r"^\+?[0-9 ().-]{6,32}$"),
-        metadata=ADMINISTRATIVE,
+        metadata={**ADMINISTRATIVE, **PERSONAL},
     )
 
 
@@ -72,7 +80,7 @@ class PatientRegisteredV1(Schema):
 
     patient_id = fields.UUID(required=True)
     name = _name(min_length=1, max_length=400)
-    birth_date = fields.Date(required=True, metadata=ADMINISTRATIVE)
+    birth_date = fields.Date(required=True, metadata={**ADMINISTRATIVE, **PERSONAL})
     gender = fields.String(required=True, validate=validate.OneOf(GENDERS), metadata=ADMINISTRATIVE)
     email = _contact_email()
     phone = _contact_phone()
@@ -85,7 +93,7 @@ class PatientRegisteredV2(Schema):
     patient_id = fields.UUID(required=True)
     given_name = _name()
     family_name = _name(min_length=1, max_length=400)
-    birth_date = fields.Date(required=True, metadata=ADMINISTRATIVE)
+    birth_date = fields.Date(required=True, metadata={**ADMINISTRATIVE, **PERSONAL})
     gender = fields.String(required=True, validate=validate.OneOf(GENDERS), metadata=ADMINISTRATIVE)
     email = _contact_email()
     phone = _contact_phone()
@@ -129,9 +137,12 @@ class ConnectorRegisteredV1(Schema):
 
     connector_id = fields.UUID(required=True)
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # The software's name, not a person's.
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_PERSONAL
+    )
     vendor = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    contact_email = fields.Email(required=True)
+    contact_email = fields.Email(required=True, metadata=PERSONAL)  # often a person's
     registered_by = fields.UUID(required=True)
 
 

@@ -64,6 +64,8 @@ def field_to_json_schema(field: fields.Field) -> dict[str, Any]:
     data_class = field.metadata.get("data_class")
     if data_class:
         result["x-data-class"] = data_class
+    if field.metadata.get("personal"):
+        result["x-personal"] = True
     return result
 
 
