@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from scripts.bench._cpu import GROUPS
+from scripts.bench._e2e_search import Search, best_rate
 from scripts.bench._e2e_step import StepResult as Step
 from scripts.bench._figures import Figure
 
@@ -18,29 +19,13 @@ TARGET_MS = 250.0  # issue #11: booking-to-ledger p99 at 100 bookings/s
 XACT_TARGET_MS = 100.0  # issue #21: every relay waits for the oldest writing transaction
 
 
-@dataclass
-class Search:
-    """The highest-rate search: its steps, the best rate held, its confirmation runs."""
-
-    steps: list[Step] = field(default_factory=list)
-    candidate: float | None = None
-    confirm: list[Step] = field(default_factory=list)
-
-    @property
-    def confirmed(self) -> bool:
-        """Held in most confirmation runs."""
-        return sum(not s.verdict() for s in self.confirm) * 2 > len(self.confirm)
+T = TypeVar("T")
 
 
-def med(steps: list[Step], f: Callable[[Step], float]) -> float:
+def med(steps: Sequence[T], f: Callable[[T], float]) -> float:
     """The median of `f` over the steps, runs without a figure (nan) left out."""
     values = [v for s in steps if not math.isnan(v := f(s))]
     return statistics.median(values) if values else math.nan
-
-
-def best_rate(found: Search) -> float | None:
-    """The highest rate held and confirmed, else None."""
-    return found.candidate if found.candidate and found.confirmed else None
 
 
 def figures(

@@ -6,15 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scripts.bench._cpu import GROUPS
-from scripts.bench._e2e_report import SECTION, Search, med
-from scripts.bench._e2e_step import (
-    GROWTH_LIMIT_S,
-    LATE_LIMIT_S,
-    MAX_ERRORS,
-    MIN_ACHIEVED,
-    READ_COUNT,
-    THREADS,
-)
+from scripts.bench._e2e_held import GROWTH_LIMIT_S, LATE_LIMIT_S, MAX_ERRORS, MIN_ACHIEVED
+from scripts.bench._e2e_report import SECTION, med
+from scripts.bench._e2e_search import Search
+from scripts.bench._e2e_step import READ_COUNT, THREADS
 from scripts.bench._e2e_step import StepResult as Step
 from scripts.bench._e2e_world import READER_QUOTA, SLOT_MINUTES
 from scripts.bench._load import percentile
@@ -78,7 +73,12 @@ def _cpu_table(base: list[Step]) -> list[str]:
 
 
 def render_section(
-    base: list[Step], found: Search, incidents: list, info: dict, sizes: dict, runs: int
+    base: list[Step],
+    found: Search[Step],
+    incidents: list,
+    info: dict,
+    sizes: dict,
+    runs: int,
 ) -> str:
     """The docs/benchmarks.md section of one run of e2e_load.py."""
     rate = sizes["rate"]

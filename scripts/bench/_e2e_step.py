@@ -3,23 +3,18 @@ from the audit ledger when each booking was ledgered."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import requests
 
-from scripts.bench import _cpu
+from scripts.bench._e2e_held import cpu_ms_per, held_reasons, lag_series, pace, worst
+from scripts.bench._e2e_watch import watched
 from scripts.bench._e2e_world import World
-from scripts.bench._load import Call, Send, achieved_rate, growth, open_loop, percentile
-from scripts.bench._system import Lags, System, connect, sample_lags
+from scripts.bench._load import Call, Send, achieved_rate, open_loop, percentile
+from scripts.bench._system import Lags, System, connect
 
-GROWTH_LIMIT_S = 1.0  # a lag whose last third exceeds its first third by more is growing...
-LATE_LIMIT_S = 2.0  # ... when its last third also sits above this (not a jitter near zero)
-MAX_ERRORS = 0.005  # share of failed bookings a held rate tolerates
-MIN_ACHIEVED = 0.95  # share of the offered rate that must be answered
 THREADS = 32
 READ_COUNT = 10  # appointments per page the reading connector asks for
 
@@ -86,19 +81,12 @@ class StepResult:
 
     def cpu_ms_per_booking(self, group: str | None = None) -> float:
         """CPU ms one answered booking cost a group (all groups when None), step and drain."""
-        if not self.ok or not self.cpu:
-            return float("nan")
-        spent = sum(self.cpu.values()) if group is None else self.cpu.get(group, 0.0)
-        return spent * 1e3 / len(self.ok)
+        return cpu_ms_per(self.cpu, len(self.ok), group)
 
     @property
     def capacity(self) -> float:
-        """What the pipeline absorbed: the lower of bookings answered per second and
-        bookings ledgered per second (first to last ledger row; under overload, its pace)."""
-        recorded = sorted(r for _, _, _, r in self.ledgered())
-        if len(recorded) < 2 or recorded[-1] == recorded[0]:
-            return self.achieved
-        return min(self.achieved, (len(recorded) - 1) / (recorded[-1] - recorded[0]))
+        """What the pipeline absorbed: bookings answered, or ledgered, per second."""
+        return pace(self.achieved, [r for _, _, _, r in self.ledgered()])
 
     @property
     def missing(self) -> int:
@@ -107,28 +95,18 @@ class StepResult:
 
     def worst(self, name: str) -> float:
         """The largest sample of one lag (Lags field) during the step."""
-        return max((getattr(s, name) for s in self.lags), default=float("nan"))
+        return worst(self.lags, name)
 
     def verdict(self) -> list[str]:
         """Why this rate was not held; empty when it was."""
-        reasons = []
-        if self.errors > MAX_ERRORS * len(self.bookings):
-            reasons.append(f"{self.errors} of {len(self.bookings)} bookings failed")
-        if self.achieved < MIN_ACHIEVED * self.rate:
-            reasons.append(f"{self.achieved:.0f}/s answered of {self.rate:.0f}/s offered")
         series = {
             "booking-to-ledger latency": [(c.due, r - o) for c, o, _, r in self.ledgered()],
             "booking latency": [(c.due, c.latency) for c in self.ok],
-            "relay lag": [(s.at, s.relay_seconds) for s in self.lags],
-            "consumer lag": [(s.at, s.consumer_seconds) for s in self.lags],
+            **lag_series(self.lags),
         }
-        for name, points in series.items():
-            g, late = growth(points)
-            if g > GROWTH_LIMIT_S and late > LATE_LIMIT_S:
-                reasons.append(f"{name} grew {g:.1f} s over the step, to {late:.1f} s")
-        if self.missing:
-            reasons.append(f"{self.missing} bookings not ledgered {self.drain_s:.0f} s after")
-        return reasons
+        return held_reasons("bookings", len(self.bookings), self.errors, self.achieved,
+                            self.rate, series, {"bookings not ledgered": self.missing},
+                            self.drain_s)  # fmt: skip
 
 
 def booking_sender(system: System, world: World) -> Send:
@@ -184,45 +162,6 @@ def ledger_bookings(database_url: str, after: int) -> dict[str, tuple[float, flo
     return {a: (float(o), float(k), float(r)) for a, o, k, r in rows if o is not None}
 
 
-def drain(system: System, timeout: float) -> float:
-    """Wait until no message waits in any queue and no relay lags (twice in a row): seconds."""
-    start, calm = time.monotonic(), 0
-    while time.monotonic() - start < timeout:
-        try:
-            lags = sample_lags(system)
-            calm = calm + 1 if lags.queued == 0 and lags.relay_events == 0 else 0
-        except requests.RequestException:
-            calm = 0
-        if calm >= 2:
-            break
-        time.sleep(0.5)
-    return time.monotonic() - start
-
-
-# Transactions holding an xid (they wrote), the sampler's own excluded (it writes nothing).
-_OLDEST_XACT = """
-SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
-  FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
-"""
-
-
-def xact_sampler(database_url: str, into: list[float], stop: threading.Event,
-                 every: float = 0.05) -> None:  # fmt: skip
-    """The oldest writing transaction's age every 50 ms until stopped."""
-    with connect(database_url) as conn:
-        while not stop.wait(every):
-            into.append(float(conn.execute(_OLDEST_XACT).fetchone()[0]))
-
-
-def sampler(system: System, into: list[Lags], stop: threading.Event, every: float = 1.0) -> None:
-    """Sample the lags every second until stopped (a failed scrape is skipped)."""
-    while not stop.wait(every):
-        try:
-            into.append(sample_lags(system))
-        except requests.RequestException:
-            continue
-
-
 def run_step(
     system: System,
     world: World,
@@ -233,32 +172,13 @@ def run_step(
 ) -> StepResult:
     """Book at `rate` for `seconds` while the connector reads; drain; read the ledger."""
     head = ledger_head(system.env.database_url)
-    cpu_before = _cpu.snapshot(system.pids)
-    lags: list[Lags] = []
-    ages: list[float] = []
-    stop = threading.Event()
-    watcher = threading.Thread(target=sampler, args=(system, lags, stop), daemon=True)
-    xacts = threading.Thread(target=xact_sampler, args=(system.env.database_url, ages, stop),
-                             daemon=True)  # fmt: skip
-    reads: list[Call] = []
-    reader = threading.Thread(
-        target=lambda: reads.extend(
-            open_loop(reader_sender(system, world), read_rate, seconds, 4, stop)
-        ),
-        daemon=True,
+    w = watched(
+        system,
+        lambda: open_loop(booking_sender(system, world), rate, seconds, THREADS),
+        lambda stop: open_loop(reader_sender(system, world), read_rate, seconds, 4, stop),
+        drain_timeout=drain_timeout,
     )
-    watcher.start()
-    xacts.start()
-    reader.start()
-    try:
-        bookings = open_loop(booking_sender(system, world), rate, seconds, THREADS)
-    finally:
-        stop.set()
-        reader.join()
-        watcher.join()
-        xacts.join()
-    result = StepResult(rate, seconds, bookings, reads, lags, xact_ages=ages)
-    result.drain_s = drain(system, drain_timeout)
-    result.cpu = _cpu.used(cpu_before, _cpu.snapshot(system.pids))
+    result = StepResult(rate, seconds, w.main, w.side, w.lags, drain_s=w.drain_s, cpu=w.cpu,
+                        xact_ages=w.ages)  # fmt: skip
     result.ledger = ledger_bookings(system.env.database_url, head)
     return result

@@ -25,9 +25,11 @@ sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other pack
 from scripts.bench import _cli, _profile
 from scripts.bench._docs import write_section
 from scripts.bench._e2e_incident import Incident, incident
-from scripts.bench._e2e_report import SECTION, Search, best_rate, figures
+from scripts.bench._e2e_report import SECTION, figures
+from scripts.bench._e2e_search import Search, best_rate, held_mostly, search
 from scripts.bench._e2e_section import render_section
-from scripts.bench._e2e_step import StepResult, drain, run_step
+from scripts.bench._e2e_step import StepResult, run_step
+from scripts.bench._e2e_watch import drain
 from scripts.bench._e2e_world import World, open_slots, seed
 from scripts.bench._env import Servers, bench_env, load_average, machine_info
 from scripts.bench._figures import write_json
@@ -65,65 +67,6 @@ def _step(
         + ("held" if not why else "NOT held: " + "; ".join(why))
     )
     return result
-
-
-def _rounded(rate: float) -> float:
-    """Rates of the search: whole numbers, multiples of 5 above 20/s."""
-    return float(round(rate / 5) * 5) if rate > 20 else float(max(1, round(rate)))
-
-
-def search(
-    system: System, platform: Platform, world: World, base: list[StepResult], sizes: dict
-) -> Search:
-    """Up by 1.5x from the fixed rate while held; when not, down to the lower of 1/1.5 of it
-    and 90% of what the last step's pipeline absorbed. Then one bisection, and as many
-    confirmations of the best rate held as there were fixed-rate runs (those runs confirm the
-    fixed rate itself)."""
-    out = Search()
-    base_held = _held_mostly(base)
-    rate = sizes["rate"]
-    factor = 1.5 if base_held else 1 / 1.5
-    # The bisection's upper end: the lowest rate not held, or just above what a step that
-    # was not held absorbed (an estimate of the pipeline's pace, which the bisection tests).
-    failed_at = None if base_held else min(rate, 1.1 * min(s.capacity for s in base))
-    held_at = rate if base_held else None
-    last = base
-    while len(out.steps) < sizes["max_steps"]:
-        absorbed = min(s.capacity for s in last)
-        rate = _rounded(rate * factor if base_held else min(rate * factor, 0.9 * absorbed))
-        step = _step(system, platform, world, rate, sizes["step_s"], sizes)
-        last = [step]
-        out.steps.append(step)
-        if not step.verdict():
-            held_at = max(held_at or 0, rate)
-            if not base_held:
-                break
-        else:
-            failed_at = min(failed_at or rate, rate, 1.1 * step.capacity)
-            if base_held:
-                break
-        if rate <= 1:
-            break
-    if held_at and failed_at and len(out.steps) < sizes["max_steps"]:
-        middle = _rounded((held_at + failed_at) / 2)
-        if held_at < middle < failed_at:
-            step = _step(system, platform, world, middle, sizes["step_s"], sizes)
-            out.steps.append(step)
-            held_at = middle if not step.verdict() else held_at
-    out.candidate = held_at
-    if held_at == sizes["rate"]:
-        out.confirm = base
-    elif held_at:
-        _say(f"  confirming {held_at:.0f}/s, {len(base)} runs")
-        out.confirm = [
-            _step(system, platform, world, held_at, sizes["step_s"], sizes) for _ in base
-        ]
-    return out
-
-
-def _held_mostly(steps: list[StepResult]) -> bool:
-    """Held in most of the runs."""
-    return sum(not s.verdict() for s in steps) * 2 > len(steps)
 
 
 def profile_services(
@@ -192,11 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             _step(system, platform, world, sizes["rate"], sizes["base_s"], sizes)
             for _ in range(args.runs)
         ]
-        base_held = _held_mostly(base)
-        found = Search()
+        base_held = held_mostly(base)
+        found: Search[StepResult] = Search()
         if not args.no_search:
             _say("searching for the highest rate held")
-            found = search(system, platform, world, base, sizes)
+            found = search(
+                lambda r: _step(system, platform, world, r, sizes["step_s"], sizes),
+                sizes["rate"], base, sizes["max_steps"], args.runs, _say,
+            )  # fmt: skip
         # Under the fixed rate when it is held; else under the best rate held, if any.
         sizes["incident_rate"] = float(
             sizes["rate"] if base_held else best_rate(found) or sizes["rate"]
