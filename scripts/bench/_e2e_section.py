@@ -1,5 +1,5 @@
 """e2e_load.py's section of docs/benchmarks.md: the fixed-rate table, CPU per booking, the
-rate search and the incident under load, with how each was measured."""
+rate search, the page-read searches and the incident under load, with how each was measured."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from scripts.bench._cpu import GROUPS
 from scripts.bench._e2e_held import GROWTH_LIMIT_S, LATE_LIMIT_S, MAX_ERRORS, MIN_ACHIEVED
+from scripts.bench._e2e_reads import ReadPhase
+from scripts.bench._e2e_reads_report import read_section
 from scripts.bench._e2e_report import SECTION, med
 from scripts.bench._e2e_search import Search
 from scripts.bench._e2e_step import READ_COUNT, THREADS
@@ -75,6 +77,7 @@ def _cpu_table(base: list[Step]) -> list[str]:
 def render_section(
     base: list[Step],
     found: Search[Step],
+    reads: list[ReadPhase],
     incidents: list,
     info: dict,
     sizes: dict,
@@ -97,7 +100,8 @@ def render_section(
         " run` each, RabbitMQ policies and dead-letter topology applied, a local mail sink),"
         " on a throwaway database and vhost; seeded through the public APIs with"
         f" {sizes['practitioners']} practitioners, {sizes['patients']} patients, an"
-        " investigator, a connector with `appointment:read` on a quarter of the agendas, and"
+        " investigator, a connector with `appointment:read` on a quarter of the agendas, a"
+        " partner connector on every agenda (for the page reads below), and"
         f" {SLOT_MINUTES}-minute slots opened as needed. Detection runs the shipped defaults."
         f" The load generator ({THREADS} threads, open loop: each booking is due at a fixed"
         " time and its latency counts from then) books through `POST /fhir/Appointment` as the"
@@ -151,6 +155,7 @@ def render_section(
         "",
         _search_sentence(found, found.confirm is base),
         "",
+        *read_section(reads, sizes, runs),
         "### Incident under load",
         "",
         "A new connector granted 2 agendas scrapes them with 4 threads at `_count=100` and"

@@ -20,6 +20,10 @@ SLOT_MINUTES = 5
 SLOTS_PER_OPENING = 480  # 40 hours of 5-minute slots (booking allows 500 per opening)
 WORKERS = 8
 READER_QUOTA = {"per_hour": 1_000_000, "burst": 10_000}
+# The read steps' partner: the largest quota an operator can set (10^7 an hour), its bucket
+# as deep, so no read step waits on it; trusted as for a planned full re-read (see _e2e_reads).
+PARTNER_QUOTA = {"per_hour": 10_000_000, "burst": 10_000_000}
+PARTNER_TRUST = {"hours": 168, "reason": "bench: re-reads its agendas' first pages at load"}
 
 
 @dataclass
@@ -30,6 +34,7 @@ class World:
     patients: list[str]
     investigator: tuple[str, str]  # staff id, password
     reader: dict[str, Any] = field(default_factory=dict)  # connector, token, practitioners
+    partner: dict[str, Any] = field(default_factory=dict)  # the read steps' connector, the same
     slots: deque[str] = field(default_factory=deque)
     next_start: dict[str, datetime] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,8 +62,9 @@ def connector(platform: Platform, practitioners: list[str], name: str) -> dict[s
 
 
 def seed(platform: Platform, database_url: str, practitioners: int, patients: int) -> World:
-    """Practitioners, patients, an investigator and the reading connector; waits until
-    booking has learnt every patient from identity's events (bookings would be refused)."""
+    """Practitioners, patients, an investigator, the reading connector and the read steps'
+    partner (every agenda); waits until booking has learnt every patient from identity's
+    events (bookings would be refused)."""
     run = uuid.uuid4().hex[:6]
     with ThreadPoolExecutor(WORKERS) as pool:
         pract = list(
@@ -96,6 +102,10 @@ def seed(platform: Platform, database_url: str, practitioners: int, patients: in
     # A busy partner's agreement: the load reads far more than the default connector quota
     # (20,000 appointments an hour) allows, and the bench measures load, not the quota.
     platform.admin_put(f"/v1/connectors/{world.reader['connector_id']}/quota", READER_QUOTA)
+    world.partner = connector(platform, pract, "Bench Partner Sync")
+    partner = f"/v1/connectors/{world.partner['connector_id']}"
+    platform.admin_put(f"{partner}/quota", PARTNER_QUOTA)
+    platform.admin(f"{partner}/trust", PARTNER_TRUST)
     _wait_for_patients(database_url, patients)
     return world
 

@@ -1,11 +1,13 @@
 """End to end under load (issue #11, item 6): the four services, a load generator, the ledger.
 
 Starts identity, booking, notification and audit as `carnet up` does, on a throwaway database
-and vhost; seeds people, a reading connector and free slots through the public APIs; then books
+and vhost; seeds people, two connectors and free slots through the public APIs; then books
 at a fixed rate (open loop) while the connector reads, `--runs` times; searches for the highest
-rate held without growing lag; plays the incident (a scraper until suspension) under the fixed
-rate. Figures: booking latency, booking-to-ledger latency, relay and consumer lag, the time from
-the first malicious read to suspension.
+rate held without growing lag; searches likewise for the highest rate of recorded connector
+page reads (pages of 10 and of 100) held with every access record ledgered and indexed; plays
+the incident (a scraper until suspension) under the fixed rate. Figures: booking latency,
+booking-to-ledger latency, relay and consumer lag, CPU per booking and per page read, the time
+from the first malicious read to suspension.
 """
 # ruff: noqa: E402  (the imports below need the repository on sys.path first)
 
@@ -25,6 +27,8 @@ sys.path[0] = str(REPO)  # import as scripts.bench.*, like the repo's other pack
 from scripts.bench import _cli, _profile
 from scripts.bench._docs import write_section
 from scripts.bench._e2e_incident import Incident, incident
+from scripts.bench._e2e_reads import ReadPhase, ReadStep, run_read_step
+from scripts.bench._e2e_reads_report import read_figures
 from scripts.bench._e2e_report import SECTION, figures
 from scripts.bench._e2e_search import Search, best_rate, held_mostly, search
 from scripts.bench._e2e_section import render_section
@@ -36,11 +40,13 @@ from scripts.bench._figures import write_json
 from scripts.bench._system import System, running_system
 from services.cli.demo.client import Platform
 
-SIZES = {  # default: about 15 minutes on 2 cores; quick: every path, small
+SIZES = {  # default: ~30 minutes on 2 cores (10-15 of them page reads); quick: every path
     "default": {"practitioners": 20, "patients": 300, "rate": 100, "base_s": 60, "step_s": 30,
-                "read_rate": 2, "max_steps": 7, "attack_s": 60, "warmup_s": 10, "profile_s": 20},
+                "read_rate": 2, "max_steps": 7, "attack_s": 60, "warmup_s": 10, "profile_s": 20,
+                "page_rates": {10: 100, 100: 50}, "read_steps": 5},
     "quick": {"practitioners": 6, "patients": 60, "rate": 20, "base_s": 10, "step_s": 8,
-              "read_rate": 1, "max_steps": 3, "attack_s": 30, "warmup_s": 3, "profile_s": 5},
+              "read_rate": 1, "max_steps": 3, "attack_s": 30, "warmup_s": 3, "profile_s": 5,
+              "page_rates": {10: 20, 100: 10}, "read_steps": 2},
 }  # fmt: skip
 SPARE = 1.1  # slots opened per booking planned
 
@@ -67,6 +73,41 @@ def _step(
         + ("held" if not why else "NOT held: " + "; ".join(why))
     )
     return result
+
+
+def _read_step(
+    system: System, platform: Platform, world: World, rate: float, count: int, sizes: dict
+) -> ReadStep:
+    """One measured read step, nothing booked meanwhile, and its line."""
+    drain(system, 180)
+    step = run_read_step(system, platform, world, rate, sizes["step_s"], count)
+    why = step.verdict()
+    _say(
+        f"  {rate:>5.0f} pages/s of {count}: answered {step.achieved:,.0f}/s ({step.served():,.0f}"
+        f" per page), HTTP p50/p99 {step.http_ms(50):,.0f}/{step.http_ms(99):,.0f} ms, to"
+        f" ledger p99 {step.to_ledger_ms(99):,.0f} ms, relay lag max"
+        f" {step.worst('relay_events'):,.0f} events, drain {step.drain_s:,.1f} s, CPU"
+        f" {step.cpu_ms_per_read():,.1f} ms per page; "
+        + ("held" if not why else "NOT held: " + "; ".join(why))
+    )
+    return step
+
+
+def read_phases(
+    system: System, platform: Platform, world: World, sizes: dict, runs: int
+) -> list[ReadPhase]:
+    """For pages of 10 and of 100: a step at the start rate, then the highest rate held."""
+    out = []
+    for count, start in sizes["page_rates"].items():
+        _say(f"connector page reads of {count}: from {start}/s")
+
+        def measure(rate: float, count: int = count) -> ReadStep:
+            return _read_step(system, platform, world, rate, count, sizes)
+
+        base = [measure(start)]
+        found = search(measure, start, base, sizes["read_steps"], runs, _say)
+        out.append(ReadPhase(count, start, base, found))
+    return out
 
 
 def profile_services(
@@ -103,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small rates and short steps")
     parser.add_argument("--rate", type=float, default=None, help="the fixed rate (default 100)")
     parser.add_argument("--no-search", action="store_true", help="skip the highest-rate search")
+    parser.add_argument("--no-reads", action="store_true", help="skip the page-read search")
     parser.add_argument("--profile", type=Path, default=None, help="write a py-spy summary here")
     parser.add_argument("--write-docs", action="store_true", help=f"write '{SECTION}'")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -143,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 lambda r: _step(system, platform, world, r, sizes["step_s"], sizes),
                 sizes["rate"], base, sizes["max_steps"], args.runs, _say,
             )  # fmt: skip
+        # Before the incident: its suspended scrapers share the partner's address and vendor.
+        reads = [] if args.no_reads else read_phases(system, platform, world, sizes, args.runs)
         # Under the fixed rate when it is held; else under the best rate held, if any.
         sizes["incident_rate"] = float(
             sizes["rate"] if base_held else best_rate(found) or sizes["rate"]
@@ -162,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             profile_services(system, platform, world, sizes, args.profile)
     info["load average (1/5/15 min)"] = f"{load_before} before, {load_average()} after"
     info["duration"] = f"{time.monotonic() - started:.0f} s (seeding {seeded_s:.0f} s)"
-    text = render_section(base, found, incidents, info, sizes, args.runs)
+    text = render_section(base, found, reads, incidents, info, sizes, args.runs)
     print(text)
     if args.write_docs:
         write_section(args.docs, SECTION, text)
         _say(f"wrote '{SECTION}' in {args.docs}")
     if args.json is not None:
-        write_json(args.json, "e2e", figures(base, found, incidents, sizes, args.profile), info)
+        out = figures(base, found, incidents, sizes, args.profile) + read_figures(reads)
+        write_json(args.json, "e2e", out, info)
     return 0
 
 
