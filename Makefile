@@ -58,7 +58,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	@rm -f $(VENV)/.bench-* && touch $@
 
-bench: venv infra $(BENCH_STAMP)  ## every benchmark, one page: docs/benchmarks.md (~40 min on 2 cores, run it alone)
+bench: venv infra $(BENCH_STAMP)  ## every benchmark, one page: docs/benchmarks.md (~50 min on 2 cores, run it alone)
 	$(BIN)/python scripts/bench/all.py
 
 bench-store: venv infra  ## event store and relay against raw psycopg and pika

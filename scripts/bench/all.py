@@ -2,9 +2,9 @@
 
 Runs, one after the other, each as its own process: the event store and relay (store.py), the
 peer (peer.py), the projection rebuild (rebuild.py), the recorded search (booking_reads.py,
-`--runs` times), the system under load (e2e_load.py), ledger verify and the witness
-(ledger_verify.py) and the affected-set query at 1M and 10M (audit_index.py). Each writes its
-figures as JSON and its section of the page; this script
+`--runs` times), the system under load, bookings and connector page reads (e2e_load.py), ledger
+verify and the witness (ledger_verify.py) and the affected-set query at 1M and 10M
+(audit_index.py). Each writes its figures as JSON and its section of the page; this script
 assembles the page: machine, summary table, missed targets, a py-spy profile of the worst miss,
 then every section. Work files and logs go to var/bench/<time>/.
 """
