@@ -184,9 +184,13 @@ def test_every_pod_is_probed_locked_down_sized_and_named(rendered, target: str) 
 
 
 def bench_cpu_requests() -> dict[str, str]:
-    """CPU requests from docs/benchmarks.md: ms per booking x the highest rate held / 2 replicas."""
+    """CPU requests from docs/benchmarks.md: ms per booking x the highest rate held / 2 replicas
+    (the best rate of the search when its confirmations did not hold it: the page says so)."""
     text = (ROOT / "docs/benchmarks.md").read_text()
-    held = int(re.search(r"\*\*Highest rate held: (\d+) bookings/s\*\*", text)[1])
+    found = re.search(r"\*\*Highest rate held: (\d+) bookings/s\*\*", text) or re.search(
+        r"The best rate held in the search, (\d+)/s, held in only \d+ of \d+ confirmation", text
+    )
+    held = int(found[1])
     table = text.split("| CPU per booking, ms (step and drain)", 1)[1].split("\n\n", 1)[0]
     ms = {m[1]: float(m[2]) for m in re.finditer(r"^\| (\w+) \| ([\d.]+) \|", table, re.M)}
     per_replica = held / 2  # the rate held, split over the base's 2 replicas
