@@ -202,7 +202,8 @@ def test_a_finding_is_carried_out_as_audit_recommends(world, rpc, logs, migrated
         f"carnet audit investigate --connector {flagged['connector_id']} --from "
     )
     assert not any(a["principal_id"] == reviewed["connector_id"] for a in alerts)
-    assert "suspicious_access.review" in logs.getvalue()
+    # The review finding is a later event than the suspension waited for above: wait for it too.
+    eventually(lambda: "suspicious_access.review" in logs.getvalue(), what="the review line")
 
 
 @pytest.mark.parametrize(
